@@ -1,0 +1,59 @@
+"""Printing numbers: the shortest decimal that round-trips in a format, and exact values."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import mpmath
+
+from logitlab._dtypes import FloatFormat, get_format
+
+__all__ = ["json_number", "shortest_repr", "exact_repr"]
+
+
+def shortest_repr(value: float, dtype: str | FloatFormat) -> str:
+    """The shortest decimal string that reads back as the same ``dtype`` value.
+
+    >>> shortest_repr(0.7269279956817627, "float32")
+    '0.726928'
+    >>> shortest_repr(50.0, "float32")
+    '50.0'
+    """
+    fmt = get_format(dtype)
+    v = float(value)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "-0.0" if math.copysign(1.0, v) < 0 else "0.0"
+    if fmt.name == "float64":
+        return repr(v)
+    target = fmt.round(v).item()
+    for digits in range(1, 18):
+        text = f"{v:.{digits}g}"
+        if fmt.round(float(text)).item() == target:
+            break
+    # Present it the way Python's repr would (0.5, 50.0, 1e-08).
+    return repr(float(text))
+
+
+def exact_repr(value: Any, digits: int = 17) -> str:
+    """An exact (mpf) value to ``digits`` significant digits."""
+    if mpmath.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == 0:
+        return "0.0"
+    return str(mpmath.nstr(value, digits, min_fixed=-4, max_fixed=16))
+
+
+def json_number(value: float) -> float | str:
+    """A float for JSON: NaN and infinities become the strings "NaN", "Infinity", "-Infinity"
+    (which JavaScript's ``Number()`` reads back)."""
+    v = float(value)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v

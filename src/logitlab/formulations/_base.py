@@ -1,0 +1,77 @@
+"""What a formulation is: a named, real code path and the outcome of running it."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["QUANTITIES", "Formulation", "NotApplicable", "Outcome"]
+
+#: What a formulation can compute.  Elementwise quantities take logits only.
+QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
+
+
+class NotApplicable(Exception):
+    """The code path cannot express this input (e.g. pos_weight on ``BCELoss``)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the framework returned, exactly, as float64 arrays.
+
+    ``value`` has the output's shape; ``grad`` (``d value / d z`` from the framework's own
+    autograd, ``None`` where it has none) the logits' shape.  ``probabilities`` are the
+    sigmoid outputs the path went through (for paths that go through probabilities) and
+    ``clamped`` marks elements where a clamp inside the framework changed the result
+    (PyTorch's ``log >= -100`` in ``binary_cross_entropy``).
+    """
+
+    value: np.ndarray
+    grad: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    clamped: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """One real code path a user might write.
+
+    ``compute`` runs the framework at the case's dtype and returns an :class:`Outcome`;
+    it raises :class:`NotApplicable` for inputs the path cannot express.  ``requires``
+    names the modules it imports (inside ``compute``, never at import time) and ``extra``
+    the pip extra that installs them.
+    """
+
+    name: str
+    framework: str
+    quantity: str
+    via_probabilities: bool
+    code: str
+    summary: str
+    compute: Callable[[Any], Outcome]
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+    code_for: Callable[[Any], str] | None = None
+
+    def missing(self) -> str | None:
+        """``None`` when the framework is installed, else why this row is skipped."""
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                hint = f"pip install 'logitlab[{self.extra}]'" if self.extra else f"pip install {module}"
+                return f"skipped: {module} is not installed; {hint}"
+        return None
+
+    def code_line(self, case: Any = None) -> str:
+        """The line a user writes, specialised to the case's arguments where that matters."""
+        if case is not None and self.code_for is not None:
+            return self.code_for(case)
+        return self.code
+
+
+def as_float64(array: Any) -> np.ndarray:
+    """A framework array as a float64 NumPy array (exact: every format fits in float64)."""
+    return np.asarray(array, dtype=np.float64)
