@@ -82,7 +82,8 @@ class FloatFormat:
         """Every finite value of a 16-bit format, ascending, as float64 (no -0)."""
         if self.bits != 16:
             raise ValueError(f"values() enumerates 16-bit formats only, not {self.name}")
-        raw = np.arange(2**16, dtype=np.uint16).view(self.numpy_dtype).astype(np.float64)
+        with np.errstate(invalid="ignore"):  # the NaN bit patterns
+            raw = np.arange(2**16, dtype=np.uint16).view(self.numpy_dtype).astype(np.float64)
         finite = np.unique(raw[np.isfinite(raw)])  # unique also merges -0 into +0
         return finite
 

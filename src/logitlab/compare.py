@@ -7,6 +7,8 @@ notebook widget show.  Nothing here knows about terminals or HTTP.
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -275,3 +277,14 @@ def compare(
     ex = exact.bce_loss(case.logits, case.targets, case.weight, case.pos_weight, case.reduction)
     rows = tuple(_row(f, case, ex) for f in chosen)
     return Comparison(case=case, exact=ex, rows=rows, notes=case.notes)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``logitlab.compare(...)`` call :func:`compare` while ``logitlab.compare`` stays
+    the module (``from logitlab.compare import Comparison`` keeps working)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -40,6 +40,7 @@ import mpmath
 import numpy as np
 
 from logitlab._dtypes import FloatFormat, get_format
+from logitlab._mp import mp_context
 
 __all__ = [
     "ordinal",
@@ -51,11 +52,10 @@ __all__ = [
     "ulp_of",
 ]
 
-_MP = mpmath.mp
-
-
 def _mpf(x: Any) -> Any:
-    return x if isinstance(x, mpmath.mpf) else _MP.mpf(x)
+    # Into this thread's 160-bit context: exact for floats and for the exact values
+    # logitlab computes (which are held at that precision).
+    return mp_context().mpf(x)
 
 
 def round_to_format(exact: Any, dtype: str | FloatFormat) -> float:
@@ -78,6 +78,11 @@ def round_to_format(exact: Any, dtype: str | FloatFormat) -> float:
         return 0.0
     sign, man, exp, bc = x._mpf_
     top = exp + bc - 1  # |x| lies in [2**top, 2**(top+1))
+    if top > fmt.emax:
+        return -math.inf if sign else math.inf
+    if top < fmt.emin - fmt.precision:
+        # below half the smallest subnormal: rounds to zero (mpmath has no -0)
+        return 0.0
     quantum = max(top, fmt.emin) - (fmt.precision - 1)
     shift = quantum - exp
     if shift <= 0:
@@ -102,23 +107,23 @@ def ordinal(x: Any, dtype: str | FloatFormat) -> Any:
     Integer for values of the format; ``inf`` for infinities.
     """
     fmt = get_format(dtype)
+    ctx = mp_context()  # 160 bits: room for float64's 63-bit ordinals and a fraction
     v = _mpf(x)
     if mpmath.isnan(v):
-        return _MP.nan
+        return ctx.nan
     if mpmath.isinf(v):
         return v
     if v == 0:
-        return _MP.mpf(0)
+        return ctx.mpf(0)
     sign = -1 if v < 0 else 1
     a = abs(v)
     half_range = 2 ** (fmt.precision - 1)
-    sub_spacing = mpmath.ldexp(1, fmt.emin - fmt.precision + 1)
-    if a < mpmath.ldexp(1, fmt.emin):
-        return sign * (a / sub_spacing)
+    if a < ctx.ldexp(1, fmt.emin):
+        return sign * ctx.ldexp(a, -(fmt.emin - fmt.precision + 1))
     _, man, exp, bc = a._mpf_
     top = exp + bc - 1
-    spacing = mpmath.ldexp(1, top - fmt.precision + 1)
-    return sign * ((top - fmt.emin + 1) * half_range + (a / spacing - half_range))
+    scaled = ctx.ldexp(a, -(top - fmt.precision + 1))  # in [2**(p-1), 2**p)
+    return sign * ((top - fmt.emin + 1) * half_range + (scaled - half_range))
 
 
 def ulp_error(computed: float, exact: Any, dtype: str | FloatFormat) -> float:
@@ -137,8 +142,7 @@ def ulp_error(computed: float, exact: Any, dtype: str | FloatFormat) -> float:
         if math.isinf(c) and mpmath.isinf(e) and (c > 0) == (e > 0):
             return 0.0
         return math.inf
-    with mpmath.workprec(max(_MP.prec, 2 * get_format(dtype).precision + 80)):
-        return float(abs(ordinal(c, dtype) - ordinal(e, dtype)))
+    return float(abs(ordinal(c, dtype) - ordinal(e, dtype)))
 
 
 def relative_error(computed: float, exact: Any) -> float:
@@ -157,7 +161,7 @@ def relative_error(computed: float, exact: Any) -> float:
         return math.inf
     if e == 0:
         return 0.0 if c == 0 else math.inf
-    return float(abs(_MP.mpf(c) - e) / abs(e))
+    return float(abs(_mpf(c) - e) / abs(e))
 
 
 def ulp_distance(a: float, b: float, dtype: str | FloatFormat) -> int:
@@ -199,7 +203,10 @@ def _ordinal_parts(
     mant = np.ldexp(a, -spacing_exp)  # exact: a power-of-two scaling
     mant_lo = np.ldexp(alo, -spacing_exp)
     whole = np.floor(mant)
-    frac = (mant - whole) + mant_lo
+    # hi a power of two with lo pulling below it: the value lies in the binade below,
+    # whose spacing is half as large.
+    below_power = normal & (top > fmt.emin) & (mant == 2.0 ** (fmt.precision - 1)) & (mant_lo < 0)
+    frac = (mant - whole) + np.where(below_power, 2 * mant_lo, mant_lo)
     half_range = 2 ** (fmt.precision - 1)
     base = np.where(normal, (top - fmt.emin + 1) * half_range - half_range, 0)
     integer = base + whole.astype(np.int64)
@@ -232,7 +239,16 @@ def ulp_error_array(
     finite = ~nan & ~inf
     ci, cf = _ordinal_parts(c[finite], np.zeros(int(finite.sum())), fmt)
     ei, ef = _ordinal_parts(e[finite], lo[finite], fmt)
-    out[finite] = np.abs((ci - ei).astype(np.float64) + (cf - ef))
+    # Same sign: subtract the int64 parts exactly.  Opposite signs: the distance is huge
+    # (and could overflow int64), so add magnitudes in float64.
+    same = (ci >= 0) == (ei >= 0)
+    with np.errstate(over="ignore"):
+        whole = np.where(
+            same,
+            (ci - np.where(same, ei, 0)).astype(np.float64),
+            ci.astype(np.float64) - ei.astype(np.float64),
+        )
+    out[finite] = np.abs(whole + (cf - ef))
     out[nan] = np.nan
     out[inf] = np.inf
     out[same_inf] = 0.0

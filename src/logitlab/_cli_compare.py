@@ -1,0 +1,169 @@
+"""``logitlab compare`` and ``logitlab sigmoid``: the post's examples in the terminal."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperCommand
+
+__all__ = ["register"]
+
+# Options that take several numbers: ``--logits 20 20`` as well as ``--logits 20,20``.
+_MULTI_NUMBER_OPTIONS = ("--logits", "--targets", "--weight", "--pos-weight")
+
+
+def _is_number(token: str) -> bool:
+    parts = [p for p in token.replace(",", " ").split() if p]
+    if not parts:
+        return False
+    try:
+        for p in parts:
+            float(p)
+    except ValueError:
+        return False
+    return True
+
+
+class NumbersCommand(TyperCommand):
+    """A command whose number options take several values and whose numbers may be negative.
+
+    Click gives an option one value and reads ``-2`` as an option name; this gathers the
+    numbers after ``--logits`` into one value (``--logits=-2 2``) and moves bare numbers
+    (``logitlab sigmoid -90``) behind ``--`` so they reach the argument.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        valued = {
+            opt
+            for p in self.params
+            if isinstance(p, click.Option) and not p.is_flag
+            for opt in p.opts
+        }
+        out: list[str] = []
+        positionals: list[str] = []
+        i = 0
+        while i < len(args):
+            token = args[i]
+            if token == "--":
+                positionals.extend(args[i + 1 :])
+                break
+            if token in _MULTI_NUMBER_OPTIONS:
+                j = i + 1
+                while j < len(args) and _is_number(args[j]):
+                    j += 1
+                if j == i + 1:
+                    out.append(token)  # no numbers: let click report the missing value
+                else:
+                    out.append(f"{token}={' '.join(args[i + 1 : j])}")
+                i = j
+                continue
+            if token in valued and i + 1 < len(args):
+                out.extend(args[i : i + 2])
+                i += 2
+                continue
+            if _is_number(token):
+                positionals.append(token)
+            else:
+                out.append(token)
+            i += 1
+        if positionals:
+            out.append("--")
+            out.extend(positionals)
+        return super().parse_args(ctx, out)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _guard(run: Callable[[], None]) -> None:
+    from logitlab._errors import InputError
+
+    try:
+        run()
+    except InputError as err:
+        _fail(str(err))
+
+
+def _numbers(text: str | None, argument: str) -> list[float] | None:
+    from logitlab._inputs import parse_numbers
+
+    return None if text is None else parse_numbers(text, argument)
+
+
+def compare_command(
+    logits: str = typer.Option(
+        "-2 2", "--logits", help="Logits, e.g. --logits 20 20 or --logits=-2,2.", show_default=True
+    ),
+    targets: str = typer.Option("0.3 0.7", "--targets", help="Targets in [0, 1]."),
+    dtype: str = typer.Option("float32", "--dtype", help="float16, bfloat16, float32 or float64."),
+    weight: str | None = typer.Option(None, "--weight", help="Per-element weights (broadcast)."),
+    pos_weight: str | None = typer.Option(
+        None, "--pos-weight", help="Weight of the positive term (broadcast)."
+    ),
+    reduction: str = typer.Option("mean", "--reduction", help="none, mean or sum."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Run every BCE code path on the same logits and targets, against the exact value."""
+
+    def run() -> None:
+        from logitlab._present import print_comparison
+        from logitlab.compare import compare
+
+        comparison = compare(
+            _numbers(logits, "logits"),
+            _numbers(targets, "targets"),
+            dtype=dtype,
+            weight=_numbers(weight, "weight"),
+            pos_weight=_numbers(pos_weight, "pos_weight"),
+            reduction=reduction,
+        )
+        if as_json:
+            json.dump(comparison.to_dict(), sys.stdout, indent=2, allow_nan=False)
+            sys.stdout.write("\n")
+        else:
+            print_comparison(comparison)
+
+    _guard(run)
+
+
+def sigmoid_command(
+    z: float = typer.Argument(-90.0, help="The logit (the post's example: -90)."),
+    dtype: list[str] | None = typer.Option(
+        None, "--dtype", help="Formats to show (repeatable); all four by default."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Hand-written sigmoid against torch.sigmoid and the exact value, per dtype, with the
+    logits at which each rounds to exactly 0 and 1 (found by search)."""
+
+    def run() -> None:
+        from logitlab._dtypes import DTYPE_NAMES, get_format
+        from logitlab._present import print_sigmoid_report
+        from logitlab._sigmoid_table import row_to_dict, sigmoid_report
+
+        if math.isnan(z):
+            from logitlab._errors import InputError
+
+            raise InputError("z", "is NaN; give a number")
+        names = [get_format(d).name for d in dtype] if dtype else list(DTYPE_NAMES)
+        rows = sigmoid_report(z, names)
+        if as_json:
+            json.dump([row_to_dict(r) for r in rows], sys.stdout, indent=2, allow_nan=False)
+            sys.stdout.write("\n")
+        else:
+            print_sigmoid_report(z, rows)
+
+    _guard(run)
+
+
+def register(app: Any) -> None:
+    app.command("compare", cls=NumbersCommand)(compare_command)
+    app.command("sigmoid", cls=NumbersCommand)(sigmoid_command)

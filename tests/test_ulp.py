@@ -1,0 +1,143 @@
+"""ULP distance and error: conventions and properties in every format."""
+
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logitlab._dtypes import DTYPE_NAMES, get_format
+from logitlab.ulp import (
+    relative_error,
+    round_to_format,
+    ulp_distance,
+    ulp_error,
+    ulp_error_array,
+    ulp_of,
+)
+
+UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def neighbours(name: str, bits: int) -> tuple[float, float]:
+    """The value with this bit pattern and the next one up, as float64."""
+    fmt = get_format(name)
+    u = UINT[fmt.numpy_dtype.itemsize]
+    pair = np.array([bits, bits + 1], dtype=u).view(fmt.numpy_dtype).astype(np.float64)
+    return float(pair[0]), float(pair[1])
+
+
+def boundary_patterns(name: str) -> list[int]:
+    fmt = get_format(name)
+    mant = fmt.precision - 1
+    return [
+        0,  # 0 and the smallest subnormal
+        (1 << mant) - 1,  # largest subnormal and smallest normal
+        (1 << mant),  # first normal step
+        ((fmt.emin + (1 << (fmt.bits - mant - 2)) - 1 + 1) << mant) - 1,  # just below 2.0 ** ...
+        ((1 << (fmt.bits - mant - 2)) - 1) << mant,  # 1.0 and the value above
+        (((1 << (fmt.bits - mant - 2)) - 1) << mant) - 1,  # the value below 1.0 and 1.0
+    ]
+
+
+@pytest.mark.parametrize("name", DTYPE_NAMES)
+def test_neighbours_are_one_ulp_apart(name: str) -> None:
+    for bits in boundary_patterns(name):
+        a, b = neighbours(name, bits)
+        assert ulp_distance(a, b, name) == 1, (a, b)
+        assert ulp_error(a, b, name) == 1.0
+        assert ulp_error(b, a, name) == 1.0
+        assert ulp_error(-a, -b, name) == 1.0
+        assert ulp_error_array([a], [b], name)[0] == 1.0
+
+
+@pytest.mark.parametrize("name", DTYPE_NAMES)
+def test_around_zero(name: str) -> None:
+    s = get_format(name).smallest_subnormal
+    assert ulp_distance(0.0, s, name) == 1
+    assert ulp_distance(-s, s, name) == 2
+    assert ulp_distance(-0.0, 0.0, name) == 0
+    assert ulp_error(0.0, mpmath.mpf(s) / 2, name) == 0.5
+
+
+def test_one_and_its_lower_neighbour_across_the_binade() -> None:
+    below = float(np.nextafter(np.float32(1), np.float32(0)))
+    assert ulp_error(below, 1, "float32") == 1.0
+    # The spacing halves below 1: halfway between them is half an ULP from each.
+    mid = (below + 1.0) / 2
+    assert ulp_error(1.0, mid, "float32") == 0.5
+    assert ulp_error(below, mid, "float32") == 0.5
+
+
+def test_bfloat16_against_ml_dtypes() -> None:
+    rng = np.random.default_rng(0)
+    patterns = rng.integers(0, 0x7F7F, size=500).astype(np.uint16)
+    a = patterns.view(ml_dtypes.bfloat16)
+    b = (patterns + 1).view(ml_dtypes.bfloat16)
+    # ml_dtypes' own nextafter agrees with the bit-pattern neighbour...
+    assert np.array_equal(np.nextafter(a, np.array(np.inf, dtype=ml_dtypes.bfloat16)), b)
+    # ... and we count one step between them.
+    errs = ulp_error_array(a.astype(np.float64), b.astype(np.float64), "bfloat16")
+    assert np.all(errs == 1.0)
+
+
+def test_conventions() -> None:
+    assert math.isnan(ulp_error(math.nan, 1.0, "float32"))
+    assert math.isnan(relative_error(math.nan, 1.0))
+    assert ulp_error(math.inf, 1.0, "float32") == math.inf
+    assert ulp_error(math.inf, mpmath.inf, "float32") == 0.0
+    assert ulp_error(-math.inf, mpmath.inf, "float32") == math.inf
+    assert relative_error(0.0, 0) == 0.0
+    assert relative_error(1e-30, 0) == math.inf
+    # A computed 0 for 3e-9 loses everything: relative error 1, hundreds of millions of ULPs.
+    assert relative_error(0.0, mpmath.mpf("3.0000936e-9")) == 1.0
+    assert ulp_error(0.0, mpmath.mpf("3.0000936e-9"), "float32") > 8e8
+
+
+def test_subnormal_spacing() -> None:
+    s = get_format("float32").smallest_subnormal
+    assert ulp_of(3 * s, "float32") == s
+    assert ulp_of(1.0, "float32") == 2.0**-23
+    assert ulp_error(5 * s, 2 * s, "float32") == 3.0
+
+
+def test_round_to_format_overflow_and_underflow() -> None:
+    fmt = get_format("float16")
+    assert round_to_format(65504, fmt) == 65504.0
+    assert round_to_format(65520, fmt) == math.inf  # max + half ulp rounds to inf
+    assert round_to_format(65519.99, fmt) == 65504.0
+    assert round_to_format(mpmath.mpf(2) ** -25, fmt) == 0.0  # half the smallest: ties to even
+    assert round_to_format(mpmath.mpf(2) ** -25 * 1.0001, fmt) == 2.0**-24
+    assert round_to_format(-mpmath.mpf(10) ** -400000, fmt) == 0.0
+    assert round_to_format(mpmath.mpf(10) ** 400000, fmt) == math.inf
+
+
+@pytest.mark.parametrize("name", DTYPE_NAMES)
+@settings(max_examples=150, deadline=None)
+@given(c=st.floats(-1e30, 1e30), e=st.floats(-1e30, 1e30))
+def test_array_matches_scalar(name: str, c: float, e: float) -> None:
+    fmt = get_format(name)
+    cr = round_to_format(c, fmt)
+    er = round_to_format(e, "float64")
+    if not (math.isfinite(cr) and math.isfinite(er)):
+        return
+    scalar = ulp_error(cr, er, fmt)
+    array = ulp_error_array([cr], [er], fmt)[0]
+    assert array == pytest.approx(scalar, rel=1e-9, abs=1e-6)
+
+
+def test_array_uses_the_low_part_for_float64() -> None:
+    one_below = float(np.nextafter(1.0, 0.0))
+    # exact = 1 - 2**-54 - 2**-80 : just below the midpoint between one_below and 1
+    exact_hi, exact_lo = 1.0, -(2.0**-54) - 2.0**-80
+    with mpmath.workprec(200):
+        exact = mpmath.mpf(1) - mpmath.mpf(2) ** -54 - mpmath.mpf(2) ** -80
+    expected = ulp_error(one_below, exact, "float64")
+    assert expected == pytest.approx(0.5 - 2.0**-27, abs=1e-15)  # spacing below 1 is 2**-53
+    got = ulp_error_array([one_below], [exact_hi], "float64", exact_lo=[exact_lo])[0]
+    assert got == pytest.approx(expected, abs=1e-12)
