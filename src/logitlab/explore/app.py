@@ -1,0 +1,311 @@
+"""The explorer's web app: a JSON API over :func:`logitlab.compare.compare` and the curves,
+and the static page that drives it.
+
+Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
+
+* ``GET /`` the page; ``GET /static/...`` its files; ``GET /static/plotly.min.js`` plotly.js
+  from the installed ``plotly`` package (no CDN).
+* ``POST /api/compare`` one input, every formulation: ``Comparison.to_dict()`` plus the
+  explanation and the dtype's saturation thresholds.
+* ``POST /api/curve`` loss and gradient of one element against z, every formulation.
+* ``GET /api/info`` dtypes, reductions, formulations, limits.
+* ``GET /api/saturation/{dtype}`` where ``torch.sigmoid`` rounds to exactly 0 and 1.
+
+Bad input answers 422 with FastAPI's error shape, ``{"detail": [{"loc": ["body", field],
+"msg": ..., "type": ...}]}``, whether pydantic or :class:`~logitlab.InputError` caught it.
+Request bodies are capped (:data:`MAX_BODY_BYTES`), arrays (:data:`MAX_API_ELEMENTS`) and
+curves (:data:`~logitlab.explore._curves.MAX_CURVE_POINTS`) too, so no request can take long.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any, Union
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from logitlab._dtypes import DTYPE_NAMES
+from logitlab._errors import InputError
+from logitlab._inputs import REDUCTIONS
+from logitlab._version import __version__
+from logitlab.explore._curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve
+from logitlab.explore._explain import explain
+from logitlab.explore._saturation import saturation
+
+__all__ = ["MAX_API_ELEMENTS", "MAX_BODY_BYTES", "create_app"]
+
+#: Most elements one compare request may carry (each costs an exact mpmath evaluation).
+MAX_API_ELEMENTS = 64
+#: Largest request body accepted, in bytes.
+MAX_BODY_BYTES = 64 * 1024
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+Scalar = Union[float, None]
+ScalarOrList = Union[float, list[float], None]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
+
+class CompareRequest(BaseModel):
+    """One binary cross-entropy input, as :func:`logitlab.compare.compare` takes it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"logits": [20, 20], "targets": [0.3, 0.7], "dtype": "float32"}]
+        },
+    )
+
+    logits: list[float] = Field(
+        default=[-2.0, 2.0],
+        min_length=1,
+        max_length=MAX_API_ELEMENTS,
+        description="Logits z (infinite values allowed, NaN not).",
+    )
+    targets: list[float] = Field(
+        default=[0.3, 0.7],
+        min_length=1,
+        max_length=MAX_API_ELEMENTS,
+        description="Targets y in [0, 1]; one value broadcasts.",
+    )
+    dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
+    weight: ScalarOrList = Field(
+        default=None, description="Per-element weight (a number or a list); null for none."
+    )
+    pos_weight: ScalarOrList = Field(
+        default=None, description="Weight of the positive term; null for none."
+    )
+    reduction: str = Field(default="mean", max_length=16, description=", ".join(REDUCTIONS))
+
+
+class CurveRequest(BaseModel):
+    """Loss and gradient of one element against z."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"target": 0.3, "dtype": "float32", "points": 1201}]},
+    )
+
+    target: float = Field(default=0.3, description="The element's target y in [0, 1].")
+    dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
+    weight: Scalar = Field(default=None, description="The element's weight; null for none.")
+    pos_weight: Scalar = Field(default=None, description="Its pos_weight; null for none.")
+    z_min: float = Field(default=-300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
+    z_max: float = Field(default=300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
+    points: int = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
+
+
+def _error(field: str, message: str, kind: str = "value_error") -> JSONResponse:
+    return JSONResponse(
+        status_code=422,
+        content={"detail": [{"loc": ["body", field], "msg": message, "type": kind}]},
+    )
+
+
+class _BodyLimit:
+    """Answer 413 to a request body larger than ``limit`` bytes, before anything parses it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await self._reject(send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        body = b'{"detail":[{"loc":["body"],"msg":"request body is too large","type":"too_large"}]}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """pydantic's errors made JSON-safe (its ``input`` may hold NaN or bytes)."""
+    out = []
+    for e in errors:
+        item = {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+        out.append(item)
+    return out
+
+
+def _plotly_js() -> Path:
+    root = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
+    return Path(os.fspath(root))  # type: ignore[call-overload]
+
+
+def create_app() -> FastAPI:
+    """The explorer's FastAPI app."""
+    app = FastAPI(
+        title="logitlab explore",
+        version=__version__,
+        description=(
+            "Every binary cross-entropy code path on one input, measured against the exact "
+            "value: the API behind the `logitlab explore` page."
+        ),
+    )
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, err: InputError) -> JSONResponse:
+        return _error(err.argument, err.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content={"detail": _clean_validation_errors(list(err.errors()))}
+        )
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(
+            _plotly_js(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/info", summary="Dtypes, reductions, formulations and limits")
+    def info() -> dict[str, Any]:
+        from logitlab.formulations import all_formulations
+
+        return {
+            "version": __version__,
+            "dtypes": list(DTYPE_NAMES),
+            "reductions": list(REDUCTIONS),
+            "formulations": [
+                {
+                    "name": f.name,
+                    "framework": f.framework,
+                    "via_probabilities": f.via_probabilities,
+                    "code": f.code,
+                    "summary": f.summary,
+                    "missing": f.missing(),
+                }
+                for f in all_formulations("bce")
+            ],
+            "limits": {
+                "max_elements": MAX_API_ELEMENTS,
+                "max_curve_points": MAX_CURVE_POINTS,
+                "max_curve_z": MAX_CURVE_Z,
+                "max_body_bytes": MAX_BODY_BYTES,
+            },
+        }
+
+    @app.get("/api/saturation/{dtype}", summary="Where torch.sigmoid rounds to exactly 0 and 1")
+    def saturation_endpoint(dtype: str) -> dict[str, Any]:
+        from logitlab._dtypes import get_format
+
+        if len(dtype) > 32:
+            raise InputError("dtype", "is too long")
+        return saturation(get_format(dtype).name).to_dict()
+
+    @app.post("/api/compare", summary="Every BCE formulation on one input, against exact")
+    def compare_endpoint(body: CompareRequest) -> dict[str, Any]:
+        """``logitlab.compare.compare(...).to_dict()`` with ``explanation`` (sentences) and
+        ``saturation`` (the dtype's thresholds) added.  NaN and infinities in the result are
+        the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
+        from logitlab._dtypes import get_format
+        from logitlab.compare import compare
+
+        fmt = get_format(body.dtype)
+        for name in ("weight", "pos_weight"):
+            value = getattr(body, name)
+            if isinstance(value, list) and len(value) > MAX_API_ELEMENTS:
+                raise InputError(name, f"has {len(value)} elements; at most {MAX_API_ELEMENTS}")
+        if len(body.targets) > 1 and len(body.logits) == 1:
+            pass  # broadcasting one logit against many targets is fine
+        c = compare(
+            body.logits,
+            body.targets,
+            dtype=fmt,
+            weight=body.weight,
+            pos_weight=body.pos_weight,
+            reduction=body.reduction,
+        )
+        sat = saturation(fmt.name)
+        result = c.to_dict()
+        result["explanation"] = explain(c, sat)
+        result["saturation"] = sat.to_dict()
+        return result
+
+    @app.post("/api/curve", summary="Loss and gradient against z, every formulation")
+    def curve_endpoint(body: CurveRequest) -> dict[str, Any]:
+        """One element's loss and gradient at ``points`` logits in ``[z_min, z_max]``, for
+        each formulation (one framework call each, at the dtype) and for the exact
+        reference, with per-point ULP errors and the z-intervals where each flag holds."""
+        from logitlab._dtypes import get_format
+
+        fmt = get_format(body.dtype)
+        for name in ("target", "weight", "pos_weight", "z_min", "z_max"):
+            v = getattr(body, name)
+            if v is not None and not math.isfinite(v):
+                raise InputError(name, f"{v!r} is not finite; give a finite number")
+        c = bce_curve(
+            body.target,
+            dtype=fmt,
+            weight=body.weight,
+            pos_weight=body.pos_weight,
+            z_min=body.z_min,
+            z_max=body.z_max,
+            points=body.points,
+        )
+        result = c.to_dict()
+        result["saturation"] = saturation(fmt.name).to_dict()
+        return result
+
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)  # type: ignore[arg-type]
+    return app
