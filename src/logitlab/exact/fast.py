@@ -1,0 +1,367 @@
+"""A fast, vectorised reference for audits, proven against mpmath in the tests.
+
+Per-point mpmath (:mod:`logitlab.exact`) runs at some 10^4 points/s; an audit needs
+millions.  This module evaluates the same functions on whole arrays with stable formulas
+in a wider format than the audited one, and hands the few points it cannot vouch for to
+mpmath:
+
+* inputs of float16, bfloat16 and float32 are evaluated in float64 (unit roundoff
+  ``2**-53``, some 2**29 times finer than a float32 ULP);
+* float64 inputs are evaluated in ``np.longdouble``, which must be x87 extended precision
+  (64-bit significand, checked at import of :func:`working_format`); the result stays a
+  longdouble array so nothing is lost to float64's subnormal range;
+* the only difference that can cancel, the BCE gradient
+  ``w * ((1 - y) * sigma(z) - pw * y * sigma(-z))``, carries a conditioning estimate
+  ``r = max(|a|, |b|) / |a - b|``; where ``(C * r + 1) * u`` exceeds ``TOLERANCE`` ULPs of the
+  audited format (``u`` the working unit roundoff) the point is recomputed with
+  :func:`logitlab.exact.bce_grad` (adaptive mpmath) and counted in ``fallback``.
+
+Everything else is a sum or product of non-negative terms (no cancellation):
+
+* ``softplus(z) = max(z, 0) + log1p(exp(-|z|))``;
+* ``sigma(z) = 1 / (1 + exp(-z))`` for ``z >= 0`` and ``exp(z) / (1 + exp(z))`` below;
+* ``bce = w * (pw * y * softplus(-z) + (1 - y) * softplus(z))``
+  (``-log sigma(z) = softplus(-z)``, ``-log(1 - sigma(z)) = softplus(z)``).
+
+The tests compare every function with mpmath on samples from every region (zero,
+subnormals, the saturation thresholds, overflow, infinities, the gradient's zero
+crossing) and require agreement within 0.01 ULP of the audited format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from logitlab._dtypes import FloatFormat, get_format
+
+__all__ = [
+    "ELEMENTWISE",
+    "TOLERANCE",
+    "Reference",
+    "bce",
+    "elementwise",
+    "from_mpf",
+    "to_mpf",
+    "ulp_errors",
+    "working_format",
+]
+
+#: ULPs of the audited format that the reference's error may use, by its own estimate.
+TOLERANCE = 0.004
+# Bound, in working-format ulps, on the relative error of each gradient term
+# (exp, 1 + e, a division, the coefficient and its product).
+_TERM_ULPS = 4.0
+
+#: Elementwise quantities: value and derivative.
+ELEMENTWISE = ("sigmoid", "log_sigmoid", "softplus")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Exact values and derivatives, to well below 0.01 ULP of ``dtype``.
+
+    ``value`` and ``grad`` are float64 arrays for float16/bfloat16/float32 and longdouble
+    arrays for float64; ``fallback`` counts the points recomputed in mpmath.
+    """
+
+    value: np.ndarray
+    grad: np.ndarray
+    fallback: int = 0
+
+
+def working_format(dtype: str | FloatFormat) -> type[np.floating[Any]]:
+    """The NumPy type the reference computes in for ``dtype``."""
+    fmt = get_format(dtype)
+    if fmt.precision <= 24:
+        return np.float64
+    if np.finfo(np.longdouble).nmant < 63:
+        raise RuntimeError(
+            "the fast float64 reference needs np.longdouble with a 64-bit significand "
+            f"(x86-64); this platform's has {np.finfo(np.longdouble).nmant + 1} bits"
+        )
+    return np.longdouble
+
+
+def _pieces(z: np.ndarray) -> tuple[np.ndarray, ...]:
+    """exp(-|z|), log1p(exp(-|z|)), sigma(z), sigma(-z), softplus(z), softplus(-z)."""
+    e = np.exp(-np.abs(z))
+    log1p_e = np.log1p(e)
+    one = np.ones((), dtype=z.dtype)
+    big = one / (one + e)  # sigma(|z|)
+    small = e / (one + e)  # sigma(-|z|) = exp(-|z|) / (1 + exp(-|z|)), no overflow
+    positive = z >= 0
+    sig = np.where(positive, big, small)
+    sig_neg = np.where(positive, small, big)
+    # softplus(z) = max(z, 0) + log1p(exp(-|z|)); softplus(-z) = softplus(z) - z
+    sp = np.maximum(z, 0) + log1p_e
+    sp_neg = np.maximum(-z, 0) + log1p_e
+    return e, log1p_e, sig, sig_neg, sp, sp_neg
+
+
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a + b = s + e exactly (Knuth's TwoSum)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Veltkamp: a = hi + lo with each half of the significand
+    bits = np.finfo(a.dtype).nmant + 1
+    factor = a.dtype.type(2.0 ** ((bits + 1) // 2) + 1)
+    c = factor * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a * b = p + e exactly (Dekker's product, no FMA)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+def _times(coef: Any, values: np.ndarray) -> np.ndarray:
+    # A zero coefficient removes its term even where the term is infinite (the limit).
+    with np.errstate(invalid="ignore"):
+        out = coef * values
+    return np.where(np.asarray(coef) == 0, np.zeros((), dtype=values.dtype), out)
+
+
+def elementwise(quantity: str, logits: Any, dtype: str | FloatFormat) -> Reference:
+    """``sigmoid``, ``log_sigmoid`` or ``softplus`` of every logit, and its derivative.
+
+    >>> r = elementwise("sigmoid", np.array([0.0, 2.0]), "float32")
+    >>> [float(v) for v in r.value]
+    [0.5, 0.8807970779778823]
+    """
+    work = working_format(dtype)
+    z = np.asarray(logits, dtype=np.float64).astype(work)
+    with np.errstate(over="ignore", under="ignore"):
+        _, _, sig, sig_neg, sp, sp_neg = _pieces(z)
+        if quantity == "sigmoid":
+            # d sigma / dz = sigma(z) * sigma(-z)
+            return Reference(sig, sig * sig_neg)
+        if quantity == "log_sigmoid":
+            # log sigma(z) = -softplus(-z); derivative sigma(-z)
+            return Reference(-sp_neg, sig_neg)
+        if quantity == "softplus":
+            return Reference(sp, sig)
+    raise ValueError(f"unknown elementwise quantity {quantity!r}; choose from {ELEMENTWISE}")
+
+
+def bce(
+    logits: Any,
+    targets: Any,
+    dtype: str | FloatFormat,
+    weight: Any = None,
+    pos_weight: Any = None,
+) -> Reference:
+    """Elementwise BCE with logits (PyTorch's definition) and ``d loss_i / d z_i``.
+
+    ``loss = w * (pw * y * softplus(-z) + (1 - y) * softplus(z))`` and
+    ``grad = w * ((1 - y) * sigma(z) - pw * y * sigma(-z))``; arrays broadcast together.
+    Inputs hold values of ``dtype`` (as float64).
+
+    >>> r = bce(np.array([20.0]), np.array([0.3]), "float32")
+    >>> round(float(r.value[0]), 9), round(float(r.grad[0]), 11)
+    (14.000000001, 0.69999999794)
+    """
+    fmt = get_format(dtype)
+    work = working_format(fmt)
+    arrays = [np.asarray(a, dtype=np.float64) for a in (logits, targets)]
+    w64 = None if weight is None else np.asarray(weight, dtype=np.float64)
+    pw64 = None if pos_weight is None else np.asarray(pos_weight, dtype=np.float64)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays if a is not None))
+    z = np.broadcast_to(arrays[0], shape).astype(work)
+    y = np.broadcast_to(arrays[1], shape).astype(work)
+    one = np.ones((), dtype=work)
+    pw = one if pw64 is None else pw64.astype(work)
+    w = one if w64 is None else w64.astype(work)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        _, _, sig, sig_neg, sp, sp_neg = _pieces(z)
+        pos = pw * y  # pos_weight * y
+        neg = one - y
+        loss = _times(w, _times(pos, sp_neg) + _times(neg, sp))
+        a = _times(neg, sig)
+        b = _times(pos, sig_neg)
+        diff = a - b
+        u = float(np.finfo(work).eps) / 2
+        # The plain difference's error is about (C r + 1) u relative, r = max(|a|,|b|)/|a-b|.
+        err = (_TERM_ULPS * np.maximum(np.abs(a), np.abs(b)) + np.abs(diff)) * u
+        # A ULP of the format is at least 2**-p relative, or the smallest subnormal.
+        tol = TOLERANCE * 2.0 ** (-fmt.precision)
+        tiny = TOLERANCE * fmt.smallest_subnormal
+        doubtful = np.isfinite(z) & ~(err * np.abs(w) <= np.maximum(tol * np.abs(w * diff), tiny))
+        if doubtful.any():
+            # Where a and b nearly cancel, rewrite with k = (1-y) + pw*y, m = (1-y) - pw*y:
+            # (1-y) sigma(z) - pw y sigma(-z) = k/2 * tanh(z/2) + m/2, with m exact as a
+            # double word: for pw = 1, y = 1/2 it is exactly tanh(z/2)/2, no cancellation.
+            idx = np.flatnonzero(doubtful.ravel())
+            zi = z.ravel()[idx]
+            yi = y.ravel()[idx]
+            pwi = np.broadcast_to(pw, shape).ravel()[idx]
+            s1, e1 = _two_sum(np.broadcast_to(one, yi.shape), -yi)
+            p, pe = _two_prod(pwi, yi)
+            m_hi, e2 = _two_sum(s1, -p)
+            m_lo = (e2 + e1) - pe
+            k = s1 + p
+            t = k / 2 * np.tanh(zi / 2)
+            d2 = (t + m_hi / 2) + m_lo / 2
+            err2 = ((_TERM_ULPS + 2) * np.abs(t) + np.abs(d2)) * u + 4 * u * u * (
+                np.abs(s1) + np.abs(p)
+            )
+            wi = np.broadcast_to(w, shape).ravel()[idx]
+            good = err2 * np.abs(wi) <= np.maximum(tol * np.abs(wi * d2), tiny)
+            flat = diff.reshape(-1).copy()
+            flat[idx[good]] = d2[good]
+            diff = flat.reshape(shape)
+            dflat = doubtful.reshape(-1).copy()
+            dflat[idx[good]] = False
+            doubtful = dflat.reshape(shape)
+        grad = _times(w, diff)
+    fallback = 0
+    if doubtful.any():
+        idx = np.flatnonzero(doubtful.ravel())
+        fallback = int(idx.size)
+        zf = z.ravel()
+        yf = y.ravel()
+        wf = np.broadcast_to(w, shape).ravel()
+        pwf = np.broadcast_to(pw, shape).ravel()
+        gflat = grad.reshape(-1).copy()
+        exact = [_bce_grad_mp(float(zf[i]), float(yf[i]), float(wf[i]), float(pwf[i])) for i in idx]
+        gflat[idx] = from_mpf(exact, work)
+        grad = gflat.reshape(shape)
+    return Reference(loss, grad, fallback)
+
+
+_GOOD_BITS = 120
+
+
+def _bce_grad_mp(z: float, y: float, w: float, pw: float) -> Any:
+    """The BCE gradient of one point in mpmath, with precision raised until the
+    difference keeps ``_GOOD_BITS`` bits after cancellation (z is finite)."""
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    if z == 0:
+        # sigma(0) = 1/2 exactly: w * ((1 - y) - pw * y) / 2, exact in rationals
+        ctx.prec = 400
+        return ctx.mpf(w) * ((1 - ctx.mpf(y)) - ctx.mpf(pw) * ctx.mpf(y)) / 2
+    prec = 160
+    while True:
+        ctx.prec = prec
+        x = ctx.mpf(z)
+        if x >= 0:
+            s, s_neg = 1 / (1 + ctx.exp(-x)), ctx.exp(-x) / (1 + ctx.exp(-x))
+        else:
+            s, s_neg = ctx.exp(x) / (1 + ctx.exp(x)), 1 / (1 + ctx.exp(x))
+        a = (1 - ctx.mpf(y)) * s
+        b = ctx.mpf(pw) * ctx.mpf(y) * s_neg
+        diff = a - b
+        scale = max(abs(a), abs(b))
+        if scale == 0:
+            return ctx.mpf(0)
+        if diff != 0:
+            lost = int(ctx.log(scale / abs(diff), 2)) + 1
+            if prec - lost >= _GOOD_BITS:
+                return ctx.mpf(w) * diff
+            prec = lost + _GOOD_BITS + 32
+        else:
+            # a and b agree to every bit at this precision: the difference is below
+            # 2**-prec relative (z is a dyadic rational, so it is not exactly zero
+            # unless y, pw make it so; more bits decide)
+            if prec > 1 << 14:
+                return ctx.mpf(0)
+            prec *= 4
+
+
+def from_mpf(values: Any, work: Any = np.longdouble) -> np.ndarray:
+    """mpmath numbers as an array of ``work`` (float64 or longdouble), correctly split."""
+    import mpmath
+
+    out = np.empty(len(values), dtype=work)
+    for i, v in enumerate(values):
+        if not mpmath.isfinite(v) or v == 0:
+            out[i] = work(float(v))
+            continue
+        m, e = mpmath.frexp(v)
+        hi = float(m)
+        lo = float(m - hi)
+        out[i] = np.ldexp(work(hi) + work(lo), int(e))
+    return out
+
+
+def to_mpf(values: Any) -> list[Any]:
+    """A float64 or longdouble array as exact mpmath numbers."""
+    import mpmath
+
+    ctx = mpmath.mp
+    arr = np.asarray(values)
+    out = []
+    for v in arr.ravel():
+        if not np.isfinite(v) or v == 0:
+            out.append(ctx.mpf(float(v)))
+            continue
+        m, e = np.frexp(v)
+        hi = float(m)
+        lo = float(m - type(m)(hi))
+        with mpmath.workprec(200):
+            out.append(mpmath.ldexp(ctx.mpf(hi) + ctx.mpf(lo), int(e)))
+    return out
+
+
+def _ordinal_parts_ld(x: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Integer and fractional ordinal of finite ``x`` (longdouble) in ``fmt``.
+
+    Same convention as :func:`logitlab.ulp.ulp_error_array`, computed in longdouble so an
+    exact value below float64's normal range keeps its digits.
+    """
+    sign = np.where(np.signbit(x), -1, 1)
+    a = np.abs(x)
+    _, e2 = np.frexp(a)
+    top = e2.astype(np.int64) - 1
+    normal = a >= np.ldexp(np.longdouble(1), fmt.emin)
+    top = np.where(normal, top, fmt.emin)
+    spacing_exp = top - (fmt.precision - 1)
+    mant = np.ldexp(a, (-spacing_exp).astype(np.int32))  # exact power-of-two scaling
+    whole = np.floor(mant)
+    frac = (mant - whole).astype(np.float64)
+    half_range = 2 ** (fmt.precision - 1)
+    base = np.where(normal, (top - fmt.emin + 1) * half_range - half_range, 0)
+    integer = base + whole.astype(np.int64)
+    return integer * sign, frac * sign
+
+
+def ulp_errors(computed: Any, exact: np.ndarray, dtype: str | FloatFormat) -> np.ndarray:
+    """ULP errors of ``computed`` against a :class:`Reference` array, in ``dtype``.
+
+    Float64 references go to :func:`logitlab.ulp.ulp_error_array`; longdouble ones are
+    measured in longdouble with the same conventions (NaN -> NaN, matching infinities
+    -> 0, any other infinity -> inf).
+    """
+    from logitlab.ulp import ulp_error_array
+
+    fmt = get_format(dtype)
+    if exact.dtype != np.longdouble:
+        return ulp_error_array(computed, exact, fmt)
+    c = np.asarray(computed, dtype=np.float64)
+    c, e = np.broadcast_arrays(c, exact)
+    out = np.empty(c.shape, dtype=np.float64)
+    nan = np.isnan(c) | np.isnan(e)
+    inf = ~nan & (np.isinf(c) | np.isinf(e))
+    same_inf = inf & np.isinf(c) & np.isinf(e) & (np.sign(c) == np.sign(e))
+    finite = ~nan & ~inf
+    ci, cf = _ordinal_parts_ld(c[finite].astype(np.longdouble), fmt)
+    ei, ef = _ordinal_parts_ld(e[finite], fmt)
+    out[finite] = np.abs((ci - ei).astype(np.float64) + (cf - ef))
+    out[nan] = np.nan
+    out[inf] = np.inf
+    out[same_inf] = 0.0
+    return out
