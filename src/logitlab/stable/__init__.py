@@ -1,0 +1,27 @@
+"""Logit-space functions more accurate than the frameworks' own.
+
+Framework-neutral through the array API: the backend is picked from the input's type
+(NumPy arrays and Python numbers, torch tensors with autograd, JAX arrays) and a
+framework the caller did not load is never imported.  float16, bfloat16 and float32 are
+computed in float64 and rounded once; float64 uses formulas with bounded error.  Each
+function's docstring gives its formula, why it is stable, and its error bound.
+"""
+
+from logitlab.stable._binary import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+)
+from logitlab.stable._compile import get_torch_compile, set_torch_compile
+from logitlab.stable._primitives import log1mexp, log_sigmoid, logit, sigmoid, softplus
+
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "get_torch_compile",
+    "log1mexp",
+    "log_sigmoid",
+    "logit",
+    "set_torch_compile",
+    "sigmoid",
+    "softplus",
+]

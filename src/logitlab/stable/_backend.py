@@ -1,0 +1,140 @@
+"""Backend selection and the one-rounding precision policy shared by every family.
+
+The namespace comes from the type of the input (array-api-compat), so a framework the
+caller did not load is never imported: a Python number or list becomes a NumPy array,
+a torch tensor stays a torch tensor, a JAX array a JAX array.
+
+Precision policy
+----------------
+* float16, bfloat16, float32 inputs are widened to float64 (exact), computed there with a
+  few float64 roundings, and rounded once to the input's dtype at the end.  A float64
+  result within ``k`` float64 ULP of exact is within ``0.5 + k * 2**-29`` float32 ULP of
+  exact after that one rounding: at most one rounding away.
+* float64 inputs are computed in float64 with formulas whose rounding error is bounded
+  (see each function's docstring).
+
+Torch's own float64 -> float16 conversion rounds twice (through float32), which can land
+one ULP away from the correctly rounded value; :func:`to_dtype` rounds to float32 *to
+odd* first, which makes the second rounding correct (Boldo and Melquiond, 2008).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from logitlab._errors import InputError
+
+__all__ = [
+    "FLOAT_NAMES",
+    "dtype_name",
+    "is_torch",
+    "namespace",
+    "to_dtype",
+    "widen",
+]
+
+#: The floating dtypes accepted, by name.
+FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
+
+
+def is_torch(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor, without importing torch."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def namespace(*arrays: Any) -> Any:
+    """The array API namespace of the arrays; NumPy for Python numbers and lists."""
+    import array_api_compat
+
+    present = [a for a in arrays if a is not None and not isinstance(a, (int, float))]
+    if not present:
+        return array_api_compat.array_namespace(np.zeros(()))
+    return array_api_compat.array_namespace(*present)
+
+
+def as_array(x: Any, xp: Any, argument: str, like: Any = None) -> Any:
+    """``x`` as an array of namespace ``xp`` (Python numbers and lists through NumPy)."""
+    import array_api_compat
+
+    if array_api_compat.is_array_api_obj(x) and not isinstance(x, (int, float)):
+        return x
+    try:
+        array = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(argument, f"expected an array of numbers, got {x!r}") from None
+    if like is not None and not isinstance(like, np.ndarray):
+        if is_torch(like):
+            import torch
+
+            return torch.as_tensor(array, device=like.device)
+        return xp.asarray(array)
+    return array
+
+
+def dtype_name(x: Any, argument: str) -> str:
+    """The name of a floating array's dtype, or an :class:`InputError` naming ``argument``."""
+    name = str(x.dtype).removeprefix("torch.").removeprefix("dtype(").strip("')")
+    if name not in FLOAT_NAMES:
+        shape = tuple(getattr(x, "shape", ()))
+        raise InputError(
+            argument,
+            f"has dtype {x.dtype} and shape {shape}; expected one of {', '.join(FLOAT_NAMES)}",
+        )
+    return name
+
+
+def widen(x: Any, xp: Any) -> Any:
+    """``x`` as float64 (exact for every accepted dtype)."""
+    if is_torch(x):
+        return x.double()
+    return xp.astype(x, xp.float64)
+
+
+def _torch_round_to_odd_float32(x: Any) -> Any:
+    import torch
+
+    f = x.float()
+    fd = f.double()
+    toward_zero = torch.where(fd.abs() > x.abs(), torch.nextafter(f, torch.zeros_like(f)), f)
+    odd = (toward_zero.view(torch.int32) | 1).view(torch.float32)
+    return torch.where((fd != x) & ~torch.isnan(x), odd, f)
+
+
+def to_dtype(x64: Any, name: str, xp: Any) -> Any:
+    """Round a float64 array once to the dtype called ``name`` (nearest, ties to even)."""
+    if name == "float64":
+        return x64
+    if is_torch(x64):
+        import torch
+
+        target = getattr(torch, name)
+        if name == "float32":
+            return x64.to(target)
+        return _torch_round_to_odd_float32(x64).to(target)
+    if isinstance(x64, np.ndarray) or np.isscalar(x64):
+        from logitlab._dtypes import get_format
+
+        return np.asarray(x64).astype(get_format(name).numpy_dtype)
+    dtype = getattr(xp, name, None)
+    if dtype is None:
+        raise InputError("dtype", f"{name} is not available in {xp.__name__}")
+    return xp.astype(x64, dtype)
+
+
+def zeros_like_scalar(x: Any, value: float) -> Any:
+    """A 0-d array of ``x``'s namespace, dtype and device holding ``value``."""
+    if is_torch(x):
+        import torch
+
+        return torch.tensor(value, dtype=x.dtype, device=x.device)
+    xp = namespace(x)
+    return xp.asarray(value, dtype=x.dtype)
+
+
+LN2 = math.log(2.0)

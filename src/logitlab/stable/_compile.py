@@ -1,0 +1,89 @@
+"""Optional ``torch.compile`` of the float64 kernels, with an eager fallback.
+
+Eager float64 torch ops are ~8x slower than torch's own float32 loss; fused by inductor
+the same float64-internal kernel runs at about torch's native speed.  Compiling costs
+seconds (once per kernel and process, cached on disk by inductor), so the default,
+``"auto"``, compiles only for tensors of at least :data:`AUTO_MIN_ELEMENTS` elements;
+small inputs (tests, notebooks) run eagerly.  Any failure to compile falls back to the
+eager kernel, once, with a warning.  The environment variable
+``LOGITLAB_STABLE_COMPILE`` (``0``, ``1`` or ``auto``) sets the initial mode.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["AUTO_MIN_ELEMENTS", "get_torch_compile", "run_kernel", "set_torch_compile"]
+
+#: In ``"auto"`` mode, tensors with at least this many elements use the compiled kernels.
+AUTO_MIN_ELEMENTS = 1 << 20
+
+_MODES: tuple[bool | str, ...] = (True, False, "auto")
+
+
+def _initial_mode() -> bool | str:
+    raw = os.environ.get("LOGITLAB_STABLE_COMPILE", "auto").strip().lower()
+    return {"0": False, "false": False, "1": True, "true": True}.get(raw, "auto")
+
+
+_mode: bool | str = _initial_mode()
+_compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
+_failed = False
+
+
+def set_torch_compile(mode: bool | str) -> None:
+    """Use ``torch.compile`` for the torch kernels: ``True``, ``False`` or ``"auto"``.
+
+    >>> from logitlab import stable
+    >>> stable.set_torch_compile(False); stable.get_torch_compile()
+    False
+    >>> stable.set_torch_compile("auto")
+    """
+    from logitlab._errors import InputError
+
+    if mode not in _MODES:
+        raise InputError("mode", f"expected True, False or 'auto', not {mode!r}")
+    global _mode
+    _mode = mode
+
+
+def get_torch_compile() -> bool | str:
+    """The current mode set by :func:`set_torch_compile`."""
+    return _mode
+
+
+def _wants_compile(numel: int) -> bool:
+    if _failed or _mode is False:
+        return False
+    return _mode is True or numel >= AUTO_MIN_ELEMENTS
+
+
+def run_kernel(kernel: Callable[..., Any], numel: int, *args: Any) -> Any:
+    """``kernel(torch, *args)``, compiled when the mode asks for it and compiling works."""
+    import torch
+
+    if not _wants_compile(numel):
+        return kernel(torch, *args)
+    compiled = _compiled.get(kernel)
+    if compiled is None:
+
+        def bound(*a: Any) -> Any:
+            return kernel(torch, *a)
+
+        compiled = torch.compile(bound, dynamic=True)
+        _compiled[kernel] = compiled
+    try:
+        return compiled(*args)
+    except Exception as err:  # compilation needs a C compiler; eager always works
+        global _failed
+        _failed = True
+        warnings.warn(
+            f"logitlab.stable: torch.compile failed ({type(err).__name__}: {err}); "
+            "using eager float64 kernels, which are slower but equally accurate",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return kernel(torch, *args)

@@ -1,0 +1,174 @@
+"""``torch.autograd.Function`` wrappers: forward and backward both float64-internal.
+
+Each forward widens its inputs to float64 (exact), runs the kernel, and rounds once to
+the input's dtype; each backward does the same with the analytic derivative, multiplied
+by the incoming gradient in float64.  Nothing here names a device, so CUDA tensors work
+as CPU ones do.  Only imported once the caller has passed a torch tensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from logitlab.stable import _kernels
+from logitlab.stable._backend import to_dtype
+from logitlab.stable._compile import run_kernel
+from logitlab.stable._fixup import bce_fixup
+
+__all__ = ["bce_with_logits", "elementwise", "sum_to_shape"]
+
+
+def _name(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def sum_to_shape(g: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Sum a broadcast gradient back to the shape of the input it came from."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    lead = g.dim() - len(shape)
+    if lead > 0:
+        g = g.sum(dim=tuple(range(lead)))
+    dims = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if dims:
+        g = g.sum(dim=dims, keepdim=True)
+    return g.reshape(shape)
+
+
+def _make_elementwise(
+    kernel: Callable[..., Any], derivative: Callable[..., Any], label: str
+) -> type[torch.autograd.Function]:
+    def forward(ctx: Any, z: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(z)
+        out = run_kernel(kernel, z.numel(), z.double())
+        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:
+        (z,) = ctx.saved_tensors
+        d = run_kernel(derivative, z.numel(), z.double())
+        return to_dtype(grad_out.double() * d, _name(z), torch)  # type: ignore[no-any-return]
+
+    # Built with type() so that the backward node is named after the primitive.
+    namespace = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+    return type(f"Stable{label}", (torch.autograd.Function,), namespace)
+
+
+_ELEMENTWISE: dict[str, type[torch.autograd.Function]] = {
+    name: _make_elementwise(getattr(_kernels, name), getattr(_kernels, name + "_grad"), name)
+    for name in ("sigmoid", "log_sigmoid", "softplus", "logit", "log1mexp")
+}
+
+
+def elementwise(name: str, z: torch.Tensor) -> torch.Tensor:
+    """Apply the primitive ``name`` with its accurate backward."""
+    return _ELEMENTWISE[name].apply(z)  # type: ignore[no-any-return]
+
+
+def _bce_forward_kernel(
+    xp: Any, z: Any, y: Any, w: Any, p: Any, reduction_sum: bool
+) -> Any:
+    loss = _kernels.bce_loss_terms(xp, z.double(), y.double(), _wide(w), _wide(p))
+    return loss.sum() if reduction_sum else loss
+
+
+def _bce_backward_kernel(xp: Any, z: Any, y: Any, w: Any, p: Any, cancel_bits: float) -> Any:
+    d, scale = _kernels.bce_grad_terms(xp, z.double(), y.double(), _wide(w), _wide(p))
+    # Elements whose two terms cancel beyond what float64 can carry into this dtype.
+    suspect = xp.abs(d) * cancel_bits < scale
+    return d, suspect
+
+
+def _wide(t: Any) -> Any:
+    return None if t is None else t.double()
+
+
+class BCEWithLogits(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None,
+        p: torch.Tensor | None,
+        reduction: str,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(z, y, w, p)
+        ctx.reduction = reduction
+        n = z.numel()
+        out = run_kernel(_bce_forward_kernel, n, z, y, w, p, reduction != "none")
+        if reduction == "mean":
+            out = out / n
+        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        z, y, w, p = ctx.saved_tensors
+        reduction = ctx.reduction
+        name = _name(z)
+        g = grad_out.double()
+        if reduction == "mean":
+            g = g / z.numel()
+        grads: list[Any] = [None, None, None, None, None]
+        if ctx.needs_input_grad[0]:
+            d, suspect = run_kernel(
+                _bce_backward_kernel, z.numel(), z, y, w, p, _cancel_factor(name)
+            )
+            d = bce_fixup(d, suspect, z, y, w, p)
+            grads[0] = to_dtype(g * d, name, torch)
+        if any(ctx.needs_input_grad[1:4]):
+            grads[1:4] = _other_grads(ctx.needs_input_grad, z, y, w, p, g)
+        return tuple(grads)
+
+
+def _other_grads(
+    needs: tuple[bool, ...],
+    z: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None,
+    p: torch.Tensor | None,
+    g: torch.Tensor,
+) -> list[Any]:
+    """Gradients for targets, weight and pos_weight (rarely needed; eager float64)."""
+    z64, y64 = z.double(), y.double()
+    w64 = None if w is None else w.double()
+    p64 = None if p is None else p.double()
+    sp_z = _kernels.softplus(torch, z64)
+    sp_minus_z = _kernels.softplus(torch, -z64)
+    out: list[Any] = [None, None, None]
+    if needs[1]:
+        # d/dy: p softplus(-z) - softplus(z), which is -z when p = 1.
+        dy = -z64 if p64 is None else p64 * sp_minus_z - sp_z
+        if w64 is not None:
+            dy = w64 * dy
+        out[0] = sum_to_shape(to_dtype(g * dy, _name(y), torch), tuple(y.shape))
+    if needs[2] and w is not None:
+        unweighted = _kernels.bce_loss_terms(torch, z64, y64, None, p64)
+        out[1] = sum_to_shape(to_dtype(g * unweighted, _name(w), torch), tuple(w.shape))
+    if needs[3] and p is not None:
+        dp = y64 * sp_minus_z
+        if w64 is not None:
+            dp = w64 * dp
+        out[2] = sum_to_shape(to_dtype(g * dp, _name(p), torch), tuple(p.shape))
+    return out
+
+
+def _cancel_factor(name: str) -> float:
+    from logitlab.stable._fixup import cancel_factor
+
+    return cancel_factor(name)
+
+
+def bce_with_logits(
+    z: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None,
+    p: torch.Tensor | None,
+    reduction: str,
+) -> torch.Tensor:
+    """BCE with logits through :class:`BCEWithLogits` (inputs already checked)."""
+    return BCEWithLogits.apply(z, y, w, p, reduction)  # type: ignore[no-any-return]
