@@ -49,8 +49,15 @@ def test_decimal_targets_differ_from_float32_targets() -> None:
 
 @pytest.mark.parametrize(
     ("z", "y", "w", "pw"),
-    [(-2.0, 0.3, 1.0, 1.0), (20.0, 0.7, 1.0, 1.0), (-30.0, 1e-10, 1.0, 1.0), (0.5, 0.0, 2.0, 3.0),
-     (-700.0, 1.0, 1.0, 0.5), (35.0, 0.999, 0.25, 1e3), (1e-8, 0.5, 1.0, 1.0)],
+    [
+        (-2.0, 0.3, 1.0, 1.0),
+        (20.0, 0.7, 1.0, 1.0),
+        (-30.0, 1e-10, 1.0, 1.0),
+        (0.5, 0.0, 2.0, 3.0),
+        (-700.0, 1.0, 1.0, 0.5),
+        (35.0, 0.999, 0.25, 1e3),
+        (1e-8, 0.5, 1.0, 1.0),
+    ],
 )
 def test_bce_matches_probability_formula(z: float, y: float, w: float, pw: float) -> None:
     assert mpmath.almosteq(exact.bce(z, y, w, pw), direct_bce(z, y, w, pw), rel_eps=1e-40)

@@ -113,7 +113,7 @@ def test_round_to_format_overflow_and_underflow() -> None:
     assert round_to_format(65519.99, fmt) == 65504.0
     assert round_to_format(mpmath.mpf(2) ** -25, fmt) == 0.0  # half the smallest: ties to even
     assert round_to_format(mpmath.mpf(2) ** -25 * 1.0001, fmt) == 2.0**-24
-    assert round_to_format(-mpmath.mpf(10) ** -400000, fmt) == 0.0
+    assert round_to_format(-(mpmath.mpf(10) ** -400000), fmt) == 0.0
     assert round_to_format(mpmath.mpf(10) ** 400000, fmt) == math.inf
 
 

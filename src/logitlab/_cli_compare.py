@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -38,11 +37,13 @@ class NumbersCommand(TyperCommand):
     (``logitlab sigmoid -90``) behind ``--`` so they reach the argument.
     """
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Typer vendors click in recent releases, so options are recognised by their
+        # attributes rather than by a click class.
         valued = {
             opt
             for p in self.params
-            if isinstance(p, click.Option) and not p.is_flag
+            if getattr(p, "param_type_name", "") == "option" and not getattr(p, "is_flag", False)
             for opt in p.opts
         }
         out: list[str] = []
@@ -75,7 +76,8 @@ class NumbersCommand(TyperCommand):
         if positionals:
             out.append("--")
             out.extend(positionals)
-        return super().parse_args(ctx, out)
+        result: list[str] = super().parse_args(ctx, out)
+        return result
 
 
 def _fail(message: str) -> None:

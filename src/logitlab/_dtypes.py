@@ -46,7 +46,8 @@ class FloatFormat:
     def torch_dtype(self) -> torch.dtype:
         import torch
 
-        return getattr(torch, self.name)  # type: ignore[no-any-return]
+        dtype: torch.dtype = getattr(torch, self.name)
+        return dtype
 
     @property
     def eps(self) -> float:

@@ -9,7 +9,7 @@ import mpmath
 
 from logitlab._dtypes import FloatFormat, get_format
 
-__all__ = ["json_number", "shortest_repr", "exact_repr"]
+__all__ = ["exact_repr", "json_number", "shortest_repr"]
 
 
 def shortest_repr(value: float, dtype: str | FloatFormat) -> str:

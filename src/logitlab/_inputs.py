@@ -106,7 +106,9 @@ class BCECase:
                 "targets", f"shape {y.shape} does not broadcast with logits shape {z.shape}"
             ) from None
         if math.prod(shape) > MAX_ELEMENTS:
-            raise InputError("targets", f"broadcasting gives {math.prod(shape)} elements; at most {MAX_ELEMENTS}")
+            raise InputError(
+                "targets", f"broadcasting gives {math.prod(shape)} elements; at most {MAX_ELEMENTS}"
+            )
         notes: list[str] = []
         z = np.broadcast_to(z, shape).copy()
         y = np.broadcast_to(y, shape).copy()
@@ -132,7 +134,9 @@ class BCECase:
             except ValueError:
                 ok = False
             if not ok:
-                raise InputError(name, f"shape {a.shape} does not broadcast to logits shape {shape}")
+                raise InputError(
+                    name, f"shape {a.shape} does not broadcast to logits shape {shape}"
+                )
             rounded = fmt.round(a)
             if not np.isfinite(rounded).all():
                 i, v = _index(a, ~np.isfinite(rounded))

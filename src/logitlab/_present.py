@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from rich.console import Console
@@ -18,6 +19,10 @@ __all__ = ["format_ulps", "print_comparison", "print_sigmoid_report"]
 
 # Show at most this many elements in a table; --json has them all.
 MAX_SHOWN = 20
+
+
+def _justify(text: str) -> Literal["left", "right"]:
+    return "right" if text == "right" else "left"
 
 
 def format_ulps(u: float) -> str:
@@ -86,8 +91,15 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
     )
     for row in c.rows:
         if row.status != "ok":
-            table.add_row(row.formulation.name, row.code, "—", "", "", Text(f"{row.status}: {row.reason}"),
-                          style="dim")
+            table.add_row(
+                row.formulation.name,
+                row.code,
+                "—",
+                "",
+                "",
+                Text(f"{row.status}: {row.reason}"),
+                style="dim",
+            )
             continue
         assert row.value is not None
         table.add_row(
@@ -104,10 +116,19 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
     grads = Table(
         title="gradient d loss / d z, per element", title_justify="left", show_lines=False
     )
-    for name, justify in (("formulation", "left"), ("i", "right"), ("z", "right"), ("y", "right"),
-                          ("gradient", "right"), ("exact", "right"), ("ULP error", "right"),
-                          ("flags", "left")):
-        grads.add_column(name, justify=justify, no_wrap=name in ("formulation", "gradient", "exact"))
+    for name, justify in (
+        ("formulation", "left"),
+        ("i", "right"),
+        ("z", "right"),
+        ("y", "right"),
+        ("gradient", "right"),
+        ("exact", "right"),
+        ("ULP error", "right"),
+        ("flags", "left"),
+    ):
+        grads.add_column(
+            name, justify=_justify(justify), no_wrap=name in ("formulation", "gradient", "exact")
+        )
     n = len(c.exact.grads)
     shown = min(n, MAX_SHOWN)
     z = case.logits.ravel()
@@ -120,8 +141,11 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
         gu = row.grad_ulp_error.ravel()
         for i in range(shown):
             element_flags = [f for f in row.element_flags[i] if f in FLAGS]
-            style = "bold red" if "gradient vanished" in element_flags or "non-finite" in element_flags else (
-                "green" if gu[i] <= 1 else "yellow")
+            style = (
+                "bold red"
+                if "gradient vanished" in element_flags or "non-finite" in element_flags
+                else ("green" if gu[i] <= 1 else "yellow")
+            )
             grads.add_row(
                 row.formulation.name if i == 0 else "",
                 str(i),
@@ -140,15 +164,23 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
     del eg
 
 
-def print_sigmoid_report(z: float, rows: Sequence[SigmoidRow], console: Console | None = None) -> None:
+def print_sigmoid_report(
+    z: float, rows: Sequence[SigmoidRow], console: Console | None = None
+) -> None:
     console = console or Console()
     console.print(f"[bold]sigmoid({z!r})[/] in each dtype, and where each implementation saturates")
     table = Table(show_lines=False)
-    for name, justify in (("dtype", "left"), ("implementation", "left"), ("z", "right"),
-                          ("sigmoid(z)", "right"), ("ULP error", "right"),
-                          ("rel. error", "right"), ("== 1 from z >=", "right"),
-                          ("== 0 for z <=", "right")):
-        table.add_column(name, justify=justify)
+    for name, justify in (
+        ("dtype", "left"),
+        ("implementation", "left"),
+        ("z", "right"),
+        ("sigmoid(z)", "right"),
+        ("ULP error", "right"),
+        ("rel. error", "right"),
+        ("== 1 from z >=", "right"),
+        ("== 0 for z <=", "right"),
+    ):
+        table.add_column(name, justify=_justify(justify))
     last = None
     for r in rows:
         t = r.thresholds

@@ -69,7 +69,9 @@ def _value_to_ordinal(value: float, fmt: FloatFormat) -> int:
     return -bits if value < 0 else bits
 
 
-def _evaluator(implementation: Formulation | str, fmt: FloatFormat) -> Callable[[np.ndarray], np.ndarray]:
+def _evaluator(
+    implementation: Formulation | str, fmt: FloatFormat
+) -> Callable[[np.ndarray], np.ndarray]:
     if isinstance(implementation, str):  # the exact sigmoid, correctly rounded
         return lambda z: np.array([round_to_format(exact.sigmoid(float(v)), fmt) for v in z])
     f = implementation
@@ -112,7 +114,10 @@ def saturation_thresholds(
         values = fmt.values()
         out = f(values)
         return Thresholds(
-            fmt.name, name, _first_of_run(values, out == 1), _last_of_run(values, out == 0),
+            fmt.name,
+            name,
+            _first_of_run(values, out == 1),
+            _last_of_run(values, out == 0),
             f"exhaustive over all {values.size} finite {fmt.name} values",
         )
     top = _value_to_ordinal(fmt.max, fmt)
@@ -193,7 +198,12 @@ def sigmoid_report(z: float, dtypes: Sequence[str] = DTYPE_NAMES) -> list[Sigmoi
         ex = exact.sigmoid(zr)
         rows.append(
             SigmoidRow(
-                fmt.name, EXACT, "exact sigmoid, rounded once", zr, round_to_format(ex, fmt), ex,
+                fmt.name,
+                EXACT,
+                "exact sigmoid, rounded once",
+                zr,
+                round_to_format(ex, fmt),
+                ex,
                 0.0 if ex == 0 else ulp_error(round_to_format(ex, fmt), ex, fmt),
                 relative_error(round_to_format(ex, fmt), ex),
                 saturation_thresholds(fmt, EXACT),
@@ -203,15 +213,33 @@ def sigmoid_report(z: float, dtypes: Sequence[str] = DTYPE_NAMES) -> list[Sigmoi
             missing = f.missing()
             if missing:
                 rows.append(
-                    SigmoidRow(fmt.name, f.name, f.code, zr, None, ex, None, None,
-                               Thresholds(fmt.name, f.name, None, None, "not run"), "skipped", missing)
+                    SigmoidRow(
+                        fmt.name,
+                        f.name,
+                        f.code,
+                        zr,
+                        None,
+                        ex,
+                        None,
+                        None,
+                        Thresholds(fmt.name, f.name, None, None, "not run"),
+                        "skipped",
+                        missing,
+                    )
                 )
                 continue
             value = float(f.compute(_Case(np.array([zr]), fmt)).value[0])
             rows.append(
                 SigmoidRow(
-                    fmt.name, f.name, f.code, zr, value, ex, ulp_error(value, ex, fmt),
-                    relative_error(value, ex), saturation_thresholds(fmt, f),
+                    fmt.name,
+                    f.name,
+                    f.code,
+                    zr,
+                    value,
+                    ex,
+                    ulp_error(value, ex, fmt),
+                    relative_error(value, ex),
+                    saturation_thresholds(fmt, f),
                 )
             )
     return rows

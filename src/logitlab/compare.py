@@ -202,7 +202,9 @@ def flag_elements(
     return tuple(flags)
 
 
-def _errors(values: np.ndarray, exacts: Sequence[Any], fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray]:
+def _errors(
+    values: np.ndarray, exacts: Sequence[Any], fmt: FloatFormat
+) -> tuple[np.ndarray, np.ndarray]:
     flat = np.asarray(values, dtype=np.float64).ravel()
     ulps = np.array([ulp_error(c, e, fmt) for c, e in zip(flat, exacts)])
     rels = np.array([relative_error(c, e) for c, e in zip(flat, exacts)])

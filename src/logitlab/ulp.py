@@ -52,6 +52,7 @@ __all__ = [
     "ulp_of",
 ]
 
+
 def _mpf(x: Any) -> Any:
     # Into this thread's 160-bit context: exact for floats and for the exact values
     # logitlab computes (which are held at that precision).
@@ -94,10 +95,8 @@ def round_to_format(exact: Any, dtype: str | FloatFormat) -> float:
         if rem > half or (rem == half and n & 1):
             n += 1
     # n * 2**quantum; overflow if it reaches 2**(emax+1).
-    if n.bit_length() + quantum > fmt.emax + 1:
-        value = math.inf
-    else:
-        value = math.ldexp(float(n), quantum)
+    overflow = n.bit_length() + quantum > fmt.emax + 1
+    value = math.inf if overflow else math.ldexp(float(n), quantum)
     return -value if sign else value
 
 
@@ -120,7 +119,7 @@ def ordinal(x: Any, dtype: str | FloatFormat) -> Any:
     half_range = 2 ** (fmt.precision - 1)
     if a < ctx.ldexp(1, fmt.emin):
         return sign * ctx.ldexp(a, -(fmt.emin - fmt.precision + 1))
-    _, man, exp, bc = a._mpf_
+    _, _, exp, bc = a._mpf_
     top = exp + bc - 1
     scaled = ctx.ldexp(a, -(top - fmt.precision + 1))  # in [2**(p-1), 2**p)
     return sign * ((top - fmt.emin + 1) * half_range + (scaled - half_range))

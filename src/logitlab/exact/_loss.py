@@ -76,9 +76,7 @@ def elementwise(
     """Exact ``function`` and ``derivative`` applied to every element of ``z``, then reduced."""
     zs = np.asarray(z, dtype=np.float64)
     flat = [float(v) for v in zs.ravel()]
-    return _reduce(
-        [function(v) for v in flat], [derivative(v) for v in flat], zs.shape, reduction
-    )
+    return _reduce([function(v) for v in flat], [derivative(v) for v in flat], zs.shape, reduction)
 
 
 def bce_loss(

@@ -105,7 +105,9 @@ def bce_grad(z: float, y: float, weight: float = 1.0, pos_weight: float = 1.0) -
     """
     if z == 0:
         half = Fraction(1, 2)
-        f = Fraction(weight) * ((1 - Fraction(y)) * half - Fraction(pos_weight) * Fraction(y) * half)
+        f = Fraction(weight) * (
+            (1 - Fraction(y)) * half - Fraction(pos_weight) * Fraction(y) * half
+        )
         ctx = mp_context()
         return ctx.mpf(f.numerator) / f.denominator
     ctx = mp_context()
@@ -118,7 +120,7 @@ def bce_grad(z: float, y: float, weight: float = 1.0, pos_weight: float = 1.0) -
             b = _times(ctx.mpf(pos_weight) * y_, sigmoid(-z))
             diff = a - b
             scale = max(abs(a), abs(b))
-            if scale == 0 or diff == 0 and prec >= _MAX_PRECISION:
+            if scale == 0 or (diff == 0 and prec >= _MAX_PRECISION):
                 break
             if diff != 0:
                 lost = int(ctx.log(scale / abs(diff), 2)) + 1

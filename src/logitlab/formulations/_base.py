@@ -61,7 +61,11 @@ class Formulation:
         """``None`` when the framework is installed, else why this row is skipped."""
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
-                hint = f"pip install 'logitlab[{self.extra}]'" if self.extra else f"pip install {module}"
+                hint = (
+                    f"pip install 'logitlab[{self.extra}]'"
+                    if self.extra
+                    else f"pip install {module}"
+                )
                 return f"skipped: {module} is not installed; {hint}"
         return None
 
