@@ -1,0 +1,313 @@
+"""The one engine behind the CLI and the flake8 plugin: read, parse, run the rules.
+
+Robustness: every problem with a file (syntax error, bad encoding, unreadable, too large,
+a symlink loop) becomes a finding (LGL900-LGL902) and the run goes on.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import re
+import tokenize
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from logitlab.lint._analysis import ModuleAnalysis
+from logitlab.lint._codes import default_selection
+from logitlab.lint._finding import Finding
+from logitlab.lint._rules import PREPARE, RULES, Context, Pending
+
+#: a file without any of these substrings cannot match a rule; it is only parsed
+_TRIGGER = re.compile(r"igmoid|oftmax|expit|exp\s*\(|log1?p?\s*\(|inary_?[cC]rossentropy")
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,?\s*[A-Z]+[0-9]+)*))?", re.I)
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+DEFAULT_EXCLUDE = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "node_modules",
+        "build",
+        "dist",
+        "site-packages",
+        ".eggs",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to report: the selected codes (after --select/--ignore and config)."""
+
+    select: frozenset[str] = field(default_factory=lambda: frozenset(default_selection()))
+    exclude: tuple[str, ...] = ()
+    max_file_bytes: int = MAX_FILE_BYTES
+
+
+def _char_col(lines: list[str], lineno: int, byte_col: int) -> int:
+    if 0 < lineno <= len(lines):
+        text = lines[lineno - 1]
+        if not text.isascii():
+            return len(text.encode("utf-8")[:byte_col].decode("utf-8", "replace"))
+    return byte_col
+
+
+def check_tree(tree: ast.Module) -> list[Pending]:
+    """Run every rule on a parsed module; positions are ``ast``'s (byte columns)."""
+    ctx = Context(ModuleAnalysis(tree))
+    for prepare in PREPARE:
+        prepare(ctx)
+    for rule in RULES:
+        rule.check(ctx)
+    return ctx.findings
+
+
+def _suppressed(line_text: str, code: str) -> bool:
+    match = _NOQA.search(line_text)
+    if match is None:
+        return False
+    codes = match.group("codes")
+    if not codes:
+        return True
+    return code.upper() in {c.upper() for c in re.split(r"[\s,]+", codes) if c}
+
+
+def lint_source(
+    source: str, path: str = "<string>", options: Options | None = None
+) -> list[Finding]:
+    """Lint Python source text; return findings sorted by position."""
+    options = options or Options()
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as err:
+        lineno = getattr(err, "lineno", None) or 1
+        offset = getattr(err, "offset", None) or 1
+        msg = getattr(err, "msg", None) or str(err)
+        finding = Finding(
+            path, lineno, max(offset - 1, 0), lineno, offset, "LGL900", f"syntax error: {msg}"
+        )
+        return [finding] if "LGL900" in options.select else []
+    except RecursionError:
+        finding = Finding(path, 1, 0, 1, 0, "LGL900", "syntax error: too deeply nested to parse")
+        return [finding] if "LGL900" in options.select else []
+    if not _TRIGGER.search(source):
+        return []
+    return findings_from_tree(tree, source, path, options)
+
+
+def findings_from_tree(tree: ast.Module, source: str, path: str, options: Options) -> list[Finding]:
+    try:
+        pending = check_tree(tree)
+    except RecursionError:
+        return []
+    if not pending:
+        return []
+    lines = source.splitlines()
+    out: list[Finding] = []
+    seen: set[tuple[str, int, int]] = set()
+    for p in pending:
+        if p.code not in options.select:
+            continue
+        node = p.node
+        lineno: int = node.lineno  # type: ignore[attr-defined]
+        col: int = node.col_offset  # type: ignore[attr-defined]
+        end_line: int = node.end_lineno or lineno  # type: ignore[attr-defined]
+        end_col: int = node.end_col_offset or col  # type: ignore[attr-defined]
+        key = (p.code, lineno, col)
+        if key in seen:
+            continue
+        seen.add(key)
+        if (
+            0 < lineno <= len(lines)
+            and "noqa" in lines[lineno - 1]
+            and _suppressed(lines[lineno - 1], p.code)
+        ):
+            continue
+        out.append(
+            Finding(
+                path,
+                lineno,
+                _char_col(lines, lineno, col),
+                end_line,
+                _char_col(lines, end_line, end_col),
+                p.code,
+                p.message,
+                p.fix,
+            )
+        )
+    out.sort(key=lambda f: (f.line, f.col, f.code))
+    return out
+
+
+def decode_source(data: bytes) -> str:
+    """Decode like the interpreter does (BOM, coding cookie, default UTF-8)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def read_source(path: str, options: Options) -> tuple[str | None, Finding | None]:
+    """The text of a file, or a LGL901/LGL902 finding saying why there is none."""
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        return None, Finding(path, 1, 0, 1, 0, "LGL901", f"cannot read file: {err.strerror or err}")
+    if not os.path.isfile(path):
+        return None, Finding(path, 1, 0, 1, 0, "LGL902", "skipped: not a regular file")
+    if st.st_size > options.max_file_bytes:
+        return None, Finding(
+            path,
+            1,
+            0,
+            1,
+            0,
+            "LGL902",
+            f"skipped: {st.st_size} bytes is over the {options.max_file_bytes}-byte limit",
+        )
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as err:
+        return None, Finding(path, 1, 0, 1, 0, "LGL901", f"cannot read file: {err.strerror or err}")
+    try:
+        return decode_source(data), None
+    except (UnicodeDecodeError, SyntaxError, LookupError) as err:
+        reason = err.reason if isinstance(err, UnicodeDecodeError) else str(err)
+        return None, Finding(path, 1, 0, 1, 0, "LGL901", f"cannot decode file: {reason}")
+
+
+def lint_file(path: str, options: Options) -> list[Finding]:
+    source, problem = read_source(path, options)
+    if problem is not None:
+        return [problem] if problem.code in options.select else []
+    assert source is not None
+    return lint_source(source, path, options)
+
+
+def _excluded(name: str, rel: str, patterns: tuple[str, ...]) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in patterns)
+
+
+def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Finding | None]]:
+    """Python files under ``paths``; explicit files are always linted.
+
+    Yields (path, None) for each file and (path, finding) for directories that cannot be
+    walked (a symlink loop, permission denied).
+    """
+    for root in paths:
+        if not os.path.isdir(root):
+            yield root, None
+            continue
+        seen: set[str] = set()
+        stack = [root]
+        while stack:
+            current = stack.pop()
+            real = os.path.realpath(current)
+            if real in seen:
+                yield (
+                    current,
+                    Finding(
+                        current,
+                        1,
+                        0,
+                        1,
+                        0,
+                        "LGL902",
+                        "skipped: symlink loop (directory already visited)",
+                    ),
+                )
+                continue
+            seen.add(real)
+            try:
+                entries = sorted(os.scandir(current), key=lambda e: e.name)
+            except OSError as err:
+                yield (
+                    current,
+                    Finding(
+                        current, 1, 0, 1, 0, "LGL901", f"cannot list directory: {err.strerror}"
+                    ),
+                )
+                continue
+            subdirs = []
+            for entry in entries:
+                rel = os.path.relpath(entry.path, root)
+                if options.exclude and _excluded(entry.name, rel, options.exclude):
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    if entry.name in DEFAULT_EXCLUDE or entry.name.endswith(".egg-info"):
+                        continue
+                    subdirs.append(entry.path)
+                elif entry.name.endswith(".py") or entry.name.endswith(".pyi"):
+                    if entry.is_symlink() and not os.path.exists(entry.path):
+                        yield (
+                            entry.path,
+                            Finding(
+                                entry.path, 1, 0, 1, 0, "LGL901", "cannot read file: broken symlink"
+                            ),
+                        )
+                        continue
+                    yield entry.path, None
+            stack.extend(reversed(subdirs))
+
+
+def _lint_one(args: tuple[str, Options]) -> list[Finding]:
+    path, options = args
+    try:
+        return lint_file(path, options)
+    except Exception as err:  # a crash on one file must not stop the run
+        return [Finding(path, 1, 0, 1, 0, "LGL901", f"internal error while linting: {err!r}")]
+
+
+def lint_paths(
+    paths: Iterable[str], options: Options | None = None, jobs: int = 0
+) -> list[Finding]:
+    """Lint files and directories, spreading files over processes when there are many."""
+    options = options or Options()
+    files: list[str] = []
+    findings: list[Finding] = []
+    for path, problem in discover(paths, options):
+        if problem is None:
+            files.append(path)
+        elif problem.code in options.select:
+            findings.append(problem)
+    for chunk in map_files(_lint_one, files, options, jobs):
+        findings.extend(chunk)
+    findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
+    return findings
+
+
+def map_files(
+    fn: object, files: list[str], options: object, jobs: int = 0
+) -> Iterator[list[Finding]]:
+    """Apply ``fn((path, options))`` to each file, in a process pool when it pays off."""
+    jobs = jobs or (os.cpu_count() or 1)
+    if jobs <= 1 or len(files) < 64:
+        for path in files:
+            yield fn((path, options))  # type: ignore[operator]
+        return
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    ctx = multiprocessing.get_context(method)
+    chunksize = max(1, min(64, len(files) // (jobs * 8)))
+    with ctx.Pool(jobs) as pool:
+        yield from pool.imap(fn, [(p, options) for p in files], chunksize)  # type: ignore[arg-type]

@@ -1,0 +1,1003 @@
+"""The lint rules: one small class per family of codes, each with messages that say why
+and what to write instead. :data:`RULES` is the one explicit list the engine runs.
+
+Rules see a :class:`Context` (the module's :class:`ModuleAnalysis` plus ``emit``) and
+use only :mod:`ast`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from logitlab.lint._analysis import ModuleAnalysis, Scope, Value
+from logitlab.lint._finding import Edit, Fix, Key
+
+FLOAT32_HALF_ULP_AT_ONE = 2.0**-24  # 1 - eps rounds to 1.0 in float32 below this
+FLOAT16_HALF_ULP_AT_ONE = 2.0**-11
+FLOAT64_EPS = 2.0**-52
+FLOAT32_EPS = 2.0**-23
+
+
+@dataclass
+class Pending:
+    code: str
+    node: ast.AST
+    message: str
+    fix: Fix | None = None
+
+
+@dataclass
+class Context:
+    analysis: ModuleAnalysis
+    findings: list[Pending] = field(default_factory=list)
+    #: ids of ``log`` calls already explained by a wider finding (hand-written CE)
+    covered: set[int] = field(default_factory=set)
+    #: ids of nodes inside a ``where(...)`` (a piecewise-stable formula)
+    in_where: set[int] = field(default_factory=set)
+
+    def emit(self, code: str, node: ast.AST, message: str, fix: Fix | None = None) -> None:
+        self.findings.append(Pending(code, node, message, fix))
+
+
+# --- small helpers -----------------------------------------------------------------------
+
+
+def key_of(node: ast.AST) -> Key:
+    return (
+        node.lineno,  # type: ignore[attr-defined]
+        node.col_offset,  # type: ignore[attr-defined]
+        node.end_lineno or node.lineno,  # type: ignore[attr-defined]
+        node.end_col_offset or 0,  # type: ignore[attr-defined]
+    )
+
+
+def call_edit(call: ast.Call, action: str, **params: object) -> Edit:
+    return Edit("call", key_of(call.func), action, tuple(sorted(params.items())))
+
+
+def is_one(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Constant) or isinstance(node.value, bool):
+        return False
+    return isinstance(node.value, (int, float)) and node.value == 1
+
+
+def unneg(node: ast.expr) -> ast.expr:
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return node
+
+
+def same(a: ast.AST, b: ast.AST) -> bool:
+    return ast.dump(a) == ast.dump(b)
+
+
+def simple_call(call: ast.Call, nargs: int = 1) -> bool:
+    """A function call with exactly ``nargs`` positional args and no keywords."""
+    return len(call.args) == nargs and not call.keywords
+
+
+def line(node: ast.AST) -> int:
+    return getattr(node, "lineno", 1)
+
+
+def sigmoid_input(ana: ModuleAnalysis, node: ast.expr) -> tuple[ast.expr, str] | None:
+    """If ``node`` applies a sigmoid right here, its input and the form (arg0/method)."""
+    if not isinstance(node, ast.Call):
+        return None
+    op = ana.op_of(node)
+    if op is not None and op[0] == "sigmoid" and op[2] is not None:
+        return op[2], ("method" if op[1] == "method" else "arg0")
+    return None
+
+
+def softmax_call(ana: ModuleAnalysis, node: ast.expr) -> tuple[str, str] | None:
+    """If ``node`` is a softmax call: (framework, form)."""
+    if not isinstance(node, ast.Call):
+        return None
+    op = ana.op_of(node)
+    if op is not None and op[0] == "softmax" and op[2] is not None:
+        return op[1], ("method" if op[1] == "method" else "arg0")
+    return None
+
+
+@dataclass
+class Eps:
+    values: list[float | None] = field(default_factory=list)
+    uppers: list[float | None] = field(default_factory=list)
+    float64_eps: bool = False
+
+
+def eps_constant(ana: ModuleAnalysis, node: ast.expr, scope: Scope, eps: Eps) -> float | None:
+    """Value of an eps-like expression (a small constant, a finfo eps, a name for one)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+        if isinstance(node.value, bool):
+            return None
+        v = float(node.value)
+        return v if 0 < v < 0.5 else None
+    if isinstance(node, ast.Attribute) and node.attr in ("eps", "epsilon", "tiny"):
+        text = ast.dump(node)
+        if "float64" in text or "double" in text or "float_info" in text or "'float'" in text:
+            eps.float64_eps = True
+            return FLOAT64_EPS
+        if "float32" in text:
+            return FLOAT32_EPS
+        return None
+    if isinstance(node, ast.Name):
+        found = ana.lookup(node.id, scope, node.lineno, node.col_offset)
+        if found is not None and not isinstance(found[0], ast.Name):
+            return eps_constant(ana, found[0], found[1], eps)
+        if "eps" in node.id.lower():
+            return math.nan
+    return None
+
+
+def strip_eps(
+    ana: ModuleAnalysis, node: ast.expr, scope: Scope, eps: Eps, follow: int = 2
+) -> ast.expr:
+    """Peel ``p + eps`` and ``clamp(p, eps, 1 - eps)`` off ``node``; record the eps."""
+    for _ in range(6):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            v = eps_constant(ana, node.right, scope, eps)
+            if v is not None:
+                eps.values.append(v)
+                node = node.left
+                continue
+            v = eps_constant(ana, node.left, scope, eps)
+            if v is not None:
+                eps.values.append(v)
+                node = node.right
+                continue
+            return node
+        if isinstance(node, ast.Call):
+            op = ana.op_of(node)
+            if op is None or op[0] != "clamp" or op[2] is None:
+                return node
+            bounds = list(node.args[1:] if op[1] != "method" else node.args)
+            for kw in node.keywords:
+                if kw.arg in ("min", "a_min", "clip_value_min", "max", "a_max", "clip_value_max"):
+                    bounds.append(kw.value)
+            for b in bounds:
+                if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Sub) and is_one(b.left):
+                    eps.uppers.append(eps_constant(ana, b.right, scope, eps))
+                else:
+                    v = eps_constant(ana, b, scope, eps)
+                    if v is not None:
+                        eps.values.append(v)
+            node = op[2]
+            continue
+        if isinstance(node, ast.Name) and follow > 0:
+            found = ana.lookup(node.id, scope, node.lineno, node.col_offset)
+            if found is not None:
+                before = len(eps.values) + len(eps.uppers)
+                inner = strip_eps(ana, found[0], found[1], eps, follow - 1)
+                if len(eps.values) + len(eps.uppers) > before:
+                    return inner if isinstance(inner, ast.Name) else node
+            return node
+        return node
+    return node
+
+
+def eps_note(eps: Eps) -> str:
+    """What the eps does and does not do, and when it is too small for the dtype."""
+    if not eps.values and not eps.uppers:
+        return ""
+    notes = []
+    small_upper = [u for u in eps.uppers if u is not None and u < FLOAT32_HALF_ULP_AT_ONE]
+    if small_upper:
+        notes.append(
+            f"1 - {small_upper[0]:g} rounds to 1.0 in float32, so the clamp does not keep"
+            " log(1 - p) finite"
+        )
+    if eps.float64_eps:
+        notes.append(
+            "the eps is float64's (2.2e-16), far below float32's spacing near 1 (6e-8):"
+            " added to float32 it changes nothing where it matters"
+        )
+    finite = [v for v in eps.values if v is not None and not math.isnan(v)]
+    if finite:
+        v = min(finite)
+        if v < FLOAT16_HALF_ULP_AT_ONE and not eps.float64_eps and not small_upper:
+            notes.append(f"eps={v:g} vanishes next to p in float16/bfloat16 (p + eps == p)")
+        notes.append(
+            f"an eps only caps the loss at -log(eps) = {-math.log(v):.3g}; the gradient"
+            " through a saturated probability is still zero"
+        )
+    else:
+        notes.append(
+            "an eps only caps the loss at -log(eps); the gradient through a saturated"
+            " probability is still zero"
+        )
+    return "; " + "; ".join(notes)
+
+
+# --- spelling replacements ---------------------------------------------------------------
+
+LOGSIGMOID = {
+    "torch": "torch.nn.functional.logsigmoid",
+    "method": "torch.nn.functional.logsigmoid",
+    "scipy": "scipy.special.log_expit",
+    "jax": "jax.nn.log_sigmoid",
+    "tensorflow": "tensorflow.math.log_sigmoid",
+    "keras": "keras.ops.log_sigmoid",
+}
+SIGMOID = {
+    "torch": "torch.sigmoid",
+    "numpy": "scipy.special.expit",
+    "jax": "jax.nn.sigmoid",
+    "tensorflow": "tensorflow.math.sigmoid",
+}
+SOFTPLUS = {
+    "torch": "torch.nn.functional.softplus",
+    "method": "torch.nn.functional.softplus",
+    "numpy": "numpy.logaddexp",
+    "jax": "jax.nn.softplus",
+    "tensorflow": "tensorflow.math.softplus",
+}
+LOGSUMEXP = {
+    "torch": "torch.logsumexp",
+    "numpy": "scipy.special.logsumexp",
+    "jax": "jax.nn.logsumexp",
+    "tensorflow": "tensorflow.math.reduce_logsumexp",
+}
+PRETTY = {
+    "torch.nn.functional.logsigmoid": "F.logsigmoid",
+    "torch.nn.functional.softplus": "F.softplus",
+    "tensorflow.math.log_sigmoid": "tf.math.log_sigmoid",
+    "tensorflow.math.sigmoid": "tf.math.sigmoid",
+    "tensorflow.math.softplus": "tf.math.softplus",
+    "tensorflow.math.reduce_logsumexp": "tf.math.reduce_logsumexp",
+    "numpy.logaddexp": "np.logaddexp(0, x)",
+}
+
+
+def pretty(qual: str) -> str:
+    return PRETTY.get(qual, qual)
+
+
+def renamed(ana: ModuleAnalysis, func: ast.expr, new_last: str) -> str | None:
+    """Qualified name of ``func`` with its last component replaced, if it resolves."""
+    qual = ana.resolve(func)
+    if qual is None:
+        return None
+    return qual.rsplit(".", 1)[0] + "." + new_last
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+class Rule:
+    codes: tuple[str, ...] = ()
+
+    def check(self, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+def log_input(ana: ModuleAnalysis, call: ast.Call) -> tuple[str, ast.expr] | None:
+    """If ``call`` is log(x) / x.log() with nothing else: (framework, x)."""
+    op = ana.op_of(call)
+    if op is None or op[0] != "log" or op[2] is None:
+        return None
+    if op[1] == "method":
+        if call.args or call.keywords:
+            return None
+    elif not simple_call(call):
+        return None
+    return op[1], op[2]
+
+
+class HandWrittenCrossEntropy(Rule):
+    """LGL040/LGL041: ``-(y*log(p) + (1-y)*log(1-p))`` and ``-sum(y*log(p))`` on probabilities."""
+
+    codes = ("LGL040", "LGL041")
+
+    def check(self, ctx: Context) -> None:
+        ana = ctx.analysis
+        for binop, scope in ana.binops:
+            if isinstance(binop.op, (ast.Add, ast.Sub)):
+                self._binary(ctx, binop, scope)
+        for call, scope in ana.calls:
+            self._categorical(ctx, call, scope)
+
+    @staticmethod
+    def _term(ana: ModuleAnalysis, node: ast.expr) -> tuple[ast.expr, ast.Call] | None:
+        node = unneg(node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            for weight, log in ((node.left, node.right), (node.right, node.left)):
+                log = unneg(log)
+                if isinstance(log, ast.Call) and log_input(ana, log) is not None:
+                    return unneg(weight), log
+        return None
+
+    def _binary(self, ctx: Context, binop: ast.BinOp, scope: Scope) -> None:
+        ana = ctx.analysis
+        left = self._term(ana, binop.left)
+        right = self._term(ana, binop.right)
+        if left is None or right is None:
+            return
+        eps = Eps()
+        args = []
+        for _, log in (left, right):
+            found = log_input(ana, log)
+            assert found is not None
+            args.append(strip_eps(ana, found[1], scope, eps))
+        p = None
+        for a, b in ((args[0], args[1]), (args[1], args[0])):
+            if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Sub) and is_one(b.left):
+                inner = strip_eps(ana, b.right, scope, eps)
+                if same(inner, a) or same(b.right, a):
+                    p = a
+        if p is None:
+            return
+        ctx.covered.update((id(left[1]), id(right[1])))
+        v = ana.value(p, scope)
+        origin = ""
+        if v is not None and v.kind == "sigmoid":
+            origin = f" (p comes from a sigmoid at line {line(v.origin)}: pass its input)"
+        ctx.emit(
+            "LGL040",
+            binop,
+            "hand-written binary cross-entropy on probabilities: log(p) and log(1 - p) lose"
+            " all precision once p rounds to 0 or 1 (|logit| > ~17 in float32); compute it"
+            " from the logits with F.binary_cross_entropy_with_logits(logits, y) (optax:"
+            " sigmoid_binary_cross_entropy, TF: tf.nn.sigmoid_cross_entropy_with_logits)"
+            + origin
+            + eps_note(eps),
+        )
+
+    def _categorical(self, ctx: Context, call: ast.Call, scope: Scope) -> None:
+        ana = ctx.analysis
+        op = ana.op_of(call)
+        if op is None or op[0] not in ("sum", "mean") or op[2] is None:
+            return
+        term = self._term(ana, op[2])
+        if term is None:
+            return
+        weight, log = term
+        found = log_input(ana, log)
+        assert found is not None
+        eps = Eps()
+        p = strip_eps(ana, found[1], scope, eps)
+        if same(weight, p) or same(weight, found[1]):
+            return  # entropy -sum(p log p), not a cross-entropy
+        v = ana.value(p, scope)
+        is_softmax = v is not None and v.kind == "softmax"
+        if not is_softmax and not (eps.values or eps.uppers):
+            return
+        if v is not None and v.kind == "sigmoid":
+            return  # a sigmoid here is one term of a binary CE; LGL011 reports its log
+        ctx.covered.add(id(log))
+        origin = (
+            f" (p comes from a softmax at line {line(v.origin)}: pass its input)"
+            if is_softmax and v is not None
+            else ""
+        )
+        ctx.emit(
+            "LGL041",
+            call,
+            "hand-written cross-entropy on probabilities: log(p) underflows to -inf (or is"
+            " capped by the eps) for confident predictions; compute it from the logits with"
+            " F.cross_entropy(logits, target) (it accepts class probabilities as target) or"
+            " -(y * F.log_softmax(logits, dim)).sum(dim)" + origin + eps_note(eps),
+        )
+
+
+class SigmoidThenBinaryCrossEntropy(Rule):
+    """LGL001/LGL002: BCE on a sigmoid, explicit or as the model's last layer."""
+
+    codes = ("LGL001", "LGL002")
+
+    def check(self, ctx: Context) -> None:
+        ana = ctx.analysis
+        # criterion origin -> inputs of every call of it, to know if the loss may change
+        uses: dict[int, list[tuple[ast.expr | None, Scope]]] = {}
+        sites: list[tuple[ast.Call, Scope, ast.expr | None, Value | None, str]] = []
+        for call, scope in ana.calls:
+            op = ana.op_of(call)
+            if op is not None and op[0] == "bce_fn":
+                sites.append((call, scope, op[2], None, "functional"))
+                continue
+            if op is not None:
+                continue
+            crit = ana.value(call.func, scope) if isinstance(call.func, ast.expr) else None
+            if crit is not None and crit.kind == "bce_module":
+                arg = call.args[0] if call.args else None
+                for kw in call.keywords:
+                    if kw.arg == "input":
+                        arg = kw.value
+                sites.append((call, scope, arg, crit, "module"))
+                uses.setdefault(id(crit.origin), []).append((arg, scope))
+        for call, scope, arg, crit, form in sites:
+            v = ana.value(arg, scope)
+            if v is None or v.kind != "sigmoid" or arg is None:
+                continue
+            if v.via == "model":
+                same_model = crit is not None and all(
+                    (u := ana.value(a, where)) is not None and u.origin is v.origin
+                    for a, where in uses.get(id(crit.origin), [])
+                )
+                self._model(ctx, call, arg, v, crit if same_model else None, form)
+                continue
+            loss = "F.binary_cross_entropy" if form == "functional" else "nn.BCELoss"
+            instead = (
+                "F.binary_cross_entropy_with_logits(logits, y)"
+                if form == "functional"
+                else "nn.BCEWithLogitsLoss() on the logits"
+            )
+            fix = None
+            inner = sigmoid_input(ana, arg)
+            if inner is not None and form == "functional" and arg is call.args[0]:
+                qual = renamed(ana, call.func, "binary_cross_entropy_with_logits")
+                fix = Fix(
+                    "safe",
+                    "use binary_cross_entropy_with_logits on the sigmoid's input",
+                    (call_edit(call, "bce_logits", qual=qual, form=inner[1]),),
+                )
+            elif (
+                inner is not None
+                and crit is not None
+                and isinstance(crit.origin, ast.Call)
+                and all(
+                    a is not None and sigmoid_input(ana, a) is not None
+                    for a, _where in uses.get(id(crit.origin), [])
+                )
+                and call.args
+                and arg is call.args[0]
+            ):
+                ctor = crit.origin
+                fix = Fix(
+                    "unsafe",
+                    "construct nn.BCEWithLogitsLoss and pass it the sigmoid's input",
+                    (
+                        call_edit(
+                            ctor,
+                            "rename_call",
+                            new="BCEWithLogitsLoss",
+                            qual=renamed(ana, ctor.func, "BCEWithLogitsLoss"),
+                        ),
+                        call_edit(call, "unwrap_arg0", form=inner[1]),
+                    ),
+                )
+            ctx.emit(
+                "LGL001",
+                call,
+                f"{loss} on the output of a sigmoid: sigmoid rounds to exactly 0 or 1 once"
+                " |logit| > ~17 (float32), torch then clamps log at -100 and the gradient"
+                f" vanishes for confident mistakes; use {instead}, which computes"
+                " max(x, 0) - x*y + log1p(exp(-|x|)) exactly",
+                fix,
+            )
+
+    def _model(
+        self,
+        ctx: Context,
+        call: ast.Call,
+        arg: ast.expr,
+        v: Value,
+        crit: Value | None,
+        form: str,
+    ) -> None:
+        ana = ctx.analysis
+        loss = "F.binary_cross_entropy" if form == "functional" else "nn.BCELoss"
+        edits: list[Edit] = []
+        origin = v.origin
+        removable = False
+        if isinstance(origin, ast.Call):
+            for seq, _scope in ana.calls:
+                op = ana.op_of(seq)
+                if op is not None and op[0] == "sequential" and seq.args and seq.args[-1] is origin:
+                    edits.append(call_edit(seq, "drop_last_arg"))
+                    removable = True
+                    break
+            else:
+                inner = sigmoid_input(ana, origin)
+                if inner is not None and self._returned(ana, origin):
+                    edits.append(call_edit(origin, "unwrap_self", form=inner[1]))
+                    removable = True
+        if removable:
+            if form == "functional":
+                edits.append(
+                    call_edit(
+                        call,
+                        "rename_call",
+                        new="binary_cross_entropy_with_logits",
+                        qual=renamed(ana, call.func, "binary_cross_entropy_with_logits"),
+                    )
+                )
+            elif crit is not None and isinstance(crit.origin, ast.Call):
+                edits.append(
+                    call_edit(
+                        crit.origin,
+                        "rename_call",
+                        new="BCEWithLogitsLoss",
+                        qual=renamed(ana, crit.origin.func, "BCEWithLogitsLoss"),
+                    )
+                )
+            else:
+                removable = False
+        fix = (
+            Fix(
+                "unsafe",
+                "remove the model's final sigmoid and switch the loss to its logits form;"
+                " inference code must now apply torch.sigmoid to the model's output",
+                tuple(edits),
+            )
+            if removable
+            else None
+        )
+        ctx.emit(
+            "LGL002",
+            call,
+            f"{loss} on the output of a model whose last layer is a sigmoid (line"
+            f" {line(origin)}): the loss saturates and its gradient vanishes for confident"
+            " mistakes; drop the sigmoid from the model and use nn.BCEWithLogitsLoss /"
+            " F.binary_cross_entropy_with_logits, and apply torch.sigmoid where inference"
+            " code needs probabilities",
+            fix,
+        )
+
+    @staticmethod
+    def _returned(ana: ModuleAnalysis, node: ast.AST) -> bool:
+        for info in ana.classes.values():
+            method = info.methods.get("forward")
+            if method is not None and any(r is node for r in method.returns):
+                return True
+        return False
+
+
+KERAS_BCE_STRINGS = frozenset({"binary_crossentropy", "BinaryCrossentropy", "bce"})
+
+
+class KerasSigmoidBinaryCrossEntropy(Rule):
+    """LGL003: Keras BinaryCrossentropy after a sigmoid activation."""
+
+    codes = ("LGL003",)
+
+    def check(self, ctx: Context) -> None:
+        ana = ctx.analysis
+        sigmoid_layer: ast.Call | None = None
+        losses: list[ast.AST] = []
+        for call, _scope in ana.calls:
+            for kw in call.keywords:
+                if kw.arg == "activation" and self._is_sigmoid(ana, kw.value):
+                    sigmoid_layer = call
+                if kw.arg == "loss" and self._is_bce(ana, kw.value):
+                    losses.append(kw.value)
+            qual = ana.resolve(call.func)
+            if (
+                qual is not None
+                and qual.endswith("Activation")
+                and call.args
+                and self._is_sigmoid(ana, call.args[0])
+            ):
+                sigmoid_layer = call
+            if (
+                (
+                    qual is not None
+                    and qual.startswith("keras.")
+                    and qual.endswith("losses.BinaryCrossentropy")
+                )
+                and not self._from_logits(call)
+                and not any(x is call for x in losses)
+            ):
+                losses.append(call)
+        if sigmoid_layer is None:
+            return
+        seen: set[int] = set()
+        for node in losses:
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            ctx.emit(
+                "LGL003",
+                node,
+                "Keras binary cross-entropy on a sigmoid activation (line"
+                f" {line(sigmoid_layer)}): the TensorFlow backend recovers the logits from"
+                " the sigmoid op, but the torch and JAX backends compute log(p) on"
+                " saturated probabilities; use a linear last layer and"
+                " BinaryCrossentropy(from_logits=True), and apply sigmoid at inference",
+            )
+
+    @staticmethod
+    def _is_sigmoid(ana: ModuleAnalysis, node: ast.expr) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value == "sigmoid"
+        qual = ana.resolve(node)
+        return qual is not None and ana_op(qual) == "sigmoid"
+
+    def _is_bce(self, ana: ModuleAnalysis, node: ast.expr) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in KERAS_BCE_STRINGS
+        if isinstance(node, ast.Call):
+            qual = ana.resolve(node.func)
+            return (
+                qual is not None
+                and qual.endswith("losses.BinaryCrossentropy")
+                and not self._from_logits(node)
+            )
+        qual = ana.resolve(node)
+        return qual is not None and qual.endswith("losses.binary_crossentropy")
+
+    @staticmethod
+    def _from_logits(call: ast.Call) -> bool:
+        return any(
+            kw.arg == "from_logits"
+            and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)
+            for kw in call.keywords
+        )
+
+
+def ana_op(qual: str) -> str | None:
+    from logitlab.lint._analysis import OPS
+
+    hit = OPS.get(qual)
+    return None if hit is None else hit[0]
+
+
+class SoftmaxIntoLogLoss(Rule):
+    """LGL020/LGL021: softmax into NLLLoss (computes -p) or CrossEntropyLoss (twice)."""
+
+    codes = ("LGL020", "LGL021")
+
+    def check(self, ctx: Context) -> None:
+        ana = ctx.analysis
+        for call, scope in ana.calls:
+            op = ana.op_of(call)
+            kind = None
+            arg: ast.expr | None = None
+            if op is not None:
+                if op[0] in ("nll_fn", "ce_fn"):
+                    kind, arg = op[0][:-3], op[2]
+            else:
+                crit = ana.value(call.func, scope)
+                if crit is not None and crit.kind in ("nll_module", "ce_module"):
+                    kind, arg = crit.kind[:-7], (call.args[0] if call.args else None)
+            if kind is None or arg is None:
+                continue
+            v = ana.value(arg, scope)
+            if v is None or v.kind != "softmax":
+                continue
+            sm = softmax_call(ana, arg) if call.args and arg is call.args[0] else None
+            if kind == "nll":
+                fix = None
+                if sm is not None:
+                    assert isinstance(arg, ast.Call)
+                    fix = Fix(
+                        "unsafe",
+                        "pass log_softmax instead of softmax (this changes the loss value: it"
+                        " becomes the correct one)",
+                        (
+                            call_edit(
+                                call,
+                                "rename_arg0",
+                                new="log_softmax",
+                                qual=renamed(ana, arg.func, "log_softmax"),
+                            ),
+                        ),
+                    )
+                ctx.emit(
+                    "LGL020",
+                    call,
+                    "softmax probabilities passed to NLLLoss/nll_loss, which expects"
+                    " log-probabilities: it computes -p instead of -log p, a wrong loss; use"
+                    " F.cross_entropy(logits, target), or nll_loss(F.log_softmax(logits, dim))",
+                    fix,
+                )
+            else:
+                fix = None
+                if sm is not None:
+                    fix = Fix(
+                        "unsafe",
+                        "pass the logits (drop the softmax); this changes the loss value",
+                        (call_edit(call, "unwrap_arg0", form=sm[1]),),
+                    )
+                ctx.emit(
+                    "LGL021",
+                    call,
+                    "softmax probabilities passed to CrossEntropyLoss/cross_entropy, which"
+                    " applies log_softmax itself: softmax is applied twice and the gradients"
+                    " shrink; pass the logits",
+                    fix,
+                )
+
+
+class LogOfSquashing(Rule):
+    """LGL010/LGL011 log(softmax), log(sigmoid), log(1 - sigmoid); LGL031/LGL032 softplus
+    and logsumexp written as log(1 + exp(x)) and log(sum(exp(x)))."""
+
+    codes = ("LGL010", "LGL011", "LGL031", "LGL032")
+
+    def check(self, ctx: Context) -> None:
+        ana = ctx.analysis
+        for call, scope in ana.calls:
+            if id(call) in ctx.covered:
+                continue
+            op = ana.op_of(call)
+            if op is None or op[2] is None:
+                continue
+            if op[0] == "log1p":
+                self._log1p(ctx, call, op[1], op[2])
+                continue
+            found = log_input(ana, call)
+            if found is None:
+                continue
+            fw, arg = found
+            if self._softplus(ctx, call, fw, arg) or self._logsumexp(ctx, call, fw, arg):
+                continue
+            eps = Eps()
+            core = strip_eps(ana, arg, scope, eps)
+            negate = False
+            if isinstance(core, ast.BinOp) and isinstance(core.op, ast.Sub) and is_one(core.left):
+                core = strip_eps(ana, core.right, scope, eps)
+                negate = True
+            v = ana.value(core, scope)
+            if v is None or v.kind not in ("sigmoid", "softmax"):
+                continue
+            if v.kind == "softmax" and negate:
+                continue  # log(1 - softmax) has no simple stable form; left alone
+            plain = not eps.values and not eps.uppers and core is (arg.right if negate else arg)  # type: ignore[attr-defined]
+            if v.kind == "softmax":
+                self._log_softmax(ctx, call, fw, core, plain, eps)
+            else:
+                self._log_sigmoid(ctx, call, fw, core, plain, eps, negate)
+
+    def _log_softmax(
+        self, ctx: Context, call: ast.Call, fw: str, core: ast.expr, plain: bool, eps: Eps
+    ) -> None:
+        ana = ctx.analysis
+        fix = None
+        sm = softmax_call(ana, core)
+        if plain and sm is not None and sm[0] in ("torch", "method", "scipy", "jax", "tensorflow"):
+            assert isinstance(core, ast.Call)
+            compatible = fw == "method" or sm[0] == "method" or fw == sm[0]
+            compatible = compatible or (fw == "numpy" and sm[0] == "scipy")
+            if compatible:
+                fix = Fix(
+                    "safe",
+                    "use log_softmax",
+                    (
+                        call_edit(
+                            call,
+                            "log_softmax",
+                            qual=renamed(ana, core.func, "log_softmax"),
+                            form=sm[1],
+                        ),
+                    ),
+                )
+        ctx.emit(
+            "LGL010",
+            call,
+            "log of a softmax: softmax underflows to 0 for logits ~100 below the max (float32)"
+            " and log gives -inf; use log_softmax(x, dim), which computes"
+            " x - logsumexp(x) without forming the probabilities" + eps_note(eps),
+            fix,
+        )
+
+    def _log_sigmoid(
+        self,
+        ctx: Context,
+        call: ast.Call,
+        fw: str,
+        core: ast.expr,
+        plain: bool,
+        eps: Eps,
+        negate: bool,
+    ) -> None:
+        ana = ctx.analysis
+        inner = sigmoid_input(ana, core)
+        fix = None
+        sig_fw = ana.op_of(core)[1] if isinstance(core, ast.Call) and ana.op_of(core) else ""  # type: ignore[index]
+        qual = LOGSIGMOID.get(sig_fw)
+        compatible = fw == "method" or sig_fw == "method" or fw == sig_fw
+        compatible = compatible or (fw == "numpy" and sig_fw == "scipy")
+        compatible = compatible or (fw == "jax" and sig_fw == "jax")
+        if plain and inner is not None and qual is not None and compatible:
+            fix = Fix(
+                "safe",
+                f"use {pretty(qual)}",
+                (call_edit(call, "logsigmoid", qual=qual, negate=negate, form=inner[1]),),
+            )
+        what = "log(1 - sigmoid(x))" if negate else "log(sigmoid(x))"
+        instead = "logsigmoid(-x)" if negate else "logsigmoid(x)"
+        qual_text = pretty(qual or "torch.nn.functional.logsigmoid")
+        ctx.emit(
+            "LGL011",
+            call,
+            f"{what} becomes log(0) = -inf once sigmoid saturates (|x| > ~17 in float32,"
+            f" ~37 in float64); write {instead} ({qual_text}; NumPy:"
+            " scipy.special.log_expit), which is exact for all x"
+            + (" — identity: log(1 - sigmoid(x)) = logsigmoid(-x)" if negate else "")
+            + eps_note(eps),
+            fix,
+        )
+
+    def _exp_input(self, node: ast.expr) -> tuple[ast.expr, str] | None:
+        if isinstance(node, ast.Call):
+            op = self._ana.op_of(node)
+            if op is not None and op[0] == "exp" and op[2] is not None:
+                if op[1] == "method" and (node.args or node.keywords):
+                    return None
+                if op[1] != "method" and not simple_call(node):
+                    return None
+                return op[2], op[1]
+        return None
+
+    def _one_plus_exp(self, node: ast.expr) -> tuple[ast.expr, str] | None:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            if is_one(node.left):
+                return self._exp_input(node.right)
+            if is_one(node.right):
+                return self._exp_input(node.left)
+        return None
+
+    def _softplus_fix(self, call: ast.Call, fw: str, exp_fw: str) -> Fix | None:
+        fw = exp_fw if fw == "method" else fw
+        if fw != exp_fw and exp_fw != "method":
+            return None
+        qual = SOFTPLUS.get(fw)
+        if qual is None:
+            return None
+        return Fix(
+            "safe",
+            f"use {pretty(qual)}",
+            (call_edit(call, "softplus", qual=qual, logaddexp=fw == "numpy"),),
+        )
+
+    def _softplus(self, ctx: Context, call: ast.Call, fw: str, arg: ast.expr) -> bool:
+        self._ana = ctx.analysis
+        found = self._one_plus_exp(arg)
+        if found is None:
+            return False
+        self._emit_softplus(ctx, call, fw, found[1])
+        return True
+
+    def _log1p(self, ctx: Context, call: ast.Call, fw: str, arg: ast.expr) -> None:
+        self._ana = ctx.analysis
+        if fw == "method" and (call.args or call.keywords):
+            return
+        if fw != "method" and not simple_call(call):
+            return
+        found = self._exp_input(arg)
+        if found is not None:
+            self._emit_softplus(ctx, call, fw, found[1])
+
+    def _emit_softplus(self, ctx: Context, call: ast.Call, fw: str, exp_fw: str) -> None:
+        fix = self._softplus_fix(call, fw, exp_fw)
+        ctx.emit(
+            "LGL031",
+            call,
+            "hand-written softplus: exp(x) overflows to inf for x > ~88 (float32) / ~709"
+            " (float64 and math.exp raises); use softplus(x) (F.softplus, jax.nn.softplus,"
+            " np.logaddexp(0, x)), which is log1p(exp(-|x|)) + max(x, 0)",
+            fix,
+        )
+
+    def _logsumexp(self, ctx: Context, call: ast.Call, fw: str, arg: ast.expr) -> bool:
+        ana = self._ana = ctx.analysis
+        if not isinstance(arg, ast.Call):
+            return False
+        op = ana.op_of(arg)
+        if op is None or op[0] != "sum" or op[2] is None:
+            return False
+        summed = op[2]
+        if isinstance(summed, (ast.GeneratorExp, ast.ListComp)):
+            summed = summed.elt
+        found = self._exp_input(summed)
+        if found is None:
+            return False
+        exp_arg, exp_fw = found
+        if (
+            isinstance(exp_arg, ast.BinOp)
+            and isinstance(exp_arg.op, ast.Sub)
+            and "max" in ast.dump(exp_arg.right).lower()
+        ):
+            return False  # the stable form m + log(sum(exp(x - m)))
+        rest = list(arg.args[1:] if op[1] != "method" else arg.args)
+        kws = {kw.arg for kw in arg.keywords}
+        fix = None
+        sum_fw = op[1]
+        kinds = {fw, sum_fw, exp_fw} - {"method"}
+        target = kinds.pop() if len(kinds) == 1 else ("method" if not kinds else "")
+        has_dim = bool(rest) or bool(kws & {"dim", "axis"})
+        allowed = {"dim", "keepdim", "axis", "keepdims"}
+        if (
+            (target in LOGSUMEXP or target == "method")
+            and kws <= allowed
+            and len(rest) <= 2
+            and (has_dim or target != "torch")
+        ):
+            if target == "method" and not has_dim:
+                target = ""
+            if target:
+                qual = LOGSUMEXP.get(target, "method")
+                fix = Fix(
+                    "safe",
+                    "use logsumexp",
+                    (call_edit(call, "logsumexp", qual=qual, sum_form=op[1]),),
+                )
+        ctx.emit(
+            "LGL032",
+            call,
+            "hand-written logsumexp: exp(x) overflows for x > ~88 (float32) and underflows"
+            " to log(0) when all x are very negative; use logsumexp(x, dim)"
+            " (torch.logsumexp, scipy.special.logsumexp, jax.nn.logsumexp), which subtracts"
+            " the max first",
+            fix,
+        )
+        return True
+
+
+class HandWrittenSigmoid(Rule):
+    """LGL030: ``1 / (1 + exp(-x))`` and ``exp(x) / (1 + exp(x))``."""
+
+    codes = ("LGL030",)
+
+    def check(self, ctx: Context) -> None:
+        ana = ctx.analysis
+        helper = LogOfSquashing()
+        helper._ana = ana
+        for binop, _scope in ana.binops:
+            if not isinstance(binop.op, ast.Div) or id(binop) in ctx.in_where:
+                continue
+            denom = helper._one_plus_exp(binop.right)
+            if denom is None:
+                continue
+            exp_arg, fw = denom
+            if is_one(binop.left):
+                form = "recip"
+            else:
+                num = helper._exp_input(binop.left)
+                if num is None or not same(num[0], exp_arg):
+                    continue
+                form = "ratio"
+            fix = None
+            if fw == "method" or fw in SIGMOID:
+                fix = Fix(
+                    "safe",
+                    "use " + ("x.sigmoid()" if fw == "method" else pretty(SIGMOID[fw])),
+                    (
+                        Edit(
+                            "binop",
+                            key_of(binop),
+                            "sigmoid",
+                            (("form", form), ("qual", SIGMOID.get(fw, "method"))),
+                        ),
+                    ),
+                )
+            hint = {
+                "math": "math.exp raises OverflowError for x < -709; use"
+                " scipy.special.expit(x), or branch on the sign of x",
+                "numpy": "np.exp overflows (RuntimeWarning, inf) for x < -709; use"
+                " scipy.special.expit(x)",
+            }.get(
+                fw,
+                "exp overflows for large |x| (x < -88 in float32) and exp(x)/(1 + exp(x))"
+                " gives inf/inf = nan; use the framework's sigmoid",
+            )
+            ctx.emit("LGL030", binop, "hand-written sigmoid: " + hint, fix)
+
+
+def collect_where(ctx: Context) -> None:
+    """Mark nodes inside ``where(...)``: a two-branch formula is the stable idiom."""
+    ana = ctx.analysis
+    for call, _scope in ana.calls:
+        op = ana.op_of(call)
+        if op is not None and op[0] == "where":
+            for arg in call.args[1:]:
+                for node in ast.walk(arg):
+                    ctx.in_where.add(id(node))
+
+
+#: the one explicit list of rules, in the order they run (wider findings first)
+RULES: tuple[Rule, ...] = (
+    HandWrittenCrossEntropy(),
+    SigmoidThenBinaryCrossEntropy(),
+    KerasSigmoidBinaryCrossEntropy(),
+    SoftmaxIntoLogLoss(),
+    LogOfSquashing(),
+    HandWrittenSigmoid(),
+)
+
+PREPARE: tuple[Callable[[Context], None], ...] = (collect_where,)
