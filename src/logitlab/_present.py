@@ -80,7 +80,7 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
 
     table = Table(title="loss", title_justify="left", show_lines=False)
     table.add_column("formulation", no_wrap=True)
-    table.add_column("code")
+    table.add_column("code", overflow="fold", min_width=24)
     table.add_column("loss", justify="right")
     table.add_column("ULP error", justify="right")
     table.add_column("rel. error", justify="right")
@@ -180,7 +180,9 @@ def print_sigmoid_report(
         ("== 1 from z >=", "right"),
         ("== 0 for z <=", "right"),
     ):
-        table.add_column(name, justify=_justify(justify))
+        table.add_column(
+            name, justify=_justify(justify), no_wrap=name == "implementation", overflow="fold"
+        )
     last = None
     for r in rows:
         t = r.thresholds
