@@ -1,0 +1,159 @@
+"""JAX and optax: ``optax.sigmoid_binary_cross_entropy`` and a hand-written sigmoid + log.
+
+JAX is imported inside ``compute``; float64 needs ``jax_enable_x64``, which is switched on
+the first time a formulation here runs (without it JAX silently computes float64 input
+in float32).  Gradients come from ``jax.vjp`` with a cotangent of ones, the elementwise
+derivative for an unreduced loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from logitlab.formulations._base import Formulation, NotApplicable, Outcome, as_float64
+from logitlab.formulations._numpy import as_dtype
+
+__all__ = ["FORMULATIONS"]
+
+
+def _jax() -> Any:
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _reduce(jnp: Any, loss: Any, reduction: str) -> Any:
+    if reduction == "mean":
+        return jnp.mean(loss)
+    if reduction == "sum":
+        return jnp.sum(loss)
+    return loss
+
+
+def _run(case: Any, fn: Any) -> Outcome:
+    jax = _jax()
+    import jax.numpy as jnp
+
+    z = jnp.asarray(as_dtype(case.logits, case))
+    value, vjp = jax.vjp(fn, z)
+    (grad,) = vjp(jnp.ones_like(value))
+    return Outcome(
+        value=as_float64(np.asarray(value).astype(np.float64)),
+        grad=as_float64(np.asarray(grad).astype(np.float64)),
+    )
+
+
+def _optax(case: Any) -> Outcome:
+    _jax()
+    import jax.numpy as jnp
+    import optax
+
+    if case.pos_weight is not None:
+        raise NotApplicable("optax.sigmoid_binary_cross_entropy takes no pos_weight")
+    y = jnp.asarray(as_dtype(case.targets, case))
+    w = None if case.weight is None else jnp.asarray(as_dtype(case.weight, case))
+
+    def loss(z: Any) -> Any:
+        out = optax.losses.sigmoid_binary_cross_entropy(z, y)
+        if w is not None:
+            out = w * out
+        return _reduce(jnp, out, case.reduction)
+
+    return _run(case, loss)
+
+
+def _naive(case: Any) -> Outcome:
+    jax = _jax()
+    import jax.numpy as jnp
+
+    y = jnp.asarray(as_dtype(case.targets, case))
+    w = None if case.weight is None else jnp.asarray(as_dtype(case.weight, case))
+    pw = None if case.pos_weight is None else jnp.asarray(as_dtype(case.pos_weight, case))
+
+    def loss(z: Any) -> Any:
+        p = jax.nn.sigmoid(z)
+        positive = y * jnp.log(p)
+        if pw is not None:
+            positive = pw * positive
+        out = -(positive + (1 - y) * jnp.log(1 - p))
+        if w is not None:
+            out = w * out
+        return _reduce(jnp, out, case.reduction)
+
+    out = _run(case, loss)
+    p = np.asarray(jax.nn.sigmoid(jnp.asarray(as_dtype(case.logits, case)))).astype(np.float64)
+    return Outcome(out.value, out.grad, probabilities=p)
+
+
+def _elementwise(name: str) -> Any:
+    def compute(case: Any) -> Outcome:
+        jax = _jax()
+        out = _run(case, getattr(jax.nn, name))
+        return Outcome(out.value, out.grad, out.value if name == "sigmoid" else None)
+
+    return compute
+
+
+_REQ = ("jax",)
+
+FORMULATIONS: tuple[Formulation, ...] = (
+    Formulation(
+        name="optax.logits",
+        framework="jax",
+        quantity="bce",
+        via_probabilities=False,
+        code="optax.losses.sigmoid_binary_cross_entropy(z, y)",
+        summary="optax's BCE from logits (log_sigmoid based)",
+        compute=_optax,
+        requires=("jax", "optax"),
+        extra="jax",
+    ),
+    Formulation(
+        name="jax.naive",
+        framework="jax",
+        quantity="bce",
+        via_probabilities=True,
+        code="p = jax.nn.sigmoid(z); -(y*jnp.log(p) + (1-y)*jnp.log(1-p))",
+        summary="BCE written out in JAX on the probabilities",
+        compute=_naive,
+        requires=_REQ,
+        extra="jax",
+    ),
+    Formulation(
+        name="jax.sigmoid",
+        framework="jax",
+        quantity="sigmoid",
+        via_probabilities=True,
+        code="jax.nn.sigmoid(z)",
+        summary="JAX's sigmoid",
+        compute=_elementwise("sigmoid"),
+        requires=_REQ,
+        extra="jax",
+    ),
+    Formulation(
+        name="jax.log_sigmoid",
+        framework="jax",
+        quantity="log_sigmoid",
+        via_probabilities=False,
+        code="jax.nn.log_sigmoid(z)",
+        summary="JAX's log-sigmoid",
+        compute=_elementwise("log_sigmoid"),
+        requires=_REQ,
+        extra="jax",
+    ),
+    Formulation(
+        name="jax.softplus",
+        framework="jax",
+        quantity="softplus",
+        via_probabilities=False,
+        code="jax.nn.softplus(z)",
+        summary="JAX's softplus",
+        compute=_elementwise("softplus"),
+        requires=_REQ,
+        extra="jax",
+    ),
+)
