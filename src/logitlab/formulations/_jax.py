@@ -21,7 +21,7 @@ __all__ = ["FORMULATIONS"]
 def _jax() -> Any:
     import jax
 
-    if not jax.config.jax_enable_x64:
+    if not jax.config.read("jax_enable_x64"):
         jax.config.update("jax_enable_x64", True)
     return jax
 
