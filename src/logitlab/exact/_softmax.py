@@ -1,0 +1,193 @@
+"""Exact softmax-family references in mpmath: logsumexp, log_softmax, softmax, and
+softmax cross-entropy with PyTorch's semantics, with its gradient.
+
+Inputs are the binary values a framework received (Python floats).  Values are computed
+at 160 bits (:data:`logitlab._mp.WORKING_PRECISION`); gradients, differences
+``Q p_j - q_j`` that can cancel, at 480 bits, so that far more than 53 bits survive any
+cancellation a float64 input can produce.
+
+PyTorch's ``F.cross_entropy(z, target, weight, ignore_index, reduction, label_smoothing)``
+with class axis 1 (axis 0 for a 1-D input), ``C`` classes and ``eps = label_smoothing``
+is, per sample ``n``::
+
+    loss_n = sum_c q_nc * (-log_softmax(z_n)_c)
+    q_nc   = w_c * ((1 - eps) * [c == t_n] + eps / C)      (class-index targets)
+    q_nc   = w_c * ((1 - eps) * y_nc + eps / C)             (probability targets)
+
+with ``w = 1`` when no weight is given and ``q_n = 0`` for ``t_n == ignore_index``.  ``sum``
+adds the ``loss_n``; ``mean`` divides that sum by ``sum_n w_{t_n}`` over the samples not
+ignored (class indices; with label smoothing too, as ATen does) or by the number of
+samples ``N`` (probability targets).  The gradient is ``d loss / d z_nj = s_n (Q_n p_nj -
+q_nj)`` with ``Q_n = sum_c q_nc``, ``p = softmax(z_n)`` and ``s_n`` the reduction's
+scale (1, or ``1 / denominator`` for mean).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from logitlab._mp import WORKING_PRECISION, mp_context
+from logitlab.exact._loss import REDUCTIONS, ExactResult
+
+__all__ = [
+    "log_softmax",
+    "logsumexp",
+    "softmax",
+    "softmax_cross_entropy",
+]
+
+Mpf = Any
+
+_GRAD_PRECISION = 3 * WORKING_PRECISION
+
+
+def _row(z: Sequence[float]) -> list[float]:
+    values = [float(v) for v in z]
+    if not values:
+        raise ValueError("a softmax row needs at least one logit")
+    return values
+
+
+def _lse(ctx: Any, values: list[float]) -> Mpf:
+    # Infinite logits: +inf dominates (its limit); all -inf has logsumexp -inf.
+    if any(v == math.inf for v in values):
+        return ctx.inf
+    finite = [v for v in values if v != -math.inf]
+    if not finite:
+        return ctx.mpf(-math.inf)
+    m = ctx.mpf(max(finite))
+    return m + ctx.log(ctx.fsum(ctx.exp(ctx.mpf(v) - m) for v in finite))
+
+
+def logsumexp(z: Sequence[float]) -> Mpf:
+    """``log(sum_c exp(z_c))`` of one row.
+
+    >>> float(logsumexp([0.0, 0.0]))
+    0.6931471805599453
+    """
+    return _lse(mp_context(), _row(z))
+
+
+def _log_softmax(ctx: Any, values: list[float]) -> list[Mpf]:
+    n_inf = sum(v == math.inf for v in values)
+    if n_inf:
+        # The limit as those logits grow together: mass shared among them.
+        share = -ctx.log(n_inf)
+        return [share if v == math.inf else ctx.mpf(-math.inf) for v in values]
+    lse = _lse(ctx, values)
+    return [ctx.mpf(v) - lse for v in values]
+
+
+def log_softmax(z: Sequence[float]) -> list[Mpf]:
+    """``z_c - logsumexp(z)`` for each entry of one row.
+
+    >>> [float(v) for v in log_softmax([0.0, 0.0])]
+    [-0.6931471805599453, -0.6931471805599453]
+    """
+    return _log_softmax(mp_context(), _row(z))
+
+
+def softmax(z: Sequence[float]) -> list[Mpf]:
+    """``exp(z_c - logsumexp(z))`` for each entry of one row."""
+    ctx = mp_context()
+    return [ctx.exp(v) for v in _log_softmax(ctx, _row(z))]
+
+
+def _times(c: Mpf, v: Mpf) -> Mpf:
+    return c * v if c != 0 else c
+
+
+def softmax_cross_entropy(
+    logits: Any,
+    target: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> ExactResult:
+    """Exact ``F.cross_entropy`` and its gradient with respect to the logits.
+
+    ``logits`` has shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``; ``target`` holds class
+    indices (an integer array of shape ``()``, ``(N,)`` or ``(N, d1, ...)``) or
+    probabilities (a float array of the logits' shape).  ``values`` has one entry for
+    mean/sum, one per sample for none; ``grads`` has the logits' shape (``backward`` of the
+    sum of the outputs for none).
+
+    >>> r = softmax_cross_entropy([[0.0, 0.0]], np.array([1]))
+    >>> float(r.values[0])
+    0.6931471805599453
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, not {reduction!r}")
+    z = np.asarray(logits, dtype=np.float64)
+    t = np.asarray(target)
+    one_dim = z.ndim == 1
+    zc = np.moveaxis(z[None] if one_dim else z, 1, -1)  # (N, d..., C)
+    n_classes = zc.shape[-1]
+    rows = zc.reshape(-1, n_classes)
+    integer_targets = np.issubdtype(t.dtype, np.integer)
+    if integer_targets:
+        tr = (t[None] if one_dim else t).reshape(-1)
+        if tr.shape[0] != rows.shape[0]:
+            raise ValueError(f"target shape {t.shape} does not match logits shape {z.shape}")
+    else:
+        tt = np.asarray(target, dtype=np.float64)
+        if tt.shape != z.shape:
+            raise ValueError(f"probability target shape {tt.shape} must be {z.shape}")
+        tr = np.moveaxis(tt[None] if one_dim else tt, 1, -1).reshape(-1, n_classes)
+    w = [1.0] * n_classes if weight is None else [float(v) for v in np.asarray(weight).ravel()]
+    ctx = mp_context()
+    eps = ctx.mpf(float(label_smoothing))
+    per_sample: list[Mpf] = []
+    grads: list[list[Mpf]] = []
+    denominator = ctx.mpf(0)
+    for i, row in enumerate(rows):
+        values = [float(v) for v in row]
+        if integer_targets:
+            cls = int(tr[i])
+            if cls == ignore_index:
+                per_sample.append(ctx.mpf(0))
+                grads.append([ctx.mpf(0)] * n_classes)
+                continue
+            q = [
+                ctx.mpf(w[c]) * ((1 - eps) * (1 if c == cls else 0) + eps / n_classes)
+                for c in range(n_classes)
+            ]
+            denominator += ctx.mpf(w[cls])
+        else:
+            q = [
+                ctx.mpf(w[c]) * ((1 - eps) * ctx.mpf(float(tr[i][c])) + eps / n_classes)
+                for c in range(n_classes)
+            ]
+            denominator += 1
+        logp = _log_softmax(ctx, values)
+        per_sample.append(ctx.fsum(_times(qc, -lp) for qc, lp in zip(q, logp)))
+        try:
+            ctx.prec = _GRAD_PRECISION
+            lp_hi = _log_softmax(ctx, values)
+            qsum = ctx.fsum(q)
+            grads.append([+(qsum * ctx.exp(lp) - qc) for lp, qc in zip(lp_hi, q)])
+        finally:
+            ctx.prec = WORKING_PRECISION
+    batch_shape = zc.shape[:-1]
+    if reduction == "none":
+        scale = ctx.mpf(1)
+        values_out: tuple[Mpf, ...] = tuple(per_sample)
+        shape: tuple[int, ...] = () if one_dim else tuple(batch_shape)
+    else:
+        total = ctx.fsum(per_sample)
+        scale = ctx.mpf(1) if reduction == "sum" else (1 / denominator if denominator else ctx.nan)
+        values_out = (total * scale,)
+        shape = ()
+    grad_array = np.empty(rows.shape, dtype=object)
+    for i, g in enumerate(grads):
+        grad_array[i] = [+(v * scale) for v in g]
+    grad_array = grad_array.reshape(zc.shape)
+    grad_array = np.moveaxis(grad_array, -1, 1)[0] if one_dim else np.moveaxis(grad_array, -1, 1)
+    if one_dim:
+        grad_array = grad_array.reshape(z.shape)
+    return ExactResult(values_out, tuple(grad_array.ravel()), shape, tuple(z.shape))
