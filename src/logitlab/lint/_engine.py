@@ -106,7 +106,9 @@ def lint_source(
     return findings_from_tree(tree, source, path, options)
 
 
-def findings_from_tree(tree: ast.Module, source: str, path: str, options: Options) -> list[Finding]:
+def findings_from_tree(
+    tree: ast.Module, source: str, path: str, options: Options, noqa: bool = True
+) -> list[Finding]:
     try:
         pending = check_tree(tree)
     except RecursionError:
@@ -129,7 +131,8 @@ def findings_from_tree(tree: ast.Module, source: str, path: str, options: Option
             continue
         seen.add(key)
         if (
-            0 < lineno <= len(lines)
+            noqa
+            and 0 < lineno <= len(lines)
             and "noqa" in lines[lineno - 1]
             and _suppressed(lines[lineno - 1], p.code)
         ):

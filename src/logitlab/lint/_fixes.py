@@ -430,3 +430,49 @@ def unified_diff(path: str, before: str, after: str) -> str:
             tofile=f"b/{path}",
         )
     )
+
+
+@dataclass
+class FileFix:
+    """What fixing one file did: the diff, how many findings were fixed, what is left."""
+
+    path: str
+    diff: str
+    fixed: int
+    remaining: list[Finding]
+    fixable_unsafe: int = 0
+
+
+def fix_file(args: tuple[str, tuple[Options, bool, bool]]) -> FileFix:
+    """Fix one file; write it back when ``write``. Used by the CLI's process pool."""
+    from logitlab.lint._engine import decode_source, read_source
+
+    path, (options, unsafe, write) = args
+    source, problem = read_source(path, options)
+    if problem is not None or source is None:
+        remaining = [problem] if problem is not None and problem.code in options.select else []
+        return FileFix(path, "", 0, remaining)
+    try:
+        result = fix_source(source, path, options, unsafe)
+    except Exception as err:  # a crash on one file must not stop the run
+        crash = Finding(path, 1, 0, 1, 0, "LGL901", f"internal error while fixing: {err!r}")
+        return FileFix(path, "", 0, [crash])
+    if not result.changed:
+        return FileFix(path, "", 0, result.remaining, _count_unsafe(result.remaining))
+    diff = unified_diff(path, source, result.source)
+    if write:
+        import tokenize
+
+        with open(path, "rb") as fh:
+            encoding, _ = tokenize.detect_encoding(fh.readline)
+        if encoding == "utf-8-sig":
+            encoding = "utf-8"
+        data = result.source.encode(encoding)
+        if decode_source(data) == result.source:
+            with open(path, "wb") as fh:
+                fh.write(data)
+    return FileFix(path, diff, len(result.fixed), result.remaining, _count_unsafe(result.remaining))
+
+
+def _count_unsafe(findings: list[Finding]) -> int:
+    return sum(1 for f in findings if f.fix is not None and f.fix.applicability == "unsafe")

@@ -802,12 +802,13 @@ class LogOfSquashing(Rule):
         what = "log(1 - sigmoid(x))" if negate else "log(sigmoid(x))"
         instead = "logsigmoid(-x)" if negate else "logsigmoid(x)"
         qual_text = pretty(qual or "torch.nn.functional.logsigmoid")
+        if "scipy" not in qual_text:
+            qual_text += "; NumPy: scipy.special.log_expit"
         ctx.emit(
             "LGL011",
             call,
             f"{what} becomes log(0) = -inf once sigmoid saturates (|x| > ~17 in float32,"
-            f" ~37 in float64); write {instead} ({qual_text}; NumPy:"
-            " scipy.special.log_expit), which is exact for all x"
+            f" ~37 in float64); write {instead} ({qual_text}), which is exact for all x"
             + (" — identity: log(1 - sigmoid(x)) = logsigmoid(-x)" if negate else "")
             + eps_note(eps),
             fix,

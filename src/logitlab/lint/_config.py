@@ -1,0 +1,93 @@
+"""``[tool.logitlab.lint]`` in the nearest pyproject.toml.
+
+Keys: ``select`` and ``ignore`` (lists of codes or prefixes), ``exclude`` (glob patterns
+matched against file names and paths relative to each linted directory),
+``max-file-bytes``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+KNOWN_KEYS = frozenset({"select", "ignore", "exclude", "max-file-bytes"})
+
+
+class ConfigError(ValueError):
+    """A value in the config file is wrong; the message names the key."""
+
+
+@dataclass
+class LintConfig:
+    path: str | None = None
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    max_file_bytes: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_pyproject(start: str) -> str | None:
+    current = os.path.abspath(start)
+    if not os.path.isdir(current):
+        current = os.path.dirname(current)
+    while True:
+        candidate = os.path.join(current, "pyproject.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _load_toml(path: str) -> dict[str, Any]:
+    import importlib
+
+    for name in ("tomllib", "tomli"):  # tomllib is 3.11+, tomli its backport
+        try:
+            toml = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        with open(path, "rb") as fh:
+            data: dict[str, Any] = toml.load(fh)
+        return data
+    return {}
+
+
+def _codes(value: object, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"[tool.logitlab.lint] {key} must be a list of rule codes")
+    return list(value)
+
+
+def load_config(start: str, explicit: str | None = None) -> LintConfig:
+    path = explicit or find_pyproject(start)
+    if path is None:
+        return LintConfig()
+    try:
+        data = _load_toml(path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from err
+    section = data.get("tool", {}).get("logitlab", {}).get("lint")
+    config = LintConfig(path=path)
+    if not isinstance(section, dict):
+        return config
+    for key in section:
+        if key not in KNOWN_KEYS:
+            config.warnings.append(f"{path}: unknown key [tool.logitlab.lint] {key}")
+    if "select" in section:
+        config.select = _codes(section["select"], "select")
+    if "ignore" in section:
+        config.ignore = _codes(section["ignore"], "ignore")
+    if "exclude" in section:
+        config.exclude = _codes(section["exclude"], "exclude")
+    if "max-file-bytes" in section:
+        value = section["max-file-bytes"]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError("[tool.logitlab.lint] max-file-bytes must be a positive integer")
+        config.max_file_bytes = value
+    return config
