@@ -1,0 +1,272 @@
+"""The post's sliders in a notebook: an ipywidgets explorer over :func:`logitlab.compare.compare`.
+
+Works wherever ipywidgets 8 renders (JupyterLab, Jupyter Notebook 7, VS Code): the table is
+an ``HTML`` widget and the plot a PNG in an ``Image`` widget drawn by matplotlib's Agg
+backend, so no extra front-end extension is needed.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as widgets
+
+from logitlab._dtypes import DTYPE_NAMES
+from logitlab._errors import InputError
+from logitlab._inputs import REDUCTIONS
+from logitlab.compare import Comparison, compare
+from logitlab.explore._curves import Curve, bce_curve
+from logitlab.explore._explain import explain
+from logitlab.explore._saturation import saturation
+
+__all__ = ["CurvePlot", "NotebookExplorer", "comparison_html", "notebook_explorer"]
+
+_COLORS = {"torch.probabilities": "#d32f2f", "torch.logits": "#1565c0", "torch.naive": "#ef8f00"}
+# For the other formulations, colours far from the three above.
+_PALETTE = ("#6a1b9a", "#00897b", "#5d4037", "#c2185b", "#558b2f", "#455a64", "#f9a825", "#26c6da")
+_CURVE_POINTS = 601
+
+
+def _fmt_ulp(u: float | None) -> str:
+    if u is None:
+        return ""
+    if math.isnan(u):
+        return "NaN"
+    if math.isinf(u):
+        return "∞"
+    return f"{u:.3g}" if u < 1e4 else f"{u:.2e}"
+
+
+def _fmt_rel(r: float | None) -> str:
+    if r is None:
+        return ""
+    if math.isnan(r):
+        return "NaN"
+    if math.isinf(r):
+        return "∞"
+    return "0" if r == 0 else f"{r:.1e}"
+
+
+def comparison_html(c: Comparison, sentences: Sequence[str] = ()) -> str:
+    """The explorer's table (and explanation) as HTML, from ``compare``'s dictionary."""
+    d = c.to_dict()
+    esc = html.escape
+    cell = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
+    mono = "font-family:monospace"
+    head = "".join(
+        f"<th style='{cell}'>{h}</th>"
+        for h in ("code path", "loss", "error (ULP)", "rel. error", "d loss / dz", "flags")
+    )
+    ex = d["exact"]
+    rows = [
+        f"<tr style='background:#f3f7fd'><td style='{cell}'><b>exact</b></td>"
+        f"<td style='{cell};{mono}'><b>{esc(', '.join(ex['value_repr']))}</b></td>"
+        f"<td style='{cell}'>≤ 0.5</td><td style='{cell}'></td>"
+        f"<td style='{cell};{mono}'>{esc(', '.join(ex['grad_repr']))}</td><td style='{cell}'></td></tr>"
+    ]
+    for r in d["rows"]:
+        name = (
+            f"<b>{esc(r['name'])}</b><br><code style='font-size:85%;color:#555'>"
+            f"{esc(r['code'])}</code>"
+        )
+        if r["status"] != "ok":
+            rows.append(
+                f"<tr><td style='{cell}'>{name}</td><td style='{cell}'>—</td>"
+                f"<td style='{cell};color:#666' colspan='4'>{esc(r['status'])}: "
+                f"{esc(str(r['reason']))}</td></tr>"
+            )
+            continue
+        row = c.row(r["name"])
+        flags = " ".join(
+            f"<span style='background:#fdecea;color:#c62828;border-radius:8px;padding:0 5px;"
+            f"font-size:85%'>{esc(f)}</span>"
+            for f in r["flags"]
+        )
+        grad = ", ".join(r["grad_repr"]) if r["grad_repr"] else "—"
+        rows.append(
+            f"<tr data-name='{esc(r['name'])}'><td style='{cell}'>{name}</td>"
+            f"<td style='{cell};{mono}'><b>{esc(', '.join(r['value_repr']))}</b></td>"
+            f"<td style='{cell}'>{_fmt_ulp(row.max_ulp_error)}</td>"
+            f"<td style='{cell}'>{_fmt_rel(row.max_relative_error)}</td>"
+            f"<td style='{cell};{mono}'>{esc(grad)}</td><td style='{cell}'>{flags}</td></tr>"
+        )
+    table = (
+        f"<table style='border-collapse:collapse'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    why = "".join(f"<li>{esc(s)}</li>" for s in sentences)
+    return table + (f"<ul style='margin-top:6px'>{why}</ul>" if why else "")
+
+
+class CurvePlot:
+    """Loss and gradient against z drawn with matplotlib (Agg), saturated regions shaded.
+
+    The figure is built once per curve; moving the marker only moves two lines, so a slider
+    move costs one redraw and PNG encode.
+    """
+
+    def __init__(self, curve: Curve, width: float = 9.0) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.curve = curve
+        fig = Figure(figsize=(width, 5.0), dpi=72)
+        self.canvas = FigureCanvasAgg(fig)
+        loss_ax, grad_ax = fig.subplots(2, 1, sharex=True)
+        sat = saturation(curve.dtype.name)
+        lo, hi = float(curve.z[0]), float(curve.z[-1])
+        self.markers: list[Any] = []
+        self._background: Any = None
+        for ax, key, title in ((loss_ax, "value", "loss"), (grad_ax, "grad", "d loss / dz")):
+            others = 0
+            for r in curve.rows:
+                data = getattr(r, key)
+                if r.status != "ok" or data is None:
+                    continue
+                color = _COLORS.get(r.name)
+                if color is None:
+                    color = _PALETTE[others % len(_PALETTE)]
+                    others += 1
+                ax.plot(curve.z, data, lw=1.6, label=r.name, color=color)
+            exact = curve.exact_value if key == "value" else curve.exact_grad
+            ax.plot(curve.z, exact, "k--", lw=1.2, label="exact")
+            if sat.one_from is not None and sat.one_from < hi:
+                ax.axvspan(max(sat.one_from, lo), hi, color="#d32f2f", alpha=0.1, lw=0)
+            if sat.zero_up_to is not None and sat.zero_up_to > lo:
+                ax.axvspan(lo, min(sat.zero_up_to, hi), color="#d32f2f", alpha=0.1, lw=0)
+            self.markers.append(ax.axvline(0.0, color="k", lw=1, ls=":"))
+            ax.set_ylabel(title)
+            ax.grid(alpha=0.3)
+        loss_ax.set_title(
+            f"{curve.dtype.name}, y = {curve.target:.7g}; shaded: torch.sigmoid is exactly 0 or 1",
+            fontsize=10,
+        )
+        loss_ax.legend(fontsize=8, ncol=3, loc="upper center")
+        grad_ax.set_xlabel("z")
+        grad_ax.set_xlim(lo, hi)
+        fig.tight_layout()
+
+    def png(self, z_marker: float | None = None) -> bytes:
+        """The figure with the marker at ``z_marker``, as PNG bytes."""
+        from PIL import Image
+
+        if self._background is None:
+            # Draw everything but the markers once; later calls blit the markers onto it.
+            for line in self.markers:
+                line.set_visible(False)
+            self.canvas.draw()
+            self._background = self.canvas.copy_from_bbox(self.canvas.figure.bbox)
+        self.canvas.restore_region(self._background)
+        if z_marker is not None and math.isfinite(z_marker):
+            for line in self.markers:
+                line.set_visible(True)
+                line.set_xdata([z_marker, z_marker])
+                line.axes.draw_artist(line)
+        rgba = self.canvas.buffer_rgba()
+        image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1)
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="png", compress_level=1)
+        return buffer.getvalue()
+
+
+class NotebookExplorer(widgets.VBox):  # type: ignore[misc]
+    """Two logit sliders (−300 … 300, step 0.01), two target sliders, dtype and reduction;
+    below them the table from :func:`~logitlab.compare.compare` and a plot of z₁'s loss and
+    gradient against z.  ``comparison`` holds the last result; ``error`` the last input error.
+    """
+
+    def __init__(
+        self,
+        logits: Sequence[float] = (-2.0, 2.0),
+        targets: Sequence[float] = (0.3, 0.7),
+        dtype: str = "float32",
+        reduction: str = "mean",
+        z_range: tuple[float, float] = (-300.0, 300.0),
+    ) -> None:
+        if len(logits) != 2 or len(targets) != 2:
+            raise InputError("logits", "the notebook explorer has two elements, like the post")
+        layout = widgets.Layout(width="95%")
+        style = {"description_width": "2.5em"}
+        self.logit_sliders = [
+            widgets.FloatSlider(
+                value=float(z), min=-300.0, max=300.0, step=0.01, description=f"z{i + 1}",
+                continuous_update=True, readout_format=".2f", layout=layout, style=style,
+            )
+            for i, z in enumerate(logits)
+        ]
+        self.target_sliders = [
+            widgets.FloatSlider(
+                value=float(y), min=0.0, max=1.0, step=0.01, description=f"y{i + 1}",
+                continuous_update=True, readout_format=".2f", layout=layout, style=style,
+            )
+            for i, y in enumerate(targets)
+        ]
+        self.dtype = widgets.Dropdown(options=list(DTYPE_NAMES), value=dtype, description="dtype")
+        self.reduction = widgets.Dropdown(
+            options=list(REDUCTIONS), value=reduction, description="reduction"
+        )
+        self.table = widgets.HTML()
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.z_range = z_range
+        self.comparison: Comparison | None = None
+        self.error: str | None = None
+        self._curve_key: tuple[Any, ...] | None = None
+        self._plot: CurvePlot | None = None
+        super().__init__(
+            [
+                *self.logit_sliders,
+                *self.target_sliders,
+                widgets.HBox([self.dtype, self.reduction]),
+                self.table,
+                self.plot,
+            ]
+        )
+        for w in [*self.logit_sliders, *self.target_sliders, self.dtype, self.reduction]:
+            w.observe(self._changed, names="value")
+        self.update()
+
+    def _changed(self, change: Any) -> None:
+        self.update()
+
+    def update(self) -> None:
+        """Recompute with the widgets' current values and redraw the table and plot."""
+        z = [s.value for s in self.logit_sliders]
+        y = [s.value for s in self.target_sliders]
+        try:
+            c = compare(z, y, dtype=self.dtype.value, reduction=self.reduction.value)
+        except InputError as err:
+            self.error = str(err)
+            self.table.value = f"<p style='color:#c62828'>{html.escape(str(err))}</p>"
+            return
+        self.error = None
+        self.comparison = c
+        self.table.value = comparison_html(c, explain(c, saturation(c.dtype.name)))
+        key = (self.dtype.value, y[0], self.z_range)
+        if key != self._curve_key:
+            lo, hi = self.z_range
+            curve = bce_curve(y[0], dtype=self.dtype.value, z_min=lo, z_max=hi, points=_CURVE_POINTS)
+            self._plot = CurvePlot(curve)
+            self._curve_key = key
+        assert self._plot is not None
+        self.plot.value = self._plot.png(float(c.case.logits.ravel()[0]))
+
+
+def notebook_explorer(
+    logits: Sequence[float] = (-2.0, 2.0),
+    targets: Sequence[float] = (0.3, 0.7),
+    dtype: str = "float32",
+    reduction: str = "mean",
+    z_range: tuple[float, float] = (-300.0, 300.0),
+) -> NotebookExplorer:
+    """The explorer as an ipywidgets UI; display it as a notebook cell's last expression.
+
+    >>> ui = notebook_explorer()                      # doctest: +SKIP
+    >>> ui.logit_sliders[0].value = ui.logit_sliders[1].value = 20  # doctest: +SKIP
+    >>> ui.comparison.row("torch.probabilities").value.item()       # doctest: +SKIP
+    50.0
+    """
+    return NotebookExplorer(logits, targets, dtype, reduction, z_range)
