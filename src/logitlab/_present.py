@@ -133,7 +133,6 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
     shown = min(n, MAX_SHOWN)
     z = case.logits.ravel()
     y = case.targets.ravel()
-    eg = c.exact_grad().ravel()
     for row in c.rows:
         if row.status != "ok" or row.grad is None or row.grad_ulp_error is None:
             continue
@@ -161,7 +160,6 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
     console.print(grads)
     if n > shown:
         console.print(f"(showing {shown} of {n} elements; --json has them all)")
-    del eg
 
 
 def print_sigmoid_report(
