@@ -299,13 +299,17 @@ class ModuleAnalysis:
 
     def resolve(self, node: ast.expr) -> str | None:
         """Qualified name of a dotted expression rooted at an import, else None."""
+        qual = self._resolve(node)
+        return None if qual is None else normalise(qual)
+
+    def _resolve(self, node: ast.expr) -> str | None:
         if isinstance(node, ast.Attribute):
-            base = self.resolve(node.value)
+            base = self._resolve(node.value)
             return None if base is None else f"{base}.{node.attr}"
         if isinstance(node, ast.Name):
             target = self.aliases.get(node.id)
             if target is not None:
-                return normalise(target)
+                return target
             if node.id == "sum":
                 return "builtins.sum"
             for module in self.star_modules:

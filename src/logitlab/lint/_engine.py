@@ -133,7 +133,7 @@ def findings_from_tree(
         if (
             noqa
             and 0 < lineno <= len(lines)
-            and "noqa" in lines[lineno - 1]
+            and "noqa" in lines[lineno - 1].lower()
             and _suppressed(lines[lineno - 1], p.code)
         ):
             continue

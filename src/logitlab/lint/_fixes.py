@@ -109,7 +109,9 @@ def _paren(node: cst.BaseExpression) -> cst.BaseExpression:
 def _negate(node: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
         inner = node.expression
-        return inner.with_changes(lpar=[], rpar=[]) if isinstance(inner, _ATOMS) else inner
+        if isinstance(inner, (cst.Tuple, cst.GeneratorExp)):
+            return inner
+        return inner.with_changes(lpar=[], rpar=[])  # used as a call argument
     return cst.UnaryOperation(cst.Minus(), _paren(node))
 
 

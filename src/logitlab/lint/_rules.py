@@ -724,7 +724,7 @@ class LogOfSquashing(Rule):
             if found is None:
                 continue
             fw, arg = found
-            if self._softplus(ctx, call, fw, arg) or self._logsumexp(ctx, call, fw, arg):
+            if self._softplus(ctx, call, fw, arg) or self._logsumexp(ctx, call, fw, arg, scope):
                 continue
             eps = Eps()
             core = strip_eps(ana, arg, scope, eps)
@@ -875,7 +875,18 @@ class LogOfSquashing(Rule):
             fix,
         )
 
-    def _logsumexp(self, ctx: Context, call: ast.Call, fw: str, arg: ast.expr) -> bool:
+    @staticmethod
+    def _is_max(ana: ModuleAnalysis, node: ast.expr, scope: Scope) -> bool:
+        if "max" in ast.dump(node).lower():
+            return True
+        if isinstance(node, ast.Name):
+            found = ana.lookup(node.id, scope, node.lineno, node.col_offset)
+            return found is not None and "max" in ast.dump(found[0]).lower()
+        return False
+
+    def _logsumexp(
+        self, ctx: Context, call: ast.Call, fw: str, arg: ast.expr, scope: Scope
+    ) -> bool:
         ana = self._ana = ctx.analysis
         if not isinstance(arg, ast.Call):
             return False
@@ -892,7 +903,7 @@ class LogOfSquashing(Rule):
         if (
             isinstance(exp_arg, ast.BinOp)
             and isinstance(exp_arg.op, ast.Sub)
-            and "max" in ast.dump(exp_arg.right).lower()
+            and self._is_max(ana, exp_arg.right, scope)
         ):
             return False  # the stable form m + log(sum(exp(x - m)))
         rest = list(arg.args[1:] if op[1] != "method" else arg.args)
