@@ -13,6 +13,13 @@ from logitlab.stable._binary import (
 )
 from logitlab.stable._compile import get_torch_compile, set_torch_compile
 from logitlab.stable._primitives import log1mexp, log_sigmoid, logit, sigmoid, softplus
+from logitlab.stable._softmax import (
+    log_softmax,
+    logsumexp,
+    softmax,
+    softmax_cross_entropy,
+    softmax_cross_entropy_grad,
+)
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -20,8 +27,13 @@ __all__ = [
     "get_torch_compile",
     "log1mexp",
     "log_sigmoid",
+    "log_softmax",
     "logit",
+    "logsumexp",
     "set_torch_compile",
     "sigmoid",
+    "softmax",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_grad",
     "softplus",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 
 from logitlab.stable._backend import is_torch
 
-__all__ = ["bce_fixup", "cancel_factor"]
+__all__ = ["bce_fixup", "cancel_factor", "softmax_rows_fixup"]
 
 _PRECISION = {"float16": 11, "bfloat16": 8, "float32": 24}
 
@@ -73,3 +73,56 @@ def bce_fixup(d: Any, suspect: Any, z: Any, y: Any, w: Any, p: Any) -> Any:
     fixed_np = np.array(d, dtype=np.float64).reshape(-1)
     fixed_np[index_np] = _exact_values(*picks)
     return fixed_np.reshape(shape)
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    if is_torch(a):
+        a = a.detach().cpu()
+        return np.asarray((a.double() if a.dtype.is_floating_point else a).numpy())
+    return np.asarray(a)
+
+
+def softmax_rows_fixup(
+    xp: Any,
+    grad: Any,
+    suspect: Any,
+    z: Any,
+    target: Any,
+    weight: Any,
+    ignore_index: int,
+    label_smoothing: float,
+) -> Any:
+    """``grad`` (class-last rows of ``Q p - q``) with ``suspect`` rows recomputed exactly."""
+    if not bool(xp.any(suspect)):
+        return grad
+    from logitlab.exact._softmax import softmax_cross_entropy as exact_ce
+
+    z_np = _to_numpy(z).astype(np.float64)
+    t_np = _to_numpy(target)
+    n_classes = z_np.shape[0] if z_np.ndim == 1 else z_np.shape[1]
+    z_rows = (z_np[None] if z_np.ndim == 1 else np.moveaxis(z_np, 1, -1)).reshape(-1, n_classes)
+    integer = np.issubdtype(t_np.dtype, np.integer)
+    if integer:
+        t_rows: np.ndarray = t_np.reshape(-1)
+    else:
+        t64 = t_np.astype(np.float64)
+        t_rows = (t64[None] if t64.ndim == 1 else np.moveaxis(t64, 1, -1)).reshape(-1, n_classes)
+    w_np = None if weight is None else _to_numpy(weight).astype(np.float64)
+    shape = tuple(grad.shape)
+    fixed = _to_numpy(grad).astype(np.float64).reshape(-1, n_classes)
+    for row in np.flatnonzero(_to_numpy(suspect).reshape(-1)):
+        result = exact_ce(
+            z_rows[row][None],
+            t_rows[row : row + 1] if integer else t_rows[row][None],
+            w_np,
+            ignore_index=ignore_index,
+            reduction="sum",
+            label_smoothing=label_smoothing,
+        )
+        fixed[row] = [float(g) for g in result.grads]
+    fixed = fixed.reshape(shape)
+    if is_torch(grad):
+        import torch
+
+        return torch.as_tensor(fixed, dtype=torch.float64, device=grad.device)
+    return xp.asarray(fixed)

@@ -18,7 +18,13 @@ from logitlab.stable._backend import to_dtype
 from logitlab.stable._compile import run_kernel
 from logitlab.stable._fixup import bce_fixup
 
-__all__ = ["bce_with_logits", "elementwise", "sum_to_shape"]
+__all__ = [
+    "bce_with_logits",
+    "cross_entropy",
+    "elementwise",
+    "softmax_family",
+    "sum_to_shape",
+]
 
 
 def _name(t: torch.Tensor) -> str:
@@ -172,3 +178,137 @@ def bce_with_logits(
 ) -> torch.Tensor:
     """BCE with logits through :class:`BCEWithLogits` (inputs already checked)."""
     return BCEWithLogits.apply(z, y, w, p, reduction)  # type: ignore[no-any-return]
+
+
+# --- softmax family -------------------------------------------------------------------
+
+
+def _xp() -> Any:
+    import array_api_compat.torch as xp
+
+    return xp
+
+
+class SoftmaxFamily(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, name: str, axis: int) -> torch.Tensor:
+        from logitlab.stable._softmax import row_parts
+
+        ctx.save_for_backward(z)
+        ctx.name, ctx.axis = name, axis
+        parts = row_parts(_xp(), torch.movedim(z.double(), axis, -1))
+        if name == "logsumexp":
+            out = (parts["m"] + parts["L"]).squeeze(-1)
+        elif name == "log_softmax":
+            out = torch.movedim((parts["d"] - parts["L"]) + parts["err"], -1, axis)
+        else:
+            out = torch.movedim(parts["e"] / (1.0 + parts["r"]), -1, axis)
+        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, None, None]:
+        from logitlab.stable._softmax import row_parts
+
+        (z,) = ctx.saved_tensors
+        parts = row_parts(_xp(), torch.movedim(z.double(), ctx.axis, -1))
+        p = parts["e"] / (1.0 + parts["r"])
+        if ctx.name == "logsumexp":
+            grad = grad_out.double().unsqueeze(-1) * p
+        else:
+            g = torch.movedim(grad_out.double(), ctx.axis, -1)
+            if ctx.name == "log_softmax":
+                grad = g - p * g.sum(dim=-1, keepdim=True)
+            else:
+                grad = p * (g - (g * p).sum(dim=-1, keepdim=True))
+        return to_dtype(torch.movedim(grad, -1, ctx.axis), _name(z), torch), None, None
+
+
+def softmax_family(name: str, z: torch.Tensor, axis: int) -> torch.Tensor:
+    """logsumexp, log_softmax or softmax over ``axis`` with an accurate backward."""
+    return SoftmaxFamily.apply(z, name, axis)  # type: ignore[no-any-return]
+
+
+class CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor | None,
+        ignore_index: int,
+        reduction: str,
+        label_smoothing: float,
+        integer: bool,
+    ) -> torch.Tensor:
+        from logitlab.stable._softmax import ce_loss_kernel, ce_weights, class_last
+
+        xp = _xp()
+        ctx.save_for_backward(z, target, weight)
+        ctx.args = (ignore_index, reduction, label_smoothing, integer)
+        z64 = class_last(xp, z.double())
+        w64 = None if weight is None else weight.double()
+        q, denominator = ce_weights(xp, z64, target, w64, ignore_index, label_smoothing, integer)
+        per_sample = ce_loss_kernel(xp, z64, q)
+        if reduction == "none":
+            out = per_sample.reshape(()) if z.dim() == 1 else per_sample
+        else:
+            out = per_sample.sum()
+            if reduction == "mean":
+                out = out / denominator
+        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        from logitlab.stable._softmax import (
+            ce_grad_fixed,
+            ce_weights,
+            class_back,
+            class_last,
+            row_parts,
+        )
+
+        xp = _xp()
+        z, target, weight = ctx.saved_tensors
+        ignore_index, reduction, label_smoothing, integer = ctx.args
+        z64 = class_last(xp, z.double())
+        w64 = None if weight is None else weight.double()
+        q, denominator = ce_weights(xp, z64, target, w64, ignore_index, label_smoothing, integer)
+        g = grad_out.double()
+        if reduction == "none":
+            g = g.reshape((*z64.shape[:-1], 1))
+        elif reduction == "mean":
+            g = g / denominator
+        grads: list[Any] = [None] * 7
+        if ctx.needs_input_grad[0]:
+            d = ce_grad_fixed(
+                xp, z64, q, z, target, weight, ignore_index, label_smoothing, _name(z)
+            )
+            grads[0] = to_dtype(class_back(xp, g * d, tuple(z.shape)), _name(z), torch)
+        if ctx.needs_input_grad[1] and not integer:
+            # d loss / d y_c = w_c (1 - eps) (-log softmax(z)_c)
+            parts = row_parts(xp, z64)
+            minus_log_p = (parts["L"] - parts["d"]) - parts["err"]
+            dy = (1.0 - label_smoothing) * minus_log_p * (1.0 if w64 is None else w64)
+            grads[1] = to_dtype(class_back(xp, g * dy, tuple(z.shape)), _name(target), torch)
+        return tuple(grads)
+
+
+def cross_entropy(
+    z: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+    integer: bool,
+) -> torch.Tensor:
+    """Softmax cross-entropy through :class:`CrossEntropy` (inputs already checked)."""
+    if weight is not None and weight.requires_grad:
+        from logitlab._errors import InputError
+
+        raise InputError("weight", "gradients with respect to the class weights are not supported")
+    return CrossEntropy.apply(  # type: ignore[no-any-return]
+        z, target, weight, ignore_index, reduction, label_smoothing, integer
+    )
