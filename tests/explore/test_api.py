@@ -1,0 +1,304 @@
+"""The explorer's JSON API through FastAPI's TestClient: results, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from logitlab import exact  # noqa: E402
+from logitlab.compare import compare  # noqa: E402
+from logitlab.explore.app import MAX_API_ELEMENTS, MAX_BODY_BYTES, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app())
+
+
+def post_raw(client: TestClient, path: str, raw: str | bytes) -> Any:
+    return client.post(path, content=raw, headers={"content-type": "application/json"})
+
+
+def row(data: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in data["rows"] if r["name"] == name)
+
+
+def test_compare_the_posts_example(client: TestClient) -> None:
+    r = client.post("/api/compare", json={"logits": [20, 20], "targets": [0.3, 0.7]})
+    assert r.status_code == 200
+    data = r.json()
+    assert row(data, "torch.probabilities")["value"] == [50.0]
+    assert row(data, "torch.logits")["value"] == [10.0]
+    assert row(data, "torch.probabilities")["flags"] == [
+        "sigmoid saturated",
+        "log clamped",
+        "gradient vanished",
+    ]
+    assert data["exact"]["value_repr"] == ["10.0"]
+    assert data["saturation"]["one_from"] == pytest.approx(16.6355, abs=1e-4)
+    assert any("16.64" in s and "clamps to −100" in s for s in data["explanation"])
+
+
+def test_compare_matches_compare_to_dict(client: TestClient) -> None:
+    """The page and the CLI never disagree: the API returns compare()'s dictionary."""
+    body = {"logits": [-2, 2.5, 30], "targets": [0.3, 0.7, 1e-3], "dtype": "bfloat16",
+            "weight": [1, 2, 0.5], "pos_weight": 3, "reduction": "none"}
+    data = client.post("/api/compare", json=body).json()
+    expected = json.loads(json.dumps(compare(
+        body["logits"], body["targets"], dtype="bfloat16", weight=body["weight"],
+        pos_weight=3, reduction="none").to_dict()))
+    for key in ("dtype", "reduction", "inputs", "exact", "rows", "flags", "notes"):
+        assert data[key] == expected[key], key
+
+
+def test_compare_defaults_are_the_posts_first_example(client: TestClient) -> None:
+    data = client.post("/api/compare", json={}).json()
+    assert data["inputs"]["logits"] == [-2.0, 2.0]
+    assert data["dtype"] == "float32"
+    assert row(data, "torch.probabilities")["flags"] == []
+
+
+def test_infinite_logits_are_allowed_and_come_back_as_strings(client: TestClient) -> None:
+    r = post_raw(client, "/api/compare", '{"logits": [Infinity, -1e400], "targets": [0.5]}')
+    assert r.status_code == 200
+    assert r.json()["inputs"]["logits"] == ["Infinity", "-Infinity"]
+
+
+BAD_COMPARE = [
+    # (raw JSON body, field the error must name)
+    ('{"logits": []}', "logits"),
+    ('{"logits": ["a"]}', "logits"),
+    ('{"logits": [[1]]}', "logits"),
+    ('{"logits": "1, 2"}', "logits"),
+    ('{"logits": null}', "logits"),
+    ('{"logits": [NaN]}', "logits"),
+    ('{"logits": [1e999999]}' if False else '{"logits": [1, NaN]}', "logits"),
+    ('{"logits": [' + ",".join(["1"] * (MAX_API_ELEMENTS + 1)) + "]}", "logits"),
+    ('{"logits": [1, 2], "targets": [0.3, 0.4, 0.5]}', "targets"),
+    ('{"targets": [1.5, 0.5]}', "targets"),
+    ('{"targets": [-0.1, 0.5]}', "targets"),
+    ('{"targets": [NaN, 0.5]}', "targets"),
+    ('{"targets": [Infinity, 0.5]}', "targets"),
+    ('{"targets": []}', "targets"),
+    ('{"dtype": "float8"}', "dtype"),
+    ('{"dtype": 32}', "dtype"),
+    ('{"dtype": "' + "x" * 100 + '"}', "dtype"),
+    ('{"reduction": "max"}', "reduction"),
+    ('{"reduction": 1}', "reduction"),
+    ('{"weight": [1, 2, 3]}', "weight"),
+    ('{"weight": "heavy"}', "weight"),
+    ('{"weight": [NaN, 1]}', "weight"),
+    ('{"weight": [1e300, 1], "dtype": "float16"}', "weight"),
+    ('{"pos_weight": [Infinity, 1]}', "pos_weight"),
+    ('{"pos_weight": [1, 2, 3]}', "pos_weight"),
+    ('{"colour": "red"}', "colour"),
+]
+
+
+@pytest.mark.parametrize(("raw", "field"), BAD_COMPARE)
+def test_compare_bad_input_is_422_naming_the_field(
+    client: TestClient, raw: str, field: str
+) -> None:
+    r = post_raw(client, "/api/compare", raw)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail and all(isinstance(d["msg"], str) and d["msg"] for d in detail)
+    assert detail[0]["loc"][:2] == ["body", field], detail
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "{", "[1, 2]", '"logits"', "null", '{"logits": [1,}', "\x00\xff"]
+)
+def test_malformed_json_is_422(client: TestClient, raw: str) -> None:
+    r = post_raw(client, "/api/compare", raw)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_oversized_body_is_413_before_parsing(client: TestClient) -> None:
+    raw = '{"logits": [' + ",".join(["1.000000001"] * (MAX_BODY_BYTES // 10)) + "]}"
+    r = post_raw(client, "/api/compare", raw)
+    assert r.status_code == 413
+    assert r.json()["detail"][0]["msg"] == "request body is too large"
+
+
+def test_oversized_chunked_body_is_413(client: TestClient) -> None:
+    def chunks() -> Any:
+        yield b'{"logits": ['
+        for _ in range(MAX_BODY_BYTES // 1000 + 2):
+            yield b"1," * 500
+        yield b"1]}"
+
+    r = client.post("/api/compare", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_wrong_content_type_is_422(client: TestClient) -> None:
+    r = client.post("/api/compare", content=b"logits=1", headers={"content-type": "text/plain"})
+    assert r.status_code == 422
+
+
+def test_curve(client: TestClient) -> None:
+    r = client.post("/api/curve", json={"target": 0.3, "points": 601})
+    assert r.status_code == 200
+    data = r.json()
+    assert data["points"] == len(data["z"]) == 601
+    assert data["z"][0] == -300.0 and data["z"][-1] == 300.0
+    probs = row(data, "torch.probabilities")
+    logits = row(data, "torch.logits")
+    i = data["z"].index(20.0)
+    assert probs["value"][i] == pytest.approx(70.0, rel=1e-6)  # (1 - y) * 100, clamped
+    assert logits["value"][i] == pytest.approx(14.0, rel=1e-6)
+    y = float(np.float32(0.3))
+    assert data["exact"]["value"][i] == pytest.approx(float(exact.bce(20.0, y)), rel=1e-15)
+    (lo, hi), *_ = [iv for iv in probs["flags"]["sigmoid saturated"] if iv[1] == 300.0]
+    assert 16.6 < lo < 17.7 and hi == 300.0
+    assert "gradient vanished" in probs["flags"]
+    assert logits["flags"] == {}
+    assert data["saturation"]["dtype"] == "float32"
+
+
+def test_curve_zoom_and_dtype(client: TestClient) -> None:
+    data = client.post(
+        "/api/curve", json={"target": 0.7, "dtype": "half", "z_min": -20, "z_max": 20}
+    ).json()
+    assert data["dtype"] == "float16"
+    assert data["z"][0] == -20 and data["z"][-1] == 20
+    assert data["saturation"]["one_from"] == 8.3203125
+
+
+BAD_CURVE = [
+    ('{"target": 1.5}', "target"),
+    ('{"target": -1}', "target"),
+    ('{"target": NaN}', "target"),
+    ('{"target": "a"}', "target"),
+    ('{"target": null}', "target"),
+    ('{"weight": Infinity}', "weight"),
+    ('{"pos_weight": NaN}', "pos_weight"),
+    ('{"dtype": "int8"}', "dtype"),
+    ('{"points": 1}', "points"),
+    ('{"points": 100000}', "points"),
+    ('{"points": 2.5}', "points"),
+    ('{"points": "many"}', "points"),
+    ('{"z_min": -1e9}', "z_min"),
+    ('{"z_max": 1e9}', "z_max"),
+    ('{"z_min": NaN}', "z_min"),
+    ('{"z_min": 5, "z_max": 1}', "z_max"),
+    ('{"z_min": 5, "z_max": 5}', "z_max"),
+    ('{"zmin": 5}', "zmin"),
+]
+
+
+@pytest.mark.parametrize(("raw", "field"), BAD_CURVE)
+def test_curve_bad_input_is_422_naming_the_field(client: TestClient, raw: str, field: str) -> None:
+    r = post_raw(client, "/api/curve", raw)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][:2] == ["body", field]
+
+
+def test_info_and_saturation(client: TestClient) -> None:
+    info = client.get("/api/info").json()
+    assert info["dtypes"] == ["float16", "bfloat16", "float32", "float64"]
+    assert {"torch.probabilities", "torch.logits"} <= {f["name"] for f in info["formulations"]}
+    assert info["limits"]["max_curve_points"] == 2001
+    sat = client.get("/api/saturation/bf16").json()
+    assert (sat["one_from"], sat["zero_up_to"]) == (6.25, -89.0)
+    r = client.get("/api/saturation/float128")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][1] == "dtype"
+
+
+def test_page_and_plotly_are_served_locally(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "/static/plotly.min.js" in page.text
+    assert "cdn" not in page.text.lower()
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert client.get("/static/explore.js").status_code == 200
+    assert client.get("/static/explore.css").status_code == 200
+    assert client.get("/static/nothing.js").status_code == 404
+
+
+def test_openapi_documents_the_endpoints(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/api/compare", "/api/curve", "/api/info", "/api/saturation/{dtype}"} <= set(
+        schema["paths"]
+    )
+    props = schema["components"]["schemas"]["CompareRequest"]["properties"]
+    assert props["logits"]["maxItems"] == MAX_API_ELEMENTS
+
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=6), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20,
+)
+compare_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "logits": st.one_of(json_values, st.lists(st.floats(), min_size=1, max_size=5)),
+        "targets": st.one_of(
+            json_values, st.lists(st.floats(min_value=-0.5, max_value=1.5), min_size=1, max_size=5)
+        ),
+        "dtype": st.one_of(json_values, st.sampled_from(["float16", "bfloat16", "float32", "float64"])),
+        "weight": st.one_of(json_values, st.floats(), st.lists(st.floats(), max_size=5)),
+        "pos_weight": st.one_of(json_values, st.floats(), st.lists(st.floats(), max_size=5)),
+        "reduction": st.one_of(json_values, st.sampled_from(["mean", "sum", "none"])),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=compare_bodies)
+def test_compare_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
+    r = post_raw(client, "/api/compare", json.dumps(body, allow_nan=True))
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["detail"][0]["loc"][0] == "body"
+    else:
+        json.loads(r.text)  # strict JSON: NaN and infinities are strings
+
+
+curve_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "target": st.one_of(json_values, st.floats(min_value=-0.5, max_value=1.5)),
+        "dtype": st.one_of(json_values, st.sampled_from(["float16", "bfloat16", "float32", "float64"])),
+        "weight": st.one_of(json_values, st.floats()),
+        "pos_weight": st.one_of(json_values, st.floats()),
+        "z_min": st.one_of(json_values, st.floats(min_value=-1200, max_value=1200)),
+        "z_max": st.one_of(json_values, st.floats(min_value=-1200, max_value=1200)),
+        "points": st.one_of(json_values, st.integers(min_value=-5, max_value=2100)),
+    },
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=curve_bodies)
+def test_curve_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
+    r = post_raw(client, "/api/curve", json.dumps(body, allow_nan=True))
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 200:
+        data = json.loads(r.text)
+        assert 2 <= data["points"] <= 2001
+        assert all(isinstance(v, float) or v in ("NaN", "Infinity", "-Infinity") for v in data["z"])
+        assert not any(isinstance(v, float) and math.isnan(v) for v in data["exact"]["value"])
