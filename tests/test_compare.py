@@ -161,3 +161,14 @@ def test_reduction_sum_and_weights_match_exact_loop() -> None:
     expected = sum(exact.bce(a, b, d) for a, b, d in zip(zs, c.case.targets.tolist(), w))
     assert mpmath.almosteq(c.exact.values[0], expected, rel_eps=1e-40)
     assert c.row("torch.logits").max_ulp_error <= 4
+
+
+def test_default_rows_are_torch_and_stable_and_all_adds_more() -> None:
+    from logitlab.compare import DEFAULT_FRAMEWORKS
+
+    c = compare()
+    assert {r.formulation.framework for r in c.rows} <= set(DEFAULT_FRAMEWORKS)
+    every = compare(frameworks=["all"])
+    assert len(every.rows) >= len(c.rows)
+    with pytest.raises(InputError, match="frameworks: unknown framework 'matlab'"):
+        compare(frameworks=["matlab"])

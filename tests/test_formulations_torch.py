@@ -115,8 +115,10 @@ def test_elementwise_formulations(dtype: str) -> None:
 
 
 def test_catalogue_entries_are_well_formed() -> None:
-    for f in all_formulations():
-        assert f.name.startswith(f.framework + "."), f.name
+    every = all_formulations()
+    assert len({f.name for f in every}) == len(every)
+    for f in every:
+        assert "." in f.name and f.framework, f.name
         assert f.code and f.summary
     assert get_format("bfloat16").torch_dtype() is torch.bfloat16
 

@@ -111,6 +111,15 @@ def compare_command(
         None, "--pos-weight", help="Weight of the positive term (broadcast)."
     ),
     reduction: str = typer.Option("mean", "--reduction", help="none, mean or sum."),
+    framework: list[str] | None = typer.Option(
+        None,
+        "--framework",
+        help="Frameworks to show (repeatable): torch, stable, numpy, scipy, sklearn, keras, "
+        "jax (with optax), or all. Default: torch and stable.",
+    ),
+    formulation: list[str] | None = typer.Option(
+        None, "--formulation", help="Rows to show by name (repeatable), e.g. keras.logits."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Run every BCE code path on the same logits and targets, against the exact value."""
@@ -126,6 +135,8 @@ def compare_command(
             weight=_numbers(weight, "weight"),
             pos_weight=_numbers(pos_weight, "pos_weight"),
             reduction=reduction,
+            formulations=formulation or None,
+            frameworks=framework or None,
         )
         if as_json:
             json.dump(comparison.to_dict(), sys.stdout, indent=2, allow_nan=False)

@@ -18,11 +18,23 @@ import numpy as np
 from logitlab import exact
 from logitlab._dtypes import FloatFormat
 from logitlab._format import exact_repr, json_number, shortest_repr
+from logitlab._errors import InputError
 from logitlab._inputs import BCECase
 from logitlab.formulations import Formulation, NotApplicable, all_formulations, get
 from logitlab.ulp import relative_error, ulp_error
 
-__all__ = ["FLAGS", "Comparison", "Row", "compare", "flag_elements"]
+__all__ = [
+    "DEFAULT_FRAMEWORKS",
+    "FLAGS",
+    "Comparison",
+    "Row",
+    "compare",
+    "flag_elements",
+    "select_formulations",
+]
+
+#: The rows compare shows unless asked for more: fast to import, and the post's subject.
+DEFAULT_FRAMEWORKS = ("torch", "stable")
 
 #: Flags that explain why a row is off, in the order they are shown.
 FLAGS = {
@@ -245,6 +257,32 @@ def _row(f: Formulation, case: BCECase, ex: exact.ExactResult) -> Row:
     return Row(f, code, "ok", None, value, grad, ulps, rels, gulps, grels, element_flags, flags)
 
 
+def select_formulations(
+    quantity: str,
+    formulations: Sequence[str] | None = None,
+    frameworks: Sequence[str] | None = None,
+) -> list[Formulation]:
+    """The formulations named, or those of the frameworks named (``"all"`` for every one)."""
+    if formulations is not None:
+        if isinstance(formulations, str):
+            formulations = [formulations]
+        return [get(name, quantity, argument="formulations") for name in formulations]
+    available = all_formulations(quantity)
+    wanted = DEFAULT_FRAMEWORKS if frameworks is None else tuple(frameworks)
+    if isinstance(frameworks, str):
+        wanted = (frameworks,)
+    if "all" in wanted:
+        return available
+    known = sorted({f.framework for f in available})
+    unknown = [w for w in wanted if w not in known]
+    if unknown and frameworks is not None:
+        raise InputError(
+            "frameworks",
+            f"unknown framework {unknown[0]!r}; choose from all, {', '.join(known)}",
+        )
+    return [f for f in available if f.framework in wanted]
+
+
 def compare(
     logits: Any = (-2.0, 2.0),
     targets: Any = (0.3, 0.7),
@@ -254,11 +292,14 @@ def compare(
     pos_weight: Any = None,
     reduction: str = "mean",
     formulations: Sequence[str] | None = None,
+    frameworks: Sequence[str] | None = None,
 ) -> Comparison:
     """Run every BCE code path on the same input and measure each against the exact value.
 
     The defaults are the post's first example: logits (-2, 2), targets (0.3, 0.7), float32,
-    mean.  Inputs are rounded once to ``dtype`` (what the framework receives) and the exact
+    mean.  By default the rows are PyTorch's paths and ``logitlab.stable``
+    (:data:`DEFAULT_FRAMEWORKS`); ``frameworks=["all"]`` adds every framework in the
+    catalogue (Keras and JAX take seconds to import), ``formulations`` picks rows by name.  Inputs are rounded once to ``dtype`` (what the framework receives) and the exact
     value is computed from those rounded inputs.  Raises :class:`~logitlab.InputError`,
     naming the argument, for bad input.
 
@@ -271,11 +312,7 @@ def compare(
     case = BCECase.from_user(
         logits, targets, weight=weight, pos_weight=pos_weight, reduction=reduction, dtype=dtype
     )
-    chosen = (
-        all_formulations("bce")
-        if formulations is None
-        else [get(name, "bce", argument="formulations") for name in formulations]
-    )
+    chosen = select_formulations("bce", formulations, frameworks)
     ex = exact.bce_loss(case.logits, case.targets, case.weight, case.pos_weight, case.reduction)
     rows = tuple(_row(f, case, ex) for f in chosen)
     return Comparison(case=case, exact=ex, rows=rows, notes=case.notes)
