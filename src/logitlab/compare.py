@@ -17,8 +17,8 @@ import numpy as np
 
 from logitlab import exact
 from logitlab._dtypes import FloatFormat
-from logitlab._format import exact_repr, json_number, shortest_repr
 from logitlab._errors import InputError
+from logitlab._format import exact_repr, json_number, shortest_repr
 from logitlab._inputs import BCECase
 from logitlab.formulations import Formulation, NotApplicable, all_formulations, get
 from logitlab.ulp import relative_error, ulp_error
@@ -299,8 +299,9 @@ def compare(
     The defaults are the post's first example: logits (-2, 2), targets (0.3, 0.7), float32,
     mean.  By default the rows are PyTorch's paths and ``logitlab.stable``
     (:data:`DEFAULT_FRAMEWORKS`); ``frameworks=["all"]`` adds every framework in the
-    catalogue (Keras and JAX take seconds to import), ``formulations`` picks rows by name.  Inputs are rounded once to ``dtype`` (what the framework receives) and the exact
-    value is computed from those rounded inputs.  Raises :class:`~logitlab.InputError`,
+    catalogue (Keras and JAX take seconds to import), ``formulations`` picks rows by name.
+    Inputs are rounded once to ``dtype`` (what the framework receives) and the exact value
+    is computed from those rounded inputs.  Raises :class:`~logitlab.InputError`,
     naming the argument, for bad input.
 
     >>> c = compare(logits=[20, 20])
