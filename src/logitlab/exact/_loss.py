@@ -93,9 +93,12 @@ def bce_loss(
     ``mean`` divides the sum by the number of elements, as PyTorch does (not by the sum of
     the weights).  Inputs are float arrays holding the values the framework received.
 
-    >>> r = bce_loss([-2.0, 2.0], [0.3, 0.7])
+    >>> import numpy as np
+    >>> r = bce_loss([-2.0, 2.0], np.float32([0.3, 0.7]))  # the targets torch receives
     >>> float(r.values[0])
     0.7269280348848304
+    >>> r.grad_rounded("float32")
+    array([-0.09039855,  0.09039855])
     """
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(targets, dtype=np.float64)
