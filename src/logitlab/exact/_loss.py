@@ -98,7 +98,7 @@ def bce_loss(
     >>> float(r.values[0])
     0.7269280348848304
     >>> r.grad_rounded("float32")
-    array([-0.09039855,  0.09039855])
+    array([-0.09039854,  0.09039854])
     """
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(targets, dtype=np.float64)
