@@ -198,3 +198,12 @@ def test_linting_imports_no_framework(project: Path) -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_config_per_file_ignores(app: typer.Typer, project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.logitlab.lint.per-file-ignores]\n"bad.py" = ["LGL0"]\n'
+    )
+    assert run(app, project)[0] == 0
+    assert run(app, project, "--fix")[0] == 0
+    assert (project / "bad.py").read_text() == BAD

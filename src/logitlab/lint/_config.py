@@ -2,7 +2,8 @@
 
 Keys: ``select`` and ``ignore`` (lists of codes or prefixes), ``exclude`` (glob patterns
 matched against file names and paths relative to each linted directory),
-``max-file-bytes``.
+``max-file-bytes``, and ``per-file-ignores`` (a table: glob -> codes, globs matched
+against paths relative to the current directory and against file names).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-KNOWN_KEYS = frozenset({"select", "ignore", "exclude", "max-file-bytes"})
+KNOWN_KEYS = frozenset({"select", "ignore", "exclude", "max-file-bytes", "per-file-ignores"})
 
 
 class ConfigError(ValueError):
@@ -25,6 +26,7 @@ class LintConfig:
     ignore: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     max_file_bytes: int | None = None
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -85,6 +87,12 @@ def load_config(start: str, explicit: str | None = None) -> LintConfig:
         config.ignore = _codes(section["ignore"], "ignore")
     if "exclude" in section:
         config.exclude = _codes(section["exclude"], "exclude")
+    if "per-file-ignores" in section:
+        table = section["per-file-ignores"]
+        if not isinstance(table, dict):
+            raise ConfigError("[tool.logitlab.lint] per-file-ignores must be a table")
+        for pattern, codes in table.items():
+            config.per_file_ignores[pattern] = _codes(codes, f"per-file-ignores {pattern!r}")
     if "max-file-bytes" in section:
         value = section["max-file-bytes"]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

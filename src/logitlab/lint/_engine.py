@@ -53,6 +53,23 @@ class Options:
     select: frozenset[str] = field(default_factory=lambda: frozenset(default_selection()))
     exclude: tuple[str, ...] = ()
     max_file_bytes: int = MAX_FILE_BYTES
+    #: (glob, codes) pairs: codes not reported in files matching the glob
+    per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def for_path(self, path: str) -> Options:
+        """These options with the per-file ignores that match ``path`` applied."""
+        if not self.per_file_ignores:
+            return self
+        import fnmatch
+
+        rel = os.path.relpath(path).replace(os.sep, "/")
+        ignored: set[str] = set()
+        for pattern, codes in self.per_file_ignores:
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(os.path.basename(path), pattern):
+                ignored |= codes
+        if not ignored:
+            return self
+        return Options(self.select - ignored, self.exclude, self.max_file_bytes)
 
 
 def _char_col(lines: list[str], lineno: int, byte_col: int) -> int:
@@ -193,6 +210,7 @@ def read_source(path: str, options: Options) -> tuple[str | None, Finding | None
 
 
 def lint_file(path: str, options: Options) -> list[Finding]:
+    options = options.for_path(path)
     source, problem = read_source(path, options)
     if problem is not None:
         return [problem] if problem.code in options.select else []

@@ -450,6 +450,7 @@ def fix_file(args: tuple[str, tuple[Options, bool, bool]]) -> FileFix:
     from logitlab.lint._engine import decode_source, read_source
 
     path, (options, unsafe, write) = args
+    options = options.for_path(path)
     source, problem = read_source(path, options)
     if problem is not None or source is None:
         remaining = [problem] if problem is not None and problem.code in options.select else []

@@ -79,6 +79,18 @@ def simple_call(call: ast.Call, nargs: int = 1) -> bool:
     return len(call.args) == nargs and not call.keywords
 
 
+def minus_abs(node: ast.expr) -> bool:
+    """``-abs(x)``: exp of it is at most 1, the stable softplus tail log1p(exp(-|x|))."""
+    if not (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)):
+        return False
+    inner = node.operand
+    if not isinstance(inner, ast.Call):
+        return False
+    func = inner.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in ("abs", "absolute", "fabs")
+
+
 def line(node: ast.AST) -> int:
     return getattr(node, "lineno", 1)
 
@@ -849,7 +861,7 @@ class LogOfSquashing(Rule):
     def _softplus(self, ctx: Context, call: ast.Call, fw: str, arg: ast.expr) -> bool:
         self._ana = ctx.analysis
         found = self._one_plus_exp(arg)
-        if found is None:
+        if found is None or minus_abs(found[0]):
             return False
         self._emit_softplus(ctx, call, fw, found[1])
         return True
@@ -861,7 +873,7 @@ class LogOfSquashing(Rule):
         if fw != "method" and not simple_call(call):
             return
         found = self._exp_input(arg)
-        if found is not None:
+        if found is not None and not minus_abs(found[0]):
             self._emit_softplus(ctx, call, fw, found[1])
 
     def _emit_softplus(self, ctx: Context, call: ast.Call, fw: str, exp_fw: str) -> None:

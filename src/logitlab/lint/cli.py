@@ -96,6 +96,10 @@ def lint_command(
         if selected is None:
             selected = expand_selection(cfg.select) if cfg.select else default_selection()
         cfg_ignore = expand_selection(cfg.ignore)
+        per_file = tuple(
+            (pattern, frozenset(expand_selection(codes)))
+            for pattern, codes in cfg.per_file_ignores.items()
+        )
     except ValueError as err:
         raise _usage_error(f"invalid value in [tool.logitlab.lint] ({cfg.path}): {err}") from None
     if not (cli_select and FILE_CODES & set(selected)):
@@ -105,6 +109,7 @@ def lint_command(
         select=frozenset(selected),
         exclude=tuple(cfg.exclude),
         max_file_bytes=cfg.max_file_bytes or MAX_FILE_BYTES,
+        per_file_ignores=per_file,
     )
     for target in targets:
         if not os.path.exists(target) and not os.path.islink(target):
