@@ -18,6 +18,7 @@ reference curve is exact to far below one ULP of every dtype, computed fast:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from logitlab._dtypes import FloatFormat, get_format
 from logitlab._errors import InputError
 from logitlab._format import json_number
 from logitlab._inputs import BCECase
-from logitlab.formulations import Formulation, NotApplicable, all_formulations
+from logitlab.formulations import Formulation, NotApplicable, all_formulations, get
 from logitlab.ulp import ulp_error_array
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "CurveRow",
     "bce_curve",
     "exact_bce_curve",
+    "select",
 ]
 
 #: Most points one curve may have, and the largest |z| it may reach.
@@ -115,6 +117,36 @@ class Curve:
         }
 
 
+def select(
+    formulations: Sequence[str] | None = None, frameworks: Sequence[str] | None = None
+) -> list[Formulation]:
+    """The BCE formulations the explorer shows: those named, else those of ``frameworks``
+    (``["all"]`` for every one), else compare's default set.
+
+    Uses :func:`logitlab.compare.select_formulations` where this build has it, so the
+    explorer's default rows are the CLI's.  Raises :class:`~logitlab.InputError` naming
+    ``formulations`` or ``frameworks`` for unknown names.
+    """
+    import importlib
+
+    # Looked up by name: compare gained select_formulations after this module was written.
+    select_formulations = getattr(
+        importlib.import_module("logitlab.compare"), "select_formulations", None
+    )
+    if select_formulations is not None:
+        return list(select_formulations("bce", formulations, frameworks))
+    if formulations is not None:
+        return [get(name, "bce", argument="formulations") for name in formulations]
+    available = all_formulations("bce")
+    if frameworks is None or "all" in frameworks:
+        return available
+    known = sorted({f.framework for f in available})
+    for w in frameworks:
+        if w not in known:
+            raise InputError("frameworks", f"unknown framework {w!r}; choose from all, {', '.join(known)}")
+    return [f for f in available if f.framework in frameworks]
+
+
 def _softplus(z: np.ndarray) -> np.ndarray:
     # softplus(z) = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
@@ -164,10 +196,10 @@ def exact_bce_curve(
         g_hi[i] = hi
         g_lo[i] = float(g - hi)
     if _LD_BITS <= 53:
-        for i in range(zf.size):
-            v = exact.bce(float(zf[i]), float(y), float(weight), float(pos_weight))
-            v_hi[i] = float(v)
-            v_lo[i] = float(v - v_hi[i])
+        for j in range(zf.size):
+            v = exact.bce(float(zf[j]), float(y), float(weight), float(pos_weight))
+            v_hi[j] = float(v)
+            v_lo[j] = float(v - v_hi[j])
     return v_hi, v_lo, g_hi, g_lo
 
 
@@ -190,7 +222,7 @@ def _row(
     fmt: FloatFormat,
     exact_parts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> CurveRow:
-    base = {
+    base: dict[str, Any] = {
         "name": f.name,
         "framework": f.framework,
         "code": f.code_line(case),
@@ -256,17 +288,19 @@ def bce_curve(
     z_min: float = -300.0,
     z_max: float = 300.0,
     points: int = 1201,
+    formulations: Sequence[Formulation] | None = None,
 ) -> Curve:
     """Every BCE formulation's loss and gradient of one element over ``points`` logits.
 
     The logits are ``points`` evenly spaced values in ``[z_min, z_max]`` rounded to the dtype
-    (duplicates that rounding creates are dropped).  Raises :class:`~logitlab.InputError`
+    (duplicates that rounding creates are dropped); ``formulations`` defaults to
+    :func:`select`'s default set.  Raises :class:`~logitlab.InputError`
     naming the argument for a target outside [0, 1], a range outside
     ``[-MAX_CURVE_Z, MAX_CURVE_Z]`` or empty, too many or too few points, an unknown dtype.
 
     >>> c = bce_curve(0.3, points=3)
-    >>> c.z.tolist(), c.rows[1].name, c.rows[1].value.tolist()
-    ([-300.0, 0.0, 300.0], 'torch.logits', [90.0, 0.6931471824645996, 210.0])
+    >>> c.z.tolist(), [r.value.tolist() for r in c.rows if r.name == "torch.logits"]
+    ([-300.0, 0.0, 300.0], [[90.0, 0.6931471824645996, 210.0]])
     """
     fmt = get_format(dtype)
     y = _scalar(target, "target")
@@ -297,7 +331,8 @@ def bce_curve(
     wr = 1.0 if case.weight is None else float(case.weight.ravel()[0])
     pwr = 1.0 if case.pos_weight is None else float(case.pos_weight.ravel()[0])
     parts = exact_bce_curve(case.logits, yr, wr, pwr, fmt.precision)
-    rows = tuple(_row(f, case, fmt, parts) for f in all_formulations("bce"))
+    chosen = select() if formulations is None else formulations
+    rows = tuple(_row(f, case, fmt, parts) for f in chosen)
     reference = (
         f"exact: long double ({_LD_BITS}-bit significand) stable formulas, gradient points "
         "near cancellation in mpmath; checked against logitlab.exact"

@@ -173,7 +173,7 @@ class CurvePlot:
         return buffer.getvalue()
 
 
-class NotebookExplorer(widgets.VBox):  # type: ignore[misc]
+class NotebookExplorer(widgets.VBox):
     """Two logit sliders (−300 … 300, step 0.01), two target sliders, dtype and reduction;
     below them the table from :func:`~logitlab.compare.compare` and a plot of z₁'s loss and
     gradient against z.  ``comparison`` holds the last result; ``error`` the last input error.

@@ -24,7 +24,7 @@ import math
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,7 +36,7 @@ from logitlab._dtypes import DTYPE_NAMES
 from logitlab._errors import InputError
 from logitlab._inputs import REDUCTIONS
 from logitlab._version import __version__
-from logitlab.explore._curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve
+from logitlab.explore._curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve, select
 from logitlab.explore._explain import explain
 from logitlab.explore._saturation import saturation
 
@@ -46,6 +46,8 @@ __all__ = ["MAX_API_ELEMENTS", "MAX_BODY_BYTES", "create_app"]
 MAX_API_ELEMENTS = 64
 #: Largest request body accepted, in bytes.
 MAX_BODY_BYTES = 64 * 1024
+
+_T = TypeVar("_T")
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -88,6 +90,14 @@ class CompareRequest(BaseModel):
         default=None, description="Weight of the positive term; null for none."
     )
     reduction: str = Field(default="mean", max_length=16, description=", ".join(REDUCTIONS))
+    frameworks: Union[list[str], None] = Field(
+        default=None,
+        max_length=32,
+        description='Frameworks whose rows to show ("all" for every one); null for the default set.',
+    )
+    formulations: Union[list[str], None] = Field(
+        default=None, max_length=64, description="Rows by name; overrides frameworks."
+    )
 
 
 class CurveRequest(BaseModel):
@@ -105,6 +115,8 @@ class CurveRequest(BaseModel):
     z_min: float = Field(default=-300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
     z_max: float = Field(default=300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
     points: int = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
+    frameworks: Union[list[str], None] = Field(default=None, max_length=32)
+    formulations: Union[list[str], None] = Field(default=None, max_length=64)
 
 
 def _error(field: str, message: str, kind: str = "value_error") -> JSONResponse:
@@ -186,6 +198,19 @@ def _clean_validation_errors(errors: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _exact_or_422(argument: str, function: Callable[..., _T]) -> Callable[..., _T]:
+    """``function`` with the exact reference's ArithmeticError (it gives up on a few inputs,
+    e.g. a subnormal logit with y = 0.5) turned into a 422 naming ``argument``."""
+
+    def call(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return function(*args, **kwargs)
+        except ArithmeticError as err:
+            raise InputError(argument, f"the exact reference cannot resolve this input: {err}") from None
+
+    return call
+
+
 def _plotly_js() -> Path:
     root = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
     return Path(os.fspath(root))  # type: ignore[call-overload]
@@ -234,6 +259,8 @@ def create_app() -> FastAPI:
             "version": __version__,
             "dtypes": list(DTYPE_NAMES),
             "reductions": list(REDUCTIONS),
+            "default_formulations": [f.name for f in select()],
+            "frameworks": sorted({f.framework for f in all_formulations("bce")}),
             "formulations": [
                 {
                     "name": f.name,
@@ -274,15 +301,15 @@ def create_app() -> FastAPI:
             value = getattr(body, name)
             if isinstance(value, list) and len(value) > MAX_API_ELEMENTS:
                 raise InputError(name, f"has {len(value)} elements; at most {MAX_API_ELEMENTS}")
-        if len(body.targets) > 1 and len(body.logits) == 1:
-            pass  # broadcasting one logit against many targets is fine
-        c = compare(
+        names = [f.name for f in select(body.formulations, body.frameworks)]
+        c = _exact_or_422("logits", compare)(
             body.logits,
             body.targets,
             dtype=fmt,
             weight=body.weight,
             pos_weight=body.pos_weight,
             reduction=body.reduction,
+            formulations=names,
         )
         sat = saturation(fmt.name)
         result = c.to_dict()
@@ -302,7 +329,7 @@ def create_app() -> FastAPI:
             v = getattr(body, name)
             if v is not None and not math.isfinite(v):
                 raise InputError(name, f"{v!r} is not finite; give a finite number")
-        c = bce_curve(
+        c = _exact_or_422("z_min", bce_curve)(
             body.target,
             dtype=fmt,
             weight=body.weight,
@@ -310,10 +337,11 @@ def create_app() -> FastAPI:
             z_min=body.z_min,
             z_max=body.z_max,
             points=body.points,
+            formulations=select(body.formulations, body.frameworks),
         )
         result = c.to_dict()
         result["saturation"] = saturation(fmt.name).to_dict()
         return result
 
-    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)  # type: ignore[arg-type]
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     return app
