@@ -1,5 +1,6 @@
 """Golden files: every ``fixtures/**/*.py`` is linted and compared with the codes written
-on its lines (``# expect: CODE``; ``# miss: CODE`` records a known miss), and every
+on its lines (``# expect: CODE``; ``# miss: CODE`` records a known miss, ``# fp: CODE``
+a known false positive, reported but wrong), and every
 ``*.in.py`` is fixed and compared with its ``*.out.py`` (``unsafe`` in the name: with
 unsafe fixes). Set ``LOGITLAB_UPDATE_GOLDEN=1`` to rewrite the ``.out.py`` files.
 """
@@ -18,7 +19,7 @@ from logitlab.lint._codes import CODES
 from logitlab.lint._engine import Options, lint_source
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MARK = re.compile(r"#\s*(expect|miss):\s*([A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)")
+MARK = re.compile(r"#\s*(expect|miss|fp):\s*([A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)")
 ALL = Options(select=frozenset(c.code for c in CODES))
 
 
@@ -39,7 +40,7 @@ def expected_marks(source: str) -> tuple[set[tuple[int, str]], set[tuple[int, st
     misses: set[tuple[int, str]] = set()
     for lineno, text in enumerate(source.splitlines(), 1):
         for match in MARK.finditer(text):
-            target = expected if match.group(1) == "expect" else misses
+            target = misses if match.group(1) == "miss" else expected
             for code in re.split(r"\s*,\s*", match.group(2)):
                 target.add((lineno, code))
     return expected, misses
@@ -79,3 +80,26 @@ def test_fix_matches_golden_output(path: Path) -> None:
     )
     assert Counter(f.code for f in result.remaining) == unfixable
     assert result.fixed, "the fixture should exercise at least one fix"
+
+
+def test_realistic_repository_precision() -> None:
+    """Precision and recall on the hand-written training repository in fixtures/realistic."""
+    tp = fp = fn = 0
+    for path in sorted((FIXTURES / "realistic").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        marks: dict[tuple[int, str], str] = {}
+        for lineno, text in enumerate(source.splitlines(), 1):
+            for match in MARK.finditer(text):
+                for code in re.split(r"\s*,\s*", match.group(2)):
+                    marks[(lineno, code)] = match.group(1)
+        found = {(f.line, f.code) for f in lint_source(source, str(path), ALL)}
+        tp += sum(1 for k in found if marks.get(k) == "expect")
+        fp += sum(1 for k in found if marks.get(k) != "expect")
+        fn += sum(1 for k, v in marks.items() if v in ("expect", "miss") and k not in found)
+    precision = tp / (tp + fp)
+    recall = tp / (tp + fn)
+    print(
+        f"realistic: {tp} true, {fp} false positives, {fn} missed;"
+        f" precision {precision:.2f}, recall {recall:.2f}"
+    )
+    assert precision >= 0.9 and recall >= 0.8

@@ -116,6 +116,10 @@ PASS_THROUGH = frozenset(
         "train",
         "eval",
         "type",
+        "gather",
+        "index_select",
+        "take_along_dim",
+        "masked_select",
     }
 )
 
