@@ -6,7 +6,7 @@
   const MAX_UI_ELEMENTS = 16;
   const DEFAULTS = {
     z: [-2, 2], y: [0.3, 0.7], dtype: "float32", reduction: "mean",
-    weight: "", pos_weight: "", view: "full", zlo: -30, zhi: 30, sel: 0,
+    weight: "", pos_weight: "", view: "full", zlo: -30, zhi: 30, sel: 0, fw: "",
   };
   const DTYPES = ["float16", "bfloat16", "float32", "float64"];
   const REDUCTIONS = ["mean", "sum", "none"];
@@ -49,6 +49,7 @@
       if (v !== null && v !== "" && !Number.isNaN(Number(v))) s[name] = v;
     }
     if (q.get("view") === "zoom") s.view = "zoom";
+    if (q.get("fw") === "all") s.fw = "all";
     for (const k of ["zlo", "zhi"]) {
       const v = Number(q.get(k));
       if (q.get(k) !== null && q.get(k) !== "" && Number.isFinite(v)) s[k] = v;
@@ -68,6 +69,7 @@
     q.set("view", state.view);
     if (state.view === "zoom") { q.set("zlo", state.zlo); q.set("zhi", state.zhi); }
     if (state.sel) q.set("sel", state.sel);
+    if (state.fw) q.set("fw", state.fw);
     return q.toString().replace(/%2C/g, ",");
   }
   let urlTimer = null;
@@ -129,6 +131,7 @@
     $("weight").value = state.weight;
     $("pos_weight").value = state.pos_weight;
     $("view").value = state.view;
+    $("all-frameworks").checked = state.fw === "all";
     $("zlo").value = state.zlo;
     $("zhi").value = state.zhi;
     $("zlo").disabled = $("zhi").disabled = state.view !== "zoom";
@@ -162,6 +165,7 @@
     return {
       logits: state.z, targets: state.y, dtype: state.dtype, reduction: state.reduction,
       weight: optional(state.weight), pos_weight: optional(state.pos_weight),
+      frameworks: state.fw ? [state.fw] : null,
     };
   }
   const cmp = { wanted: 0, inFlight: false, rendered: 0 };
@@ -208,6 +212,7 @@
       target: state.y[state.sel], dtype: state.dtype,
       weight: optional(state.weight), pos_weight: optional(state.pos_weight),
       z_min: lo, z_max: hi, points: full ? 1201 : 801,
+      frameworks: state.fw ? [state.fw] : null,
     };
   }
   function scheduleCurve() {
@@ -401,6 +406,9 @@
     for (const name of ["weight", "pos_weight"]) {
       $(name).addEventListener("input", () => { state[name] = $(name).value.trim(); changed(true); });
     }
+    $("all-frameworks").addEventListener("change", () => {
+      state.fw = $("all-frameworks").checked ? "all" : ""; changed(true);
+    });
     $("view").addEventListener("change", () => {
       state.view = $("view").value;
       $("zlo").disabled = $("zhi").disabled = state.view !== "zoom";
