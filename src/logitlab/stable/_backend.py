@@ -13,8 +13,8 @@ Precision policy
 * float64 inputs are computed in float64 with formulas whose rounding error is bounded
   (see each function's docstring).
 
-Torch's own float64 -> float16 conversion rounds twice (through float32), which can land
-one ULP away from the correctly rounded value; :func:`to_dtype` rounds to float32 *to
+Torch's float64 -> float16 and ml_dtypes' float64 -> bfloat16 conversions round twice
+(through float32), which can land one ULP away from the correctly rounded value; :func:`to_dtype` rounds to float32 *to
 odd* first, which makes the second rounding correct (Boldo and Melquiond, 2008).
 """
 
@@ -52,7 +52,11 @@ def namespace(*arrays: Any) -> Any:
     """The array API namespace of the arrays; NumPy for Python numbers and lists."""
     import array_api_compat
 
-    present = [a for a in arrays if a is not None and not isinstance(a, (int, float))]
+    present = [
+        a
+        for a in arrays
+        if array_api_compat.is_array_api_obj(a) and not isinstance(a, (int, float))
+    ]
     if not present:
         return array_api_compat.array_namespace(np.zeros(()))
     return array_api_compat.array_namespace(*present)
@@ -89,10 +93,26 @@ def dtype_name(x: Any, argument: str) -> str:
     return name
 
 
+def jax_without_x64(xp: Any) -> bool:
+    """Whether ``xp`` is JAX with float64 disabled (its default)."""
+    import sys
+
+    jax = sys.modules.get("jax")
+    if jax is None or not getattr(xp, "__name__", "").startswith("jax"):
+        return False
+    return not bool(jax.config.jax_enable_x64)
+
+
 def widen(x: Any, xp: Any) -> Any:
-    """``x`` as float64 (exact for every accepted dtype)."""
+    """``x`` as float64 (exact for every accepted dtype).
+
+    JAX without ``jax_enable_x64`` has no float64: there the kernels run in float32 (the
+    same stable formulas, within a few float32 ULP instead of one rounding).
+    """
     if is_torch(x):
         return x.double()
+    if jax_without_x64(xp):
+        return xp.astype(x, xp.float32)
     return xp.astype(x, xp.float64)
 
 
@@ -104,6 +124,16 @@ def _torch_round_to_odd_float32(x: Any) -> Any:
     toward_zero = torch.where(fd.abs() > x.abs(), torch.nextafter(f, torch.zeros_like(f)), f)
     odd = (toward_zero.view(torch.int32) | 1).view(torch.float32)
     return torch.where((fd != x) & ~torch.isnan(x), odd, f)
+
+
+def _numpy_round_to_odd_float32(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = x.astype(np.float32)
+        toward_zero = np.where(
+            np.abs(f.astype(np.float64)) > np.abs(x), np.nextafter(f, np.float32(0)), f
+        )
+        odd = (toward_zero.view(np.uint32) | np.uint32(1)).view(np.float32)
+        return np.where((f.astype(np.float64) != x) & ~np.isnan(x), odd, f)
 
 
 def to_dtype(x64: Any, name: str, xp: Any) -> Any:
@@ -120,7 +150,12 @@ def to_dtype(x64: Any, name: str, xp: Any) -> Any:
     if isinstance(x64, np.ndarray) or np.isscalar(x64):
         from logitlab._dtypes import get_format
 
-        return np.asarray(x64).astype(get_format(name).numpy_dtype)
+        target = get_format(name).numpy_dtype
+        x = np.asarray(x64)
+        if name == "bfloat16":
+            # ml_dtypes converts float64 to bfloat16 through float32: two roundings.
+            x = _numpy_round_to_odd_float32(x)
+        return x.astype(target)
     dtype = getattr(xp, name, None)
     if dtype is None:
         raise InputError("dtype", f"{name} is not available in {xp.__name__}")

@@ -65,8 +65,11 @@ def bce_fixup(d: Any, suspect: Any, z: Any, y: Any, w: Any, p: Any) -> Any:
         fixed = d.reshape(-1).clone()
         fixed[index] = exact
         return fixed.reshape(shape)
-    suspect_np = np.asarray(suspect)
-    if not suspect_np.any():
+    try:
+        suspect_np = np.asarray(suspect)
+    except Exception:  # a JAX tracer under jit: no concrete values to recompute
+        return d
+    if not suspect_np.any() or str(d.dtype) != "float64":
         return d
     index_np = np.flatnonzero(suspect_np)
     picks = [_broadcast_pick(v, shape, index_np, 1.0) for v in (z, y, w, p)]
@@ -93,7 +96,10 @@ def softmax_rows_fixup(
     label_smoothing: float,
 ) -> Any:
     """``grad`` (class-last rows of ``Q p - q``) with ``suspect`` rows recomputed exactly."""
-    if not bool(xp.any(suspect)):
+    try:
+        if str(grad.dtype) != "float64" or not bool(xp.any(suspect)):
+            return grad
+    except Exception:  # a JAX tracer under jit: no concrete values to recompute
         return grad
     from logitlab.exact._softmax import softmax_cross_entropy as exact_ce
 

@@ -298,7 +298,7 @@ def ce_weights(
     t = target if len(target.shape) else xp.reshape(target, (1,))
     kept = t != ignore_index
     safe = xp.where(kept, t, xp.zeros_like(t))
-    onehot = xp.astype(xp.arange(n_classes, device=_device(z64)) == safe[..., None], xp.float64)
+    onehot = xp.astype(xp.arange(n_classes, device=_device(z64)) == safe[..., None], z64.dtype)
     base = onehot if eps == 0 else (1.0 - eps) * onehot + eps / n_classes
     q = xp.where(kept[..., None], w * base, 0.0)
     picked = xp.sum(onehot * w, axis=-1) if weight64 is not None else 1.0

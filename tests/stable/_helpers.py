@@ -1,0 +1,46 @@
+"""Shared helpers for the logitlab.stable tests: exact values as float64 hi + lo."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from logitlab._dtypes import get_format
+from logitlab.ulp import ulp_error_array
+
+
+def hi_lo(values: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """mpmath values as float64 ``hi`` (correctly rounded) plus float64 ``lo`` remainder."""
+    his, los = [], []
+    for v in values:
+        if not mpmath.isfinite(v):
+            his.append(float(v))
+            los.append(0.0)
+            continue
+        hi = float(v)
+        his.append(hi)
+        los.append(float(v - mpmath.mpf(hi)) if np.isfinite(hi) else 0.0)
+    return np.array(his), np.array(los)
+
+
+def ulps_against(
+    computed: Any, exact_fn: Callable[[float], Any], inputs: np.ndarray, dtype: str
+) -> np.ndarray:
+    """ULP errors in ``dtype`` of ``computed`` against ``exact_fn`` at each input."""
+    hi, lo = hi_lo(exact_fn(float(v)) for v in np.ravel(inputs))
+    c = np.asarray(computed, dtype=np.float64).ravel()
+    errors = ulp_error_array(c, hi, dtype, lo)
+    # An exact value that overflows the format rounds to infinity: that is no error.
+    fmt = get_format(dtype)
+    top = fmt.max + 2.0 ** (fmt.emax - fmt.precision)  # max + ulp(max) / 2 rounds up
+    overflow = np.isinf(c) & (np.abs(hi) >= top) & (np.sign(c) == np.sign(hi))
+    errors[overflow] = 0.0
+    return errors
+
+
+def narrow_values(dtype: str) -> np.ndarray:
+    """Every finite value of a 16-bit format, plus -0.0, as float64."""
+    return np.append(get_format(dtype).values(), -0.0)
