@@ -151,6 +151,15 @@ def test_zoom_and_phone_width(browser: Any, live_server: str) -> None:
     page, errors, _ = open_page(browser, live_server + "/?z=20,20&view=zoom&zlo=-30&zhi=30", 390)
     layout = page.evaluate("document.getElementById('plot-loss').layout.xaxis.range")
     assert layout[0] == pytest.approx(-30) and layout[1] == pytest.approx(30)
+    # The current-z marker sits at z = 20 on the plot's axis.
+    left, expected = page.evaluate(
+        """() => {
+          const gd = document.getElementById('plot-loss');
+          const xa = gd._fullLayout.xaxis;
+          return [gd.querySelector('.zmark').offsetLeft, xa._offset + xa._length * 50 / 60];
+        }"""
+    )
+    assert left == pytest.approx(expected, abs=2)
     # Readable on a phone: the page itself does not scroll sideways (the table may, inside).
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     ARTIFACTS.mkdir(exist_ok=True)

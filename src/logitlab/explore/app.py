@@ -216,8 +216,18 @@ def _plotly_js() -> Path:
     return Path(os.fspath(root))  # type: ignore[call-overload]
 
 
-def create_app() -> FastAPI:
-    """The explorer's FastAPI app."""
+def create_app(torch_threads: int | None = None) -> FastAPI:
+    """The explorer's FastAPI app.
+
+    ``torch_threads`` sets PyTorch's intra-op threads for the whole process (the
+    ``explore`` command passes 1): the explorer's tensors hold two to 2001 elements, and
+    on a busy machine a parallel region that waits for a descheduled worker thread costs
+    milliseconds per call.  ``None`` leaves the setting alone.
+    """
+    if torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(torch_threads)
     app = FastAPI(
         title="logitlab explore",
         version=__version__,

@@ -30,6 +30,9 @@ def explore(
     host: str = typer.Option("127.0.0.1", help="Address to bind; loopback by default."),
     port: int = typer.Option(8765, min=0, max=65535, help="Port (0 picks a free one)."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in a browser."),
+    torch_threads: int = typer.Option(
+        1, min=1, help="PyTorch intra-op threads (1 keeps tiny-tensor latency low)."
+    ),
 ) -> None:
     """Sliders for logits and targets, every BCE code path's loss, gradient and error, live."""
     try:
@@ -44,7 +47,7 @@ def explore(
             f"warning: binding {host} makes the explorer reachable from other machines",
             err=True,
         )
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(torch_threads), host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
 
     def announce() -> None:
