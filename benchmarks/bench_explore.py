@@ -71,7 +71,9 @@ def start_server() -> tuple[str, Any, threading.Thread]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(torch_threads=1), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(torch_threads=1), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -111,7 +113,8 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1200, "height": 1000})
             page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")
             page.wait_for_function(
-                "window.__explore && window.__explore.rendered >= 1 && window.__explore.curveShown()",
+                "window.__explore && window.__explore.rendered >= 1"
+                " && window.__explore.curveShown()",
                 timeout=60_000,
             )
             for _ in range(10):  # warm up: first requests import and cache

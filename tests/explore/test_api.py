@@ -11,15 +11,14 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import numpy as np
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-import numpy as np  # noqa: E402
-
-from logitlab import exact  # noqa: E402
-from logitlab.compare import compare  # noqa: E402
-from logitlab.explore.app import MAX_API_ELEMENTS, MAX_BODY_BYTES, create_app  # noqa: E402
+from logitlab import exact
+from logitlab.compare import compare
+from logitlab.explore.app import MAX_API_ELEMENTS, MAX_BODY_BYTES, create_app
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +52,27 @@ def test_compare_the_posts_example(client: TestClient) -> None:
 
 def test_compare_matches_compare_to_dict(client: TestClient) -> None:
     """The page and the CLI never disagree: the API returns compare()'s dictionary."""
-    body = {"logits": [-2, 2.5, 30], "targets": [0.3, 0.7, 1e-3], "dtype": "bfloat16",
-            "weight": [1, 2, 0.5], "pos_weight": 3, "reduction": "none"}
+    body = {
+        "logits": [-2, 2.5, 30],
+        "targets": [0.3, 0.7, 1e-3],
+        "dtype": "bfloat16",
+        "weight": [1, 2, 0.5],
+        "pos_weight": 3,
+        "reduction": "none",
+    }
     data = client.post("/api/compare", json=body).json()
-    expected = json.loads(json.dumps(compare(
-        body["logits"], body["targets"], dtype="bfloat16", weight=body["weight"],
-        pos_weight=3, reduction="none").to_dict()))
+    expected = json.loads(
+        json.dumps(
+            compare(
+                body["logits"],
+                body["targets"],
+                dtype="bfloat16",
+                weight=body["weight"],
+                pos_weight=3,
+                reduction="none",
+            ).to_dict()
+        )
+    )
     for key in ("dtype", "reduction", "inputs", "exact", "rows", "flags", "notes"):
         assert data[key] == expected[key], key
 
@@ -254,7 +268,9 @@ json_scalars = st.one_of(
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=6), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=6), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 compare_bodies = st.fixed_dictionaries(
@@ -264,7 +280,9 @@ compare_bodies = st.fixed_dictionaries(
         "targets": st.one_of(
             json_values, st.lists(st.floats(min_value=-0.5, max_value=1.5), min_size=1, max_size=5)
         ),
-        "dtype": st.one_of(json_values, st.sampled_from(["float16", "bfloat16", "float32", "float64"])),
+        "dtype": st.one_of(
+            json_values, st.sampled_from(["float16", "bfloat16", "float32", "float64"])
+        ),
         "weight": st.one_of(json_values, st.floats(), st.lists(st.floats(), max_size=5)),
         "pos_weight": st.one_of(json_values, st.floats(), st.lists(st.floats(), max_size=5)),
         "reduction": st.one_of(json_values, st.sampled_from(["mean", "sum", "none"])),
@@ -272,7 +290,9 @@ compare_bodies = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=compare_bodies)
 def test_compare_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
     r = post_raw(client, "/api/compare", json.dumps(body, allow_nan=True))
@@ -287,7 +307,9 @@ curve_bodies = st.fixed_dictionaries(
     {},
     optional={
         "target": st.one_of(json_values, st.floats(min_value=-0.5, max_value=1.5)),
-        "dtype": st.one_of(json_values, st.sampled_from(["float16", "bfloat16", "float32", "float64"])),
+        "dtype": st.one_of(
+            json_values, st.sampled_from(["float16", "bfloat16", "float32", "float64"])
+        ),
         "weight": st.one_of(json_values, st.floats()),
         "pos_weight": st.one_of(json_values, st.floats()),
         "z_min": st.one_of(json_values, st.floats(min_value=-1200, max_value=1200)),
@@ -297,7 +319,9 @@ curve_bodies = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=curve_bodies)
 def test_curve_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
     r = post_raw(client, "/api/curve", json.dumps(body, allow_nan=True))

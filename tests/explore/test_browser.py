@@ -49,7 +49,8 @@ def wait_rendered(page: Any) -> None:
 def set_slider(page: Any, selector: str, value: float) -> None:
     """Move a range input as a drag does: set its value, fire `input`, wait for the numbers."""
     page.locator(selector).evaluate(
-        "(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', {bubbles: true})); }",
+        "(el, v) => { el.value = String(v);"
+        " el.dispatchEvent(new Event('input', {bubbles: true})); }",
         value,
     )
     wait_rendered(page)

@@ -43,7 +43,13 @@ def test_cli_module_imports_nothing_heavy() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("example", False)],
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("example", False),
+    ],
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert _is_loopback(host) is loopback

@@ -33,8 +33,24 @@ def _sample_logits() -> np.ndarray:
     rng = np.random.default_rng(6)
     # (No subnormal z: logitlab.exact.bce_grad cannot resolve the cancellation at
     # z = 5e-324, y = 0.5 and raises ArithmeticError; the API answers 422 there.)
-    special = [0.0, 1e-30, -1e-30, 16.64, -16.64, 36.74, -88.72, 88.72, 300, -300,
-               709.7, -709.7, 745.2, -745.2, 1000, -1000]
+    special = [
+        0.0,
+        1e-30,
+        -1e-30,
+        16.64,
+        -16.64,
+        36.74,
+        -88.72,
+        88.72,
+        300,
+        -300,
+        709.7,
+        -709.7,
+        745.2,
+        -745.2,
+        1000,
+        -1000,
+    ]
     # Points right next to the gradient's root log(pw*y/(1-y)) for the cases above.
     roots = []
     for y, _, pw in CASES:
@@ -142,8 +158,12 @@ def test_intervals() -> None:
 
 @pytest.mark.parametrize(
     ("dtype", "one", "zero"),
-    [("float16", 8.32, -17.34), ("bfloat16", 6.25, -89.0), ("float32", 16.64, -88.72),
-     ("float64", 36.74, -709.78)],
+    [
+        ("float16", 8.32, -17.34),
+        ("bfloat16", 6.25, -89.0),
+        ("float32", 16.64, -88.72),
+        ("float64", 36.74, -709.78),
+    ],
 )
 def test_saturation_thresholds(dtype: str, one: float, zero: float) -> None:
     import torch
@@ -154,8 +174,12 @@ def test_saturation_thresholds(dtype: str, one: float, zero: float) -> None:
     fmt = get_format(dtype)
     t = torch.tensor([s.one_from, s.zero_up_to], dtype=torch.float64).to(fmt.torch_dtype())
     assert torch.sigmoid(t).double().tolist() == [1.0, 0.0]
-    below = np.nextafter(np.array(s.one_from, dtype=fmt.numpy_dtype), np.array(0, dtype=fmt.numpy_dtype))
-    above = np.nextafter(np.array(s.zero_up_to, dtype=fmt.numpy_dtype), np.array(0, dtype=fmt.numpy_dtype))
+    below = np.nextafter(
+        np.array(s.one_from, dtype=fmt.numpy_dtype), np.array(0, dtype=fmt.numpy_dtype)
+    )
+    above = np.nextafter(
+        np.array(s.zero_up_to, dtype=fmt.numpy_dtype), np.array(0, dtype=fmt.numpy_dtype)
+    )
     t = torch.tensor([float(below), float(above)], dtype=torch.float64).to(fmt.torch_dtype())
     p = torch.sigmoid(t).double().tolist()
     assert p[0] < 1 and p[1] > 0

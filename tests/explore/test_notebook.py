@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
-from logitlab.compare import compare  # noqa: E402
-from logitlab.explore import notebook_explorer  # noqa: E402
-from logitlab.explore._notebook import NotebookExplorer, comparison_html  # noqa: E402
+from logitlab.compare import compare
+from logitlab.explore import notebook_explorer
+from logitlab.explore._notebook import NotebookExplorer, comparison_html
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -39,7 +39,9 @@ def test_moving_the_sliders_to_20_shows_50_and_10() -> None:
     assert "<b>50.0</b>" in html and "<b>10.0</b>" in html
     assert "sigmoid saturated" in html and "log clamped" in html and "gradient vanished" in html
     assert "16.64 float32 sigmoid is exactly 1" in html
-    assert bytes(ui.plot.value).startswith(PNG) and bytes(ui.plot.value) != before  # the marker moved
+    assert (
+        bytes(ui.plot.value).startswith(PNG) and bytes(ui.plot.value) != before
+    )  # the marker moved
 
 
 def test_same_numbers_as_compare() -> None:

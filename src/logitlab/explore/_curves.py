@@ -143,7 +143,9 @@ def select(
     known = sorted({f.framework for f in available})
     for w in frameworks:
         if w not in known:
-            raise InputError("frameworks", f"unknown framework {w!r}; choose from all, {', '.join(known)}")
+            raise InputError(
+                "frameworks", f"unknown framework {w!r}; choose from all, {', '.join(known)}"
+            )
     return [f for f in available if f.framework in frameworks]
 
 

@@ -68,7 +68,9 @@ def explain(comparison: Comparison, saturation: Saturation) -> list[str]:
                     f"(1 − y) × 100 = {clamped:.4g} for {_z(i)}"
                 )
             else:
-                parts.append(f"with y = 1 the (1 − y) term is zero, so the clamp costs {_z(i)} nothing")
+                parts.append(
+                    f"with y = 1 the (1 − y) term is zero, so the clamp costs {_z(i)} nothing"
+                )
         detail = "; ".join(parts)
         text += " " + detail[0].upper() + detail[1:] + "."
         out.append(text)
@@ -108,7 +110,7 @@ def explain(comparison: Comparison, saturation: Saturation) -> list[str]:
         out.append(text)
     if logits_row is not None and logits_row.status == "ok":
         u = logits_row.max_ulp_error
-        if math.isfinite(u) and u > _NOTABLE_ULPS or (not math.isfinite(u) and not math.isnan(u)):
+        if (math.isfinite(u) and u > _NOTABLE_ULPS) or (not math.isfinite(u) and not math.isnan(u)):
             out.append(
                 f"The logits path is {_ulps(u)} ULPs off here: PyTorch computes "
                 "(1 − y)·z + log(1 + exp(−z)), two terms of opposite sign when z < 0 whose "

@@ -66,7 +66,8 @@ def comparison_html(c: Comparison, sentences: Sequence[str] = ()) -> str:
         f"<tr style='background:#f3f7fd'><td style='{cell}'><b>exact</b></td>"
         f"<td style='{cell};{mono}'><b>{esc(', '.join(ex['value_repr']))}</b></td>"
         f"<td style='{cell}'>≤ 0.5</td><td style='{cell}'></td>"
-        f"<td style='{cell};{mono}'>{esc(', '.join(ex['grad_repr']))}</td><td style='{cell}'></td></tr>"
+        f"<td style='{cell};{mono}'>{esc(', '.join(ex['grad_repr']))}</td>"
+        f"<td style='{cell}'></td></tr>"
     ]
     for r in d["rows"]:
         name = (
@@ -193,15 +194,29 @@ class NotebookExplorer(widgets.VBox):
         style = {"description_width": "2.5em"}
         self.logit_sliders = [
             widgets.FloatSlider(
-                value=float(z), min=-300.0, max=300.0, step=0.01, description=f"z{i + 1}",
-                continuous_update=True, readout_format=".2f", layout=layout, style=style,
+                value=float(z),
+                min=-300.0,
+                max=300.0,
+                step=0.01,
+                description=f"z{i + 1}",
+                continuous_update=True,
+                readout_format=".2f",
+                layout=layout,
+                style=style,
             )
             for i, z in enumerate(logits)
         ]
         self.target_sliders = [
             widgets.FloatSlider(
-                value=float(y), min=0.0, max=1.0, step=0.01, description=f"y{i + 1}",
-                continuous_update=True, readout_format=".2f", layout=layout, style=style,
+                value=float(y),
+                min=0.0,
+                max=1.0,
+                step=0.01,
+                description=f"y{i + 1}",
+                continuous_update=True,
+                readout_format=".2f",
+                layout=layout,
+                style=style,
             )
             for i, y in enumerate(targets)
         ]
@@ -248,7 +263,9 @@ class NotebookExplorer(widgets.VBox):
         key = (self.dtype.value, y[0], self.z_range)
         if key != self._curve_key:
             lo, hi = self.z_range
-            curve = bce_curve(y[0], dtype=self.dtype.value, z_min=lo, z_max=hi, points=_CURVE_POINTS)
+            curve = bce_curve(
+                y[0], dtype=self.dtype.value, z_min=lo, z_max=hi, points=_CURVE_POINTS
+            )
             self._plot = CurvePlot(curve)
             self._curve_key = key
         assert self._plot is not None

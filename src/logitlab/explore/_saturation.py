@@ -38,7 +38,7 @@ class Saturation:
         }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def saturation(dtype: str) -> Saturation:
     """The saturation thresholds of ``torch.sigmoid`` in ``dtype`` (cached per dtype).
 
@@ -76,8 +76,11 @@ def _search(fmt: FloatFormat) -> Saturation:
         one = float(values[ones[-1] + 1]) if out[-1] == 1 else None
         zero = float(values[zeros[0] - 1]) if out[0] == 0 else None
         return Saturation(fmt.name, one, zero, "torch.sigmoid on every finite value")
-    top = int(np.array([fmt.max]).astype(fmt.numpy_dtype).view(
-        {4: np.uint32, 8: np.uint64}[fmt.numpy_dtype.itemsize])[0])
+    top = int(
+        np.array([fmt.max])
+        .astype(fmt.numpy_dtype)
+        .view({4: np.uint32, 8: np.uint64}[fmt.numpy_dtype.itemsize])[0]
+    )
 
     def first(pred_sign: float, target: float) -> float | None:
         # Smallest ordinal k >= 0 with sigmoid(sign * value(k)) == target; monotone in k.

@@ -24,7 +24,7 @@ import math
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -51,8 +51,8 @@ _T = TypeVar("_T")
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-Scalar = Union[float, None]
-ScalarOrList = Union[float, list[float], None]
+Scalar = float | None
+ScalarOrList = float | list[float] | None
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -90,12 +90,12 @@ class CompareRequest(BaseModel):
         default=None, description="Weight of the positive term; null for none."
     )
     reduction: str = Field(default="mean", max_length=16, description=", ".join(REDUCTIONS))
-    frameworks: Union[list[str], None] = Field(
+    frameworks: list[str] | None = Field(
         default=None,
         max_length=32,
-        description='Frameworks whose rows to show ("all" for every one); null for the default set.',
+        description='Frameworks whose rows to show ("all" for every one); null: the default.',
     )
-    formulations: Union[list[str], None] = Field(
+    formulations: list[str] | None = Field(
         default=None, max_length=64, description="Rows by name; overrides frameworks."
     )
 
@@ -115,8 +115,8 @@ class CurveRequest(BaseModel):
     z_min: float = Field(default=-300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
     z_max: float = Field(default=300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
     points: int = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
-    frameworks: Union[list[str], None] = Field(default=None, max_length=32)
-    formulations: Union[list[str], None] = Field(default=None, max_length=64)
+    frameworks: list[str] | None = Field(default=None, max_length=32)
+    formulations: list[str] | None = Field(default=None, max_length=64)
 
 
 def _error(field: str, message: str, kind: str = "value_error") -> JSONResponse:
@@ -206,7 +206,9 @@ def _exact_or_422(argument: str, function: Callable[..., _T]) -> Callable[..., _
         try:
             return function(*args, **kwargs)
         except ArithmeticError as err:
-            raise InputError(argument, f"the exact reference cannot resolve this input: {err}") from None
+            raise InputError(
+                argument, f"the exact reference cannot resolve this input: {err}"
+            ) from None
 
     return call
 
