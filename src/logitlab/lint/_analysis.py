@@ -178,6 +178,15 @@ class Scope:
 
 
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: nodes the walk never needs to enter or record: names, constants, contexts, operators
+_LEAVES = frozenset(
+    {ast.Name, ast.Constant, ast.Load, ast.Store, ast.Del, ast.Pass, ast.Break, ast.Continue}
+    | {
+        c
+        for c in vars(ast).values()
+        if isinstance(c, type) and issubclass(c, (ast.operator, ast.unaryop, ast.cmpop, ast.boolop))
+    }
+)
 
 
 class ModuleAnalysis:
@@ -249,8 +258,17 @@ class ModuleAnalysis:
                 for stmt in reversed(node.body):
                     stack.append((stmt, scope, info))
                 continue
-            for child in reversed(list(ast.iter_child_nodes(node))):
-                stack.append((child, scope, None))
+            children = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    for item in value:
+                        if isinstance(item, ast.AST) and type(item) not in _LEAVES:
+                            children.append((item, scope, None))
+                elif isinstance(value, ast.AST) and type(value) not in _LEAVES:
+                    children.append((value, scope, None))
+            children.reverse()
+            stack.extend(children)
 
     def _bind_name(
         self, name: str, scope: Scope, line: int, col: int, value: ast.expr | None

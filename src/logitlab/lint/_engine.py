@@ -19,8 +19,27 @@ from logitlab.lint._codes import default_selection
 from logitlab.lint._finding import Finding
 from logitlab.lint._rules import PREPARE, RULES, Context, Pending
 
-#: a file without any of these substrings cannot match a rule; it is only parsed
-_TRIGGER = re.compile(r"igmoid|oftmax|expit|exp\s*\(|log1?p?\s*\(|inary_?[cC]rossentropy")
+
+def may_match(source: str) -> bool:
+    """Cheap substring test: can any rule match this file? If not, it is only parsed.
+
+    Every rule needs an ``exp(`` call, a ``log(`` call next to a sigmoid, softmax, a
+    ``1 -`` or a sum, or a sigmoid/softmax next to a loss name.
+    """
+    squash = "igmoid" in source or "oftmax" in source or "expit" in source
+    if "exp(" in source:
+        return True
+    if "log(" in source or "log1p(" in source:
+        return squash or "1 -" in source or "1-" in source or "sum(" in source
+    return squash and (
+        "ross" in source
+        or "BCE" in source
+        or "binary_" in source
+        or "nll" in source
+        or "NLL" in source
+    )
+
+
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,?\s*[A-Z]+[0-9]+)*))?", re.I)
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -118,7 +137,7 @@ def lint_source(
     except RecursionError:
         finding = Finding(path, 1, 0, 1, 0, "LGL900", "syntax error: too deeply nested to parse")
         return [finding] if "LGL900" in options.select else []
-    if not _TRIGGER.search(source):
+    if not may_match(source):
         return []
     return findings_from_tree(tree, source, path, options)
 
