@@ -331,3 +331,25 @@ def test_curve_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> No
         assert 2 <= data["points"] <= 2001
         assert all(isinstance(v, float) or v in ("NaN", "Infinity", "-Infinity") for v in data["z"])
         assert not any(isinstance(v, float) and math.isnan(v) for v in data["exact"]["value"])
+
+
+def test_frameworks_choose_the_rows_for_compare_and_curve(client: TestClient) -> None:
+    from logitlab.explore._curves import select
+
+    default = [f.name for f in select()]
+    data = client.post("/api/compare", json={"logits": [20, 20]}).json()
+    assert [r["name"] for r in data["rows"]] == default
+    assert "torch.probabilities" in default and "torch.logits" in default
+    numpy_rows = [f.name for f in select(frameworks=["numpy"])]
+    if not numpy_rows:
+        pytest.skip("no numpy formulations in this build")
+    data = client.post("/api/compare", json={"logits": [20, 20], "frameworks": ["numpy"]}).json()
+    assert [r["name"] for r in data["rows"]] == numpy_rows
+    curve = client.post(
+        "/api/curve", json={"target": 0.3, "points": 11, "frameworks": ["numpy"]}
+    ).json()
+    assert [r["name"] for r in curve["rows"]] == numpy_rows
+    data = client.post(
+        "/api/compare", json={"logits": [20, 20], "formulations": ["torch.logits"]}
+    ).json()
+    assert [r["name"] for r in data["rows"]] == ["torch.logits"]

@@ -174,8 +174,16 @@
     cmp.wanted = inputSeq;
     if (!cmp.inFlight) sendCompare();
   }
+  // Say so when a request takes long (a framework's first import), never for quick ones.
+  let busyCount = 0;
+  function busy(on) {
+    busyCount += on ? 1 : -1;
+    if (on) setTimeout(() => { if (busyCount > 0) $("busy").hidden = false; }, 400);
+    else if (busyCount === 0) $("busy").hidden = true;
+  }
   async function sendCompare() {
     cmp.inFlight = true;
+    busy(true);
     const seq = cmp.wanted;
     try {
       const r = await fetch("/api/compare", {
@@ -191,6 +199,7 @@
       showError({ detail: String(err) }, 0);
       markRendered(seq);
     } finally {
+      busy(false);
       cmp.inFlight = false;
       if (cmp.wanted > seq) sendCompare();
     }
@@ -221,6 +230,7 @@
   }
   async function sendCurve() {
     crv.inFlight = true;
+    busy(true);
     const key = crv.wantedKey;
     try {
       const r = await fetch("/api/curve", {
@@ -232,6 +242,7 @@
     } catch (err) {
       $("curve-note").textContent = "curves: " + String(err);
     } finally {
+      busy(false);
       crv.inFlight = false;
       if (crv.wantedKey !== key) sendCurve();
     }
