@@ -43,7 +43,8 @@ def exact_log1mexp(a: float) -> object:
         return ctx.mpf("-inf")
     if math.isinf(a):
         return ctx.mpf(0)
-    return ctx.log(-ctx.expm1(-ctx.mpf(a)))
+    # log1p for large a: log of a number near 1 would spend the working precision
+    return ctx.log(-ctx.expm1(-ctx.mpf(a))) if a < 1 else ctx.log1p(-ctx.exp(-ctx.mpf(a)))
 
 
 def exact_log1mexp_grad(a: float) -> object:

@@ -109,20 +109,86 @@ def _times(xp: Any, coefficient: Array, value: Array) -> Array:
     return xp.where(coefficient == 0, 0.0, coefficient * value)
 
 
+# Past |z| = 700, exp(-|z|) nears float64's subnormal range, where it keeps fewer digits
+# and a coefficient p * y or w > 1 multiplies its absolute error.  There the tail is
+# carried scaled by 2**64, exp(64 log 2 - |z|), and scaled back after the coefficients
+# have been applied, so that the one rounding into the subnormal range comes last.
+# 64 log 2 = 64 LN2_HI (exact: 32 significant bits) + 64 LN2_LO, folded in as a factor.
+_TINY = 700.0
+_LN2_HI = 0.6931471803691238  # log 2 rounded down to 32 significant bits
+_LN2_LO = (0.6931471805599453 - _LN2_HI) + 2.3190468138462996e-17  # double-double log 2
+_SHIFT_HI = 64.0 * _LN2_HI
+_SHIFT_FACTOR = 1.2212575621905263e-08  # expm1(64 * _LN2_LO), from mpmath
+_UNSCALE = 2.0**-64
+
+
+def _scaled_tail(xp: Any, a: Array) -> Array:
+    """``exp(-a) * 2**64`` for ``a >= _TINY``, without passing through subnormals.
+
+    ``-a + 64 LN2_HI`` is exact (both are multiples of ``2**-43`` in this range), and
+    ``exp(-a) = log1p(exp(-a)) = sigma(-a)`` to float64 precision here.
+    """
+    t = xp.exp(_SHIFT_HI - xp.where(a > _TINY, a, _TINY))
+    return t + t * _SHIFT_FACTOR
+
+
+_SMALL = 2.0**-900  # below this a factor is scaled up by 2**128 before multiplying
+_UP = 2.0**128
+_DOWN = {0: 1.0, 64: 2.0**-64, 128: 2.0**-128, 192: 2.0**-192, 256: 2.0**-256}
+
+
+def _product(xp: Any, factors: list[Array], shifts: list[Array | int]) -> Array:
+    """The product of non-negative ``factors`` with one rounding into the subnormals.
+
+    A factor below ``2**-900`` (a subnormal target or weight) is scaled up by ``2**128``
+    first; ``shifts`` says by how many powers of two each factor already is scaled.  The
+    product is scaled back by one multiplication with a power of two, which rounds only
+    when the result is subnormal, so a product that lands there is still within a few
+    ULP.  A zero factor gives 0, even against an infinite one.
+    """
+    out: Array = None
+    zero: Array = None
+    total: Array = 0
+    for factor, shift in zip(factors, shifts):
+        is_zero = factor == 0
+        small = xp.abs(factor) < _SMALL
+        scaled = xp.where(small, factor * _UP, factor)
+        total = total + xp.where(small, 128, 0) + shift
+        out = scaled if out is None else out * scaled
+        zero = is_zero if zero is None else zero | is_zero
+    total = xp.where(total > 256, 256, total)  # only reached by products that underflow
+    down = _DOWN[0]
+    for k in (64, 128, 192, 256):
+        down = xp.where(total == k, _DOWN[k], down)
+    return xp.where(zero, 0.0, out * down)
+
+
+def _softplus_scaled(xp: Any, z: Array, a: Array, e: Array) -> tuple[Array, Array]:
+    """softplus(z) and its power-of-two scale: ``exp(-|z|) * 2**64`` when z < -700."""
+    plain = xp.where(z > 0, z, 0.0) + xp.log1p(e)
+    return xp.where(z < -_TINY, _scaled_tail(xp, a), plain), xp.where(z < -_TINY, 64, 0)
+
+
 def bce_loss_terms(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None) -> Array:
     """Per-element BCE: w * (p * y * softplus(-z) + (1 - y) * softplus(z)).
 
     Both terms are non-negative for y in [0, 1] and p, w >= 0, so the sum cannot cancel
     (PyTorch's ``(1 - y) z - log_sigmoid(z)`` does, for small y and very negative z).
-    Error <= 5 float64 ULP: softplus 3, coefficient 1, product and sum 1.
+    Error <= 5 float64 ULP: softplus 3, coefficient 0.5, products and sum 1.5.  Products
+    that reach float64's subnormal range are formed scaled and rounded once (see
+    ``_product``), so a weight > 1 cannot multiply the error of a subnormal softplus.
     """
-    e = _exp_neg_abs(xp, z)
-    shared = xp.log1p(e)
-    softplus_z = xp.where(z > 0, z, 0.0) + shared  # softplus(z)
-    softplus_minus_z = xp.where(z < 0, -z, 0.0) + shared  # softplus(-z) = -log sigma(z)
-    positive = y if p is None else p * y
-    loss = _times(xp, positive, softplus_minus_z) + _times(xp, 1.0 - y, softplus_z)
-    return loss if w is None else _times(xp, w, loss)
+    a = xp.abs(z)
+    e = xp.exp(-a)  # exp(-|z|) <= 1 cannot overflow
+    sp_z, k_z = _softplus_scaled(xp, z, a, e)  # -log(1 - sigma(z)) = softplus(z)
+    sp_minus_z, k_minus_z = _softplus_scaled(xp, -z, a, e)  # -log sigma(z) = softplus(-z)
+    extra_pos = [] if p is None else [p]
+    extra_w = [] if w is None else [w]
+    positive = _product(
+        xp, [y, sp_minus_z, *extra_pos, *extra_w], [0, k_minus_z, *[0] * len(extra_pos + extra_w)]
+    )
+    negative = _product(xp, [1.0 - y, sp_z, *extra_w], [0, k_z, *[0] * len(extra_w)])
+    return positive + negative
 
 
 def bce_grad_terms(
@@ -130,21 +196,28 @@ def bce_grad_terms(
 ) -> tuple[Array, Array]:
     """d BCE / dz per element and the size of its two terms.
 
-    ``d = w * ((1 - y) * sigma(z) - p * y * sigma(-z))`` and ``scale = w * max(a, b)`` of
-    the two terms ``a, b``.  Each term is within 4 float64 ULP; their difference has an
+    ``d = w * ((1 - y) * sigma(z) - p * y * sigma(-z))`` and ``scale = max(a, b)`` of the
+    two terms ``a, b``.  Each term is within 4 float64 ULP; their difference has an
     absolute error below ``2**-50 * scale``, a relative error below ``2**-50 * scale / |d|``:
     large only near ``z = log(p y / (1 - y))``, where the exact gradient is near zero.
+    Products reaching the subnormals are formed as in :func:`bce_loss_terms`.
     """
-    e = _exp_neg_abs(xp, z)
+    a_z = xp.abs(z)
+    e = xp.exp(-a_z)
     r = 1.0 / (1.0 + e)
-    sig_z = xp.where(z >= 0, r, e * r)  # sigma(z)
-    sig_minus_z = xp.where(z >= 0, e * r, r)  # sigma(-z) = 1 - sigma(z), without cancelling
-    positive = y if p is None else p * y
-    a = (1.0 - y) * sig_z
-    b = positive * sig_minus_z
-    d = a - b
-    scale = xp.where(a > b, a, b)
-    if w is not None:
-        d = w * d
-        scale = xp.abs(w) * scale
-    return d, scale
+    tiny = _scaled_tail(xp, a_z)
+    big = a_z > _TINY
+    small_sig = xp.where(big, tiny, e * r)  # sigma(-|z|) = e / (1 + e), no 1 - sigma
+    small_k = xp.where(big, 64, 0)
+    positive_z = z >= 0
+    sig_z = xp.where(positive_z, r, small_sig)  # sigma(z)
+    sig_minus_z = xp.where(positive_z, small_sig, r)  # sigma(-z)
+    k_z = xp.where(positive_z, 0, small_k)
+    k_minus_z = xp.where(positive_z, small_k, 0)
+    extra_pos = [] if p is None else [p]
+    extra_w = [] if w is None else [w]
+    a = _product(xp, [1.0 - y, sig_z, *extra_w], [0, k_z, *[0] * len(extra_w)])
+    b = _product(
+        xp, [y, sig_minus_z, *extra_pos, *extra_w], [0, k_minus_z, *[0] * len(extra_pos + extra_w)]
+    )
+    return a - b, xp.where(a > b, a, b)
