@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -115,6 +116,10 @@ def softmax_call(ana: ModuleAnalysis, node: ast.expr) -> tuple[str, str] | None:
     return None
 
 
+#: names that hold a small constant added inside a log
+EPS_NAME = re.compile(r"eps|gamma|tiny|delta|smooth", re.IGNORECASE)
+
+
 @dataclass
 class Eps:
     values: list[float | None] = field(default_factory=list)
@@ -141,8 +146,10 @@ def eps_constant(ana: ModuleAnalysis, node: ast.expr, scope: Scope, eps: Eps) ->
         found = ana.lookup(node.id, scope, node.lineno, node.col_offset)
         if found is not None and not isinstance(found[0], ast.Name):
             return eps_constant(ana, found[0], found[1], eps)
-        if "eps" in node.id.lower():
+        if EPS_NAME.search(node.id):
             return math.nan
+    if isinstance(node, ast.Attribute) and EPS_NAME.search(node.attr):
+        return math.nan  # self.eps, self.gamma, cfg.epsilon: value unknown
     return None
 
 
