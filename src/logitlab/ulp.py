@@ -125,6 +125,16 @@ def ordinal(x: Any, dtype: str | FloatFormat) -> Any:
     return sign * ((top - fmt.emin + 1) * half_range + (scaled - half_range))
 
 
+def _non_finite_error(c: float, e: Any) -> float | None:
+    """The error when either side is NaN or infinite (shared by both measures), else None."""
+    if math.isnan(c) or mpmath.isnan(e):
+        return math.nan
+    if math.isinf(c) or mpmath.isinf(e):
+        same = math.isinf(c) and mpmath.isinf(e) and (c > 0) == (e > 0)
+        return 0.0 if same else math.inf
+    return None
+
+
 def ulp_error(computed: float, exact: Any, dtype: str | FloatFormat) -> float:
     """``|ordinal(computed) - ordinal(exact)|`` in ``dtype``; see the module conventions.
 
@@ -135,12 +145,9 @@ def ulp_error(computed: float, exact: Any, dtype: str | FloatFormat) -> float:
     """
     c = float(computed)
     e = _mpf(exact)
-    if math.isnan(c) or mpmath.isnan(e):
-        return math.nan
-    if math.isinf(c) or mpmath.isinf(e):
-        if math.isinf(c) and mpmath.isinf(e) and (c > 0) == (e > 0):
-            return 0.0
-        return math.inf
+    special = _non_finite_error(c, e)
+    if special is not None:
+        return special
     return float(abs(ordinal(c, dtype) - ordinal(e, dtype)))
 
 
@@ -152,12 +159,9 @@ def relative_error(computed: float, exact: Any) -> float:
     """
     c = float(computed)
     e = _mpf(exact)
-    if math.isnan(c) or mpmath.isnan(e):
-        return math.nan
-    if math.isinf(c) or mpmath.isinf(e):
-        if math.isinf(c) and mpmath.isinf(e) and (c > 0) == (e > 0):
-            return 0.0
-        return math.inf
+    special = _non_finite_error(c, e)
+    if special is not None:
+        return special
     if e == 0:
         return 0.0 if c == 0 else math.inf
     return float(abs(_mpf(c) - e) / abs(e))
