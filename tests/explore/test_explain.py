@@ -51,3 +51,10 @@ def test_logits_path_cancellation_is_named() -> None:
 
 def test_rounding_notes_are_passed_on() -> None:
     assert "Logits are rounded to float16: 0.1 becomes" in sentences([0.1], [0.5], dtype="float16")
+
+
+def test_gradient_shrinking_before_saturation_is_explained() -> None:
+    text = sentences([-30], [0.3])
+    assert "Above z" not in text and "Below z" not in text
+    assert "The probabilities path's gradient for z₁ = -30.0 is 91% off" in text
+    assert "max(p(1 − p), 1e-12)" in text

@@ -288,6 +288,16 @@
     box.textContent = (status ? status + " " : "") + errorText(data);
   }
 
+  function gradCell(r) {
+    const td = el("td", { class: "grad", text: r.grad_repr ? r.grad_repr.join(", ") : "—" });
+    if (r.grad_ulp_error && r.grad_ulp_error.length) {
+      const worst = r.grad_ulp_error.map(num).reduce((a, b) => (b > a || Number.isNaN(b) ? b : a), 0);
+      if (!(worst <= 4)) {
+        td.append(el("span", { class: "grad-err " + ulpClass(worst), text: "off by " + fmtUlp(worst) + " ULP" }));
+      }
+    }
+    return td;
+  }
   let lastData = null;
   async function renderCompare(data) {
     lastData = data;
@@ -321,7 +331,7 @@
           el("td", { class: "loss", text: r.value_repr.join(", ") }),
           el("td", { class: "ulp " + ulpClass(maxUlp), text: fmtUlp(maxUlp) }),
           el("td", { class: "rel", text: fmtRel(r.max_relative_error) }),
-          el("td", { class: "grad", text: r.grad_repr ? r.grad_repr.join(", ") : "—" }),
+          gradCell(r),
           flags);
       }
       rows.push(tr);
