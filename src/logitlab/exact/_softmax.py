@@ -52,15 +52,31 @@ def _row(z: Sequence[float]) -> list[float]:
     return values
 
 
+def _parts(ctx: Any, values: list[float]) -> tuple[Mpf, list[Mpf], Mpf]:
+    """``m = max z``, the exact differences ``z_c - m <= 0`` and ``L = log(sum exp(z_c - m))``.
+
+    ``L = log1p(sum over all but one maximum)``, so that a tiny ``L`` keeps its relative
+    accuracy; the differences are exact (mpmath's ``exact=True``), so ``d_c - L`` (two
+    non-positive numbers) is accurate to the working precision relative to itself.
+    """
+    finite = [v for v in values if v != -math.inf]
+    m = ctx.mpf(max(finite))
+    diffs = [
+        ctx.mpf(-math.inf) if v == -math.inf else ctx.fsub(v, m, exact=True) for v in values
+    ]
+    k = values.index(max(finite))
+    rest = ctx.fsum(ctx.exp(d) for i, d in enumerate(diffs) if i != k and d != -math.inf)
+    return m, diffs, ctx.log1p(rest)
+
+
 def _lse(ctx: Any, values: list[float]) -> Mpf:
     # Infinite logits: +inf dominates (its limit); all -inf has logsumexp -inf.
     if any(v == math.inf for v in values):
         return ctx.inf
-    finite = [v for v in values if v != -math.inf]
-    if not finite:
+    if all(v == -math.inf for v in values):
         return ctx.mpf(-math.inf)
-    m = ctx.mpf(max(finite))
-    return m + ctx.log(ctx.fsum(ctx.exp(ctx.mpf(v) - m) for v in finite))
+    m, _, log_sum = _parts(ctx, values)
+    return m + log_sum
 
 
 def logsumexp(z: Sequence[float]) -> Mpf:
@@ -78,8 +94,10 @@ def _log_softmax(ctx: Any, values: list[float]) -> list[Mpf]:
         # The limit as those logits grow together: mass shared among them.
         share = -ctx.log(n_inf)
         return [share if v == math.inf else ctx.mpf(-math.inf) for v in values]
-    lse = _lse(ctx, values)
-    return [ctx.mpf(v) - lse for v in values]
+    if all(v == -math.inf for v in values):
+        return [ctx.nan for _ in values]
+    _, diffs, log_sum = _parts(ctx, values)
+    return [d - log_sum for d in diffs]
 
 
 def log_softmax(z: Sequence[float]) -> list[Mpf]:
