@@ -13,7 +13,8 @@
   const COLORS = {
     "torch.probabilities": "#d32f2f", "torch.logits": "#1565c0", "torch.naive": "#ef8f00",
   };
-  const PALETTE = ["#6a1b9a", "#00897b", "#5d4037", "#c2185b", "#558b2f", "#455a64", "#f9a825"];
+  const PALETTE = ["#6a1b9a", "#00897b", "#5d4037", "#c2185b", "#558b2f", "#455a64", "#f9a825",
+    "#26c6da", "#8d6e63", "#283593"];
   const SUB = "₀₁₂₃₄₅₆₇₈₉";
   const sub = (n) => String(n).split("").map((d) => SUB[+d]).join("");
 
@@ -293,7 +294,8 @@
     if (r.grad_ulp_error && r.grad_ulp_error.length) {
       const worst = r.grad_ulp_error.map(num).reduce((a, b) => (b > a || Number.isNaN(b) ? b : a), 0);
       if (!(worst <= 4)) {
-        td.append(el("span", { class: "grad-err " + ulpClass(worst), text: "off by " + fmtUlp(worst) + " ULP" }));
+        const text = Number.isNaN(worst) ? "NaN where exact is finite" : "off by " + fmtUlp(worst) + " ULP";
+        td.append(el("span", { class: "grad-err " + ulpClass(worst), text }));
       }
     }
     return td;
@@ -371,11 +373,14 @@
   const finite = (arr) => arr.map((v) => { const x = num(v); return Number.isFinite(x) ? x : null; });
   function traces(data, key) {
     const out = [];
+    // One colour per row, the same in both plots (rows without a gradient take theirs along).
+    const colors = {};
     let k = 0;
+    for (const r of data.rows) colors[r.name] = COLORS[r.name] || PALETTE[k++ % PALETTE.length];
     for (const r of data.rows) {
       if (r.status !== "ok" || !r[key]) continue;
       out.push({ x: data.z, y: finite(r[key]), name: r.name, mode: "lines", type: "scatter",
-        line: { color: COLORS[r.name] || PALETTE[k++ % PALETTE.length], width: 2 },
+        line: { color: colors[r.name], width: 2 },
         hovertemplate: "z=%{x}<br>%{y}<extra>" + r.name + "</extra>" });
     }
     out.push({ x: data.z, y: finite(data.exact[key]), name: "exact", mode: "lines", type: "scatter",
