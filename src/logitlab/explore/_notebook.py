@@ -120,18 +120,18 @@ class CurvePlot:
         loss_ax, grad_ax = fig.subplots(2, 1, sharex=True)
         sat = saturation(curve.dtype.name)
         lo, hi = float(curve.z[0]), float(curve.z[-1])
+        # One colour per row, the same in both plots.
+        others = [r.name for r in curve.rows if r.name not in _COLORS]
+        colors = dict(_COLORS)
+        colors.update({name: _PALETTE[k % len(_PALETTE)] for k, name in enumerate(others)})
         self.markers: list[Any] = []
         self._background: Any = None
         for ax, key, title in ((loss_ax, "value", "loss"), (grad_ax, "grad", "d loss / dz")):
-            others = 0
             for r in curve.rows:
                 data = getattr(r, key)
                 if r.status != "ok" or data is None:
                     continue
-                color = _COLORS.get(r.name)
-                if color is None:
-                    color = _PALETTE[others % len(_PALETTE)]
-                    others += 1
+                color = colors[r.name]
                 ax.plot(curve.z, data, lw=1.6, label=r.name, color=color)
             exact = curve.exact_value if key == "value" else curve.exact_grad
             ax.plot(curve.z, exact, "k--", lw=1.2, label="exact")
