@@ -214,8 +214,12 @@ def bce(
             k = s1 + p
             t = k / 2 * np.tanh(zi / 2)
             d2 = (t + m_hi / 2) + m_lo / 2
-            err2 = ((_TERM_ULPS + 2) * np.abs(t) + np.abs(d2)) * u + 4 * u * u * (
-                np.abs(s1) + np.abs(p)
+            # m_lo's two roundings cost at most 2u (|e1| + |e2| + |pe|); the error-free
+            # transformations are exact unless pw * y underflows, hence the u**2 floor there
+            err2 = (
+                ((_TERM_ULPS + 2) * np.abs(t) + np.abs(d2)) * u
+                + 2 * u * (np.abs(e1) + np.abs(e2) + np.abs(pe))
+                + np.where(np.abs(p) < 1e-280, 4 * u * u * (np.abs(s1) + np.abs(p)), 0)
             )
             wi = np.broadcast_to(w, shape).ravel()[idx]
             good = err2 * np.abs(wi) <= np.maximum(tol * np.abs(wi * d2), tiny)
