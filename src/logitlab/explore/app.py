@@ -207,7 +207,7 @@ def _exact_or_422(argument: str, function: Callable[..., _T]) -> Callable[..., _
             return function(*args, **kwargs)
         except ArithmeticError as err:
             raise InputError(
-                argument, f"the exact reference cannot resolve this input: {err}"
+                argument, f"cannot be evaluated ({type(err).__name__}: {err})"
             ) from None
 
     return call
@@ -218,18 +218,34 @@ def _plotly_js() -> Path:
     return Path(os.fspath(root))  # type: ignore[call-overload]
 
 
-def create_app(torch_threads: int | None = None) -> FastAPI:
+def _warm_up() -> None:
+    """Find every dtype's saturation thresholds and run compare once, so that the first
+    slider move and the first dtype switch do not pay for them."""
+    from logitlab.compare import compare
+
+    names = [f.name for f in select()]
+    for dtype in DTYPE_NAMES:
+        saturation(dtype)
+        compare([20.0, 20.0], [0.3, 0.7], dtype=dtype, formulations=names)
+
+
+def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastAPI:
     """The explorer's FastAPI app.
 
     ``torch_threads`` sets PyTorch's intra-op threads for the whole process (the
     ``explore`` command passes 1): the explorer's tensors hold two to 2001 elements, and
     on a busy machine a parallel region that waits for a descheduled worker thread costs
-    milliseconds per call.  ``None`` leaves the setting alone.
+    milliseconds per call.  ``None`` leaves the setting alone.  ``warm_up`` starts
+    :func:`_warm_up` in a background thread.
     """
     if torch_threads is not None:
         import torch
 
         torch.set_num_threads(torch_threads)
+    if warm_up:
+        import threading
+
+        threading.Thread(target=_warm_up, name="logitlab-explore-warm-up", daemon=True).start()
     app = FastAPI(
         title="logitlab explore",
         version=__version__,

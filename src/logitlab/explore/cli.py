@@ -47,7 +47,8 @@ def explore(
             f"warning: binding {host} makes the explorer reachable from other machines",
             err=True,
         )
-    config = uvicorn.Config(create_app(torch_threads), host=host, port=port, log_level="warning")
+    app = create_app(torch_threads, warm_up=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
 
     def announce() -> None:
