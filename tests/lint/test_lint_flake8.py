@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from logitlab.lint.flake8_plugin import Plugin
 
 SOURCE = """\
@@ -28,6 +30,7 @@ def test_plugin_class_directly() -> None:
 
 
 def test_through_flake8(tmp_path: Path) -> None:
+    pytest.importorskip("flake8")
     (tmp_path / "f.py").write_text(SOURCE)
     (tmp_path / ".flake8").write_text(
         "[flake8]\nselect = LGL\n\n[flake8:local-plugins]\n"

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import tokenize
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -125,7 +126,9 @@ def lint_source(
     """Lint Python source text; return findings sorted by position."""
     options = options or Options()
     try:
-        tree = ast.parse(source, filename=path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings are the compiler's business
+            tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as err:
         lineno = getattr(err, "lineno", None) or 1
         offset = getattr(err, "offset", None) or 1

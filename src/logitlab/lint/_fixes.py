@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -390,7 +391,10 @@ def _apply_round(source: str, findings: list[Finding]) -> tuple[str, list[Findin
         return source, []
     module = cst.parse_module(source)
     context = CodemodContext()
-    spell = _Speller(ast.parse(source), context)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(source)
+    spell = _Speller(tree, context)
     transformer = _Transformer(edits, spell)
     new_module = MetadataWrapper(module).visit(transformer)
     new_module = AddImportsVisitor(context).transform_module(new_module)
@@ -412,7 +416,9 @@ def fix_source(
             break
         try:
             new, done = _apply_round(current, fixable)
-            ast.parse(new)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(new)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             break
         if new == current or not done:

@@ -13,7 +13,6 @@ from logitlab.lint._finding import Finding
 FORMATS = ("text", "json", "sarif", "github")
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
-DOCS_URL = "https://github.com/logitlab/logitlab/blob/main/docs/lint.md"
 
 
 def _display_path(path: str) -> str:
@@ -67,7 +66,7 @@ def format_sarif(findings: Sequence[Finding]) -> str:
             "name": c.name,
             "shortDescription": {"text": c.summary},
             "fullDescription": {"text": c.summary},
-            "helpUri": f"{DOCS_URL}#{c.code.lower()}",
+            "help": {"text": f"{c.summary}. See docs/lint.md#{c.code.lower()} in logitlab."},
             "defaultConfiguration": {"level": _SARIF_LEVEL[c.severity]},
             "properties": {"fix": c.fix},
         }
@@ -105,7 +104,6 @@ def format_sarif(findings: Sequence[Finding]) -> str:
                 "tool": {
                     "driver": {
                         "name": "logitlab",
-                        "informationUri": DOCS_URL,
                         "version": __version__,
                         "rules": rules,
                     }
