@@ -139,14 +139,42 @@ def test_reductions_and_weights() -> None:
 
 
 @pytest.mark.parametrize("name", DTYPE_NAMES)
+@settings(max_examples=300, deadline=None)
+@given(x=st.floats(allow_nan=False, allow_infinity=False))
+def test_two_roundings_agree(name: str, x: float) -> None:
+    # Integer rounding of the exact value (round_to_format) and the vectorised float64
+    # rounding the inputs go through (FloatFormat.round) are written independently.
+    fmt = get_format(name)
+    assert round_to_format(mpmath.mpf(x), fmt) == float(fmt.round([x])[0])
+
+
+@pytest.mark.parametrize("name", ["float16", "float32"])
 @settings(max_examples=200, deadline=None)
 @given(x=st.floats(allow_nan=False, allow_infinity=False))
 def test_round_to_format_matches_numpy(name: str, x: float) -> None:
-    # NumPy / ml_dtypes convert binary64 with one correct rounding.
+    # NumPy converts binary64 to float16 and float32 with one correct rounding.
     fmt = get_format(name)
     with np.errstate(over="ignore"):
         expected = float(np.array(x).astype(fmt.numpy_dtype).astype(np.float64))
     assert round_to_format(mpmath.mpf(x), fmt) == expected
+
+
+def test_bfloat16_rounds_once_not_through_float32() -> None:
+    # 6.0156250014 is just above the midpoint 6.015625 of bfloat16's 6.0 and 6.03125;
+    # rounding to float32 first lands on the midpoint, and then ties to even give 6.0.
+    fmt = get_format("bfloat16")
+    assert round_to_format(6.0156250014, fmt) == 6.03125
+    assert fmt.round([6.0156250014, 6.015625, -6.0156250014]).tolist() == [6.03125, 6.0, -6.03125]
+
+
+@pytest.mark.parametrize("z", [5e-324, -5e-324, 1e-300, -2.2250738585072014e-308])
+def test_bce_gradient_at_tiny_logits(z: float) -> None:
+    # y = 1/2: the gradient is tanh(z/2)/2 ~ z/4, after cancelling some 1076 bits.
+    g = exact.bce_grad(z, 0.5)
+    with mpmath.workprec(3000):
+        x = mpmath.mpf(z)
+        expected = (1 / (1 + mpmath.exp(-x)) - 1 / (1 + mpmath.exp(x))) / 2
+    assert mpmath.almosteq(g, expected, rel_eps=1e-40)
 
 
 @settings(max_examples=200, deadline=None)

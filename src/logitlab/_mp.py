@@ -16,10 +16,14 @@ _local = threading.local()
 
 
 def mp_context() -> Any:
-    """This thread's mpmath context, at :data:`WORKING_PRECISION` bits."""
+    """This thread's mpmath context, created at :data:`WORKING_PRECISION` bits.
+
+    Code that raises its precision (the adaptive gradients) restores it in a ``finally``;
+    functions called meanwhile see the raised precision, which is the point.
+    """
     ctx = getattr(_local, "ctx", None)
     if ctx is None:
         ctx = mpmath.MPContext()
+        ctx.prec = WORKING_PRECISION
         _local.ctx = ctx
-    ctx.prec = WORKING_PRECISION
     return ctx
