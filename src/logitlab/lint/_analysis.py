@@ -125,7 +125,7 @@ PASS_THROUGH = frozenset(
 
 #: constructors of modules whose instances we track
 MODULE_KINDS = frozenset(
-    {"sigmoid_module", "softmax_module", "bce_module", "nll_module", "ce_module"}
+    {"sigmoid_module", "softmax_module", "bce_module", "nll_module", "ce_module", "keras_bce"}
 )
 
 

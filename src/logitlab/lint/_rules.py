@@ -602,6 +602,7 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
                 and not any(x is call for x in losses)
             ):
                 losses.append(call)
+        self._explicit(ctx)
         if sigmoid_layer is None:
             return
         seen: set[int] = set()
@@ -617,6 +618,42 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
                 " the sigmoid op, but the torch and JAX backends compute log(p) on"
                 " saturated probabilities; use a linear last layer and"
                 " BinaryCrossentropy(from_logits=True), and apply sigmoid at inference",
+            )
+
+    def _explicit(self, ctx: Context) -> None:
+        """``binary_crossentropy(y, sigmoid(z))`` and ``BinaryCrossentropy()(y, p)``."""
+        ana = ctx.analysis
+        for call, scope in ana.calls:
+            qual = ana.resolve(call.func)
+            if qual is not None and qual.endswith(
+                (
+                    "losses.binary_crossentropy",
+                    "backend.binary_crossentropy",
+                    "ops.binary_crossentropy",
+                )
+            ):
+                if self._from_logits(call):
+                    continue
+            else:
+                crit = ana.value(call.func, scope)
+                if crit is None or crit.kind != "keras_bce":
+                    continue
+                if isinstance(crit.origin, ast.Call) and self._from_logits(crit.origin):
+                    continue
+            pred = call.args[1] if len(call.args) > 1 else None
+            for kw in call.keywords:
+                if kw.arg in ("y_pred", "output"):
+                    pred = kw.value
+            v = ana.value(pred, scope)
+            if v is None or v.kind != "sigmoid":
+                continue
+            ctx.emit(
+                "LGL003",
+                call,
+                "Keras binary cross-entropy on the output of a sigmoid (line"
+                f" {line(v.origin)}): the TensorFlow backend recovers the logits from the"
+                " sigmoid op, but the torch and JAX backends compute log(p) on saturated"
+                " probabilities; pass the logits with from_logits=True",
             )
 
     @staticmethod
