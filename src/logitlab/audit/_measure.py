@@ -29,7 +29,9 @@ __all__ = [
     "vanished",
 ]
 
-#: A point is broken when its relative error exceeds this (or 2 eps of a coarser format).
+#: A point is broken when its relative error exceeds this (or 2 eps of a coarser format)
+#: and its error exceeds 1 ULP (a correctly rounded subnormal result can be far off in
+#: relative terms without any fault of the formula).
 BREAKPOINT_RELATIVE_ERROR = 1e-3
 
 
@@ -107,8 +109,9 @@ def vanished(grad: np.ndarray, exact_grad: np.ndarray, fmt: FloatFormat) -> np.n
 @dataclass(frozen=True)
 class Breakpoint:
     """The smallest ``|z|`` of a target class where the relative error first exceeds the
-    threshold (``relative``) and where the gradient first vanishes (``vanished``), each
-    with its signed logit and target; ``None`` where it never happens."""
+    threshold (``relative``) and where the gradient first vanishes (``vanished``: zero
+    where the exact gradient exceeds 2 eps of its largest term), each with its signed
+    logit and target; ``None`` where it never happens."""
 
     relative: float | None = None
     relative_at: tuple[float, float] | None = None
@@ -202,6 +205,11 @@ def measure(
         ),
     }
     threshold = breakpoint_threshold(fmt)
+    # A vanished gradient marks a breakpoint only where the exact gradient is not within
+    # rounding of zero: at the zero crossing of a difference (soft targets) any code that
+    # subtracts may return 0, and that is no breakdown.
+    scale = np.abs(ref.grad) if ref.grad_scale is None else ref.grad_scale
+    real = np.abs(ref.grad) > 2 * fmt.eps * scale
     classes = np.full(z.shape, "all") if y is None else target_class(y)
     breakpoints: dict[str, Breakpoint] = {}
     for cls in ("y=0", "y=1", "soft", "all"):
@@ -209,8 +217,8 @@ def measure(
         if not in_class.any():
             continue
         zc = np.where(in_class, z, np.nan)
-        rel_bp = breakpoint(zc, ~(rels <= threshold))
-        van_bp = breakpoint(zc, gone) if grad is not None else None
+        rel_bp = breakpoint(zc, ~(rels <= threshold) & ~(ulps <= 1.0))
+        van_bp = breakpoint(zc, gone & real) if grad is not None else None
 
         def at(bp: tuple[float, int] | None) -> tuple[float, float] | None:
             if bp is None:

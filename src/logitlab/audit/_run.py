@@ -193,23 +193,28 @@ def _run_one(
     from logitlab.formulations._sklearn import PER_CALL
 
     f = get(name)
-    case_notes = list(notes)
+    case_notes: list[str] = []
     row = Row(name, f.framework, f.code, fmt.name, "ok", notes=case_notes)
     missing = f.missing()
     if missing is not None:
         row.status, row.reason = "skipped", missing
         return row
     idx = None
-    if name in PER_CALL and z.size > PER_CALL_POINTS:
+    if name in PER_CALL:
+        # one call per point: a sample, of hard targets only (log_loss takes labels)
         rng = np.random.default_rng(settings.seed)
-        idx = np.sort(rng.choice(z.size, PER_CALL_POINTS, replace=False))
+        pool = np.flatnonzero(np.isin(y, (0.0, 1.0))) if y is not None else np.arange(z.size)
+        idx = np.sort(rng.choice(pool, min(PER_CALL_POINTS, pool.size), replace=False))
         case_notes.append(
-            f"one call per point ({f.code.split('(')[0]} returns a mean): "
-            f"{PER_CALL_POINTS} sampled points"
+            f"{f.code.split('(')[0]} returns one mean per call: run once per point on "
+            f"{idx.size} sampled points with hard targets"
         )
     zs = z if idx is None else z[idx]
     ys = None if y is None else (y if idx is None else y[idx])
-    sub = ref if idx is None else fast.Reference(ref.value[idx], ref.grad[idx], 0)
+    sub = ref
+    if idx is not None:
+        scale = None if ref.grad_scale is None else ref.grad_scale[idx]
+        sub = fast.Reference(ref.value[idx], ref.grad[idx], 0, scale)
     case = BCECase(
         logits=zs,
         targets=np.zeros_like(zs) if ys is None else ys,
@@ -274,6 +279,7 @@ def _run_dtype(settings: Settings, dtype: str, emit: Callable[[str, Any], None])
             "points": int(z.size),
             "seconds": ref_seconds,
             "mpmath_fallback": ref.fallback,
+            "notes": notes,
             "edges": e.named(fmt),
         },
     )

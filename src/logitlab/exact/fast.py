@@ -70,6 +70,7 @@ class Reference:
     value: np.ndarray
     grad: np.ndarray
     fallback: int = 0
+    grad_scale: np.ndarray | None = None
 
 
 def working_format(dtype: str | FloatFormat) -> type[np.floating[Any]]:
@@ -242,7 +243,8 @@ def bce(
         exact = [_bce_grad_mp(float(zf[i]), float(yf[i]), float(wf[i]), float(pwf[i])) for i in idx]
         gflat[idx] = from_mpf(exact, work)
         grad = gflat.reshape(shape)
-    return Reference(loss, grad, fallback)
+    scale = np.abs(w) * np.maximum(np.abs(a), np.abs(b))
+    return Reference(loss, grad, fallback, scale)
 
 
 _GOOD_BITS = 120

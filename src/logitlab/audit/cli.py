@@ -1,0 +1,174 @@
+"""``logitlab audit``: the command.  Only stdlib and typer at import time."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["register"]
+
+_QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus")
+_FORMATS = ("table", "json", "csv", "markdown", "html")
+_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``audit`` command to ``app``."""
+
+    @app.command("audit")
+    def audit_command(
+        quantity: str = typer.Option(
+            "bce", "--quantity", "-q", help=f"what to audit: {', '.join(_QUANTITIES)}"
+        ),
+        formulation: list[str] = typer.Option(
+            [], "--formulation", "-f", help="formulation names (repeat); default: all of them"
+        ),
+        dtype: list[str] = typer.Option(
+            [], "--dtype", "-d", help=f"dtypes (repeat): {', '.join(_DTYPES)}; default: all"
+        ),
+        points: int = typer.Option(
+            20_000, "--points", "-n", help="logits per float32/float64 sweep (16-bit: all)"
+        ),
+        seed: int = typer.Option(0, "--seed", "-s", help="seed of the float32/float64 samples"),
+        out: Path | None = typer.Option(
+            None, "--out", "-o", help="directory for reports and plots (PNG and SVG)"
+        ),
+        fmt: list[str] = typer.Option(
+            [], "--format", help=f"output formats (repeat): {', '.join(_FORMATS)}; default table"
+        ),
+        weight: float | None = typer.Option(None, "--weight", help="a weight on every element"),
+        pos_weight: float | None = typer.Option(
+            None, "--pos-weight", help="pos_weight on every element"
+        ),
+        smoothing: bool = typer.Option(
+            False, "--label-smoothing", help="add label-smoothed targets 0.005 and 0.995"
+        ),
+        workers: int = typer.Option(2, "--workers", "-j", help="processes (dtypes split)"),
+    ) -> None:
+        """How accurate is each framework's code, per dtype, and where does it break."""
+        q = quantity.strip().lower()
+        if q == "softmax_ce":
+            _fail(
+                "quantity: the softmax_ce audit is not built yet; choose from "
+                + ", ".join(_QUANTITIES)
+            )
+        if q not in _QUANTITIES:
+            _fail(f"quantity: unknown quantity {quantity!r}; choose from {', '.join(_QUANTITIES)}")
+        formats = [f.strip().lower() for f in fmt] or ["table"]
+        for f in formats:
+            if f not in _FORMATS:
+                _fail(f"format: unknown format {f!r}; choose from {', '.join(_FORMATS)}")
+        if "html" in formats and out is None:
+            _fail("format: html is written to a file; give --out DIR")
+
+        from logitlab._errors import InputError
+        from logitlab.audit._points import DEFAULT_TARGETS, FULL_TARGETS
+
+        targets = FULL_TARGETS if smoothing else DEFAULT_TARGETS
+        try:
+            _run(
+                q,
+                formulation,
+                dtype,
+                points,
+                seed,
+                out,
+                formats,
+                weight,
+                pos_weight,
+                targets,
+                workers,
+            )
+        except InputError as err:
+            _fail(str(err))
+
+
+def _run(
+    quantity: str,
+    formulations: list[str],
+    dtypes: list[str],
+    points: int,
+    seed: int,
+    out: Path | None,
+    formats: list[str],
+    weight: float | None,
+    pos_weight: float | None,
+    targets: tuple[float, ...],
+    workers: int,
+) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from logitlab.audit import _report
+    from logitlab.audit._run import _check, audit
+
+    _, chosen, ds = _check(quantity, formulations or None, dtypes or None)
+    err_console = Console(stderr=True)
+    console = Console() if sys.stdout.isatty() else Console(width=220)
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]audit[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting workers", total=len(chosen) * len(ds))
+
+        def progress(row: Any) -> None:
+            bar.update(task, advance=1, description=f"{row.name} {row.dtype}")
+
+        result = audit(
+            quantity,
+            formulations=chosen,
+            dtypes=ds,
+            points=points,
+            seed=seed,
+            targets=targets,
+            weight=weight,
+            pos_weight=pos_weight,
+            workers=workers,
+            progress=progress,
+        )
+    texts = {
+        "json": _report.to_json,
+        "csv": _report.to_csv,
+        "markdown": _report.to_markdown,
+    }
+    if "table" in formats:
+        console.print(_report.to_rich(result))
+        for line in _report.notes_text(result):
+            console.print(f"[dim]- {line}[/dim]", highlight=False)
+    written = []
+    if out is not None:
+        from logitlab.audit._plot import save_plots, svg_strings
+
+        out.mkdir(parents=True, exist_ok=True)
+        written += save_plots(result, out)
+        for f in formats:
+            if f in texts:
+                ext = {"json": "json", "csv": "csv", "markdown": "md"}[f]
+                path = out / f"audit-{quantity}.{ext}"
+                path.write_text(texts[f](result), encoding="utf-8")
+                written.append(path)
+            elif f == "html":
+                path = out / f"audit-{quantity}.html"
+                path.write_text(_report.to_html(result, svg_strings(result)), encoding="utf-8")
+                written.append(path)
+    else:
+        for f in formats:
+            if f in texts:
+                sys.stdout.write(texts[f](result))
+    for p in written:
+        err_console.print(f"wrote {p}", highlight=False)
+    err_console.print(f"audit finished in {time.perf_counter() - start:.1f} s", highlight=False)
