@@ -259,8 +259,8 @@ def _bad(text: str) -> bool:
 def notes_text(result: AuditResult) -> list[str]:
     """One line per distinct note, and what the reference cost."""
     seen: dict[str, None] = {}
-    for ref in result.reference.values():
-        for n in ref.get("notes", []):
+    for info in result.reference.values():
+        for n in info.get("notes", []):
             seen.setdefault(n)
     for r in result.rows:
         for n in r.notes:

@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """How accurate is each framework's code, per dtype, and where does it break."""
         q = quantity.strip().lower()
+        _choices = ", ".join(_QUANTITIES)
         if q == "softmax_ce":
             _fail(
                 "quantity: the softmax_ce audit is not built yet; choose from "
