@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from logitlab.lint._analysis import ModuleAnalysis, Scope, Value
+from logitlab.lint._analysis import PASS_THROUGH, ModuleAnalysis, Scope, Value
 from logitlab.lint._finding import Edit, Fix, Key
 
 FLOAT32_HALF_ULP_AT_ONE = 2.0**-24  # 1 - eps rounds to 1.0 in float32 below this
@@ -502,19 +502,10 @@ class SigmoidThenBinaryCrossEntropy(Rule):
         loss = "F.binary_cross_entropy" if form == "functional" else "nn.BCELoss"
         edits: list[Edit] = []
         origin = v.origin
-        removable = False
-        if isinstance(origin, ast.Call):
-            for seq, _scope in ana.calls:
-                op = ana.op_of(seq)
-                if op is not None and op[0] == "sequential" and seq.args and seq.args[-1] is origin:
-                    edits.append(call_edit(seq, "drop_last_arg"))
-                    removable = True
-                    break
-            else:
-                inner = sigmoid_input(ana, origin)
-                if inner is not None and self._returned(ana, origin):
-                    edits.append(call_edit(origin, "unwrap_self", form=inner[1]))
-                    removable = True
+        squash_edit = model_squash_edit(ana, origin)
+        removable = squash_edit is not None
+        if squash_edit is not None:
+            edits.append(squash_edit)
         if removable:
             if form == "functional":
                 edits.append(
@@ -557,13 +548,45 @@ class SigmoidThenBinaryCrossEntropy(Rule):
             fix,
         )
 
-    @staticmethod
-    def _returned(ana: ModuleAnalysis, node: ast.AST) -> bool:
-        for info in ana.classes.values():
-            method = info.methods.get("forward")
-            if method is not None and any(r is node for r in method.returns):
+
+def model_squash_edit(ana: ModuleAnalysis, origin: ast.AST) -> Edit | None:
+    """The edit that removes a model's final sigmoid/softmax, if it can be removed.
+
+    The squash must be the last layer of an ``nn.Sequential(...)`` or applied in the
+    expression a ``forward`` returns (possibly under ``.squeeze()`` and the like).
+    """
+    if not isinstance(origin, ast.Call):
+        return None
+    for seq, _scope in ana.calls:
+        op = ana.op_of(seq)
+        if op is not None and op[0] == "sequential" and seq.args and seq.args[-1] is origin:
+            return call_edit(seq, "drop_last_arg")
+    if not _returned_by_forward(ana, origin):
+        return None
+    op = ana.op_of(origin)
+    if op is not None and op[1] == "method":
+        return call_edit(origin, "unwrap_self", form="method")
+    if origin.args:
+        return call_edit(origin, "unwrap_self", form="arg0")
+    return None
+
+
+def _returned_by_forward(ana: ModuleAnalysis, node: ast.AST) -> bool:
+    for info in ana.classes.values():
+        method = info.methods.get("forward")
+        if method is None:
+            continue
+        for ret in method.returns:
+            while (
+                isinstance(ret, ast.Call)
+                and isinstance(ret.func, ast.Attribute)
+                and ret.func.attr in PASS_THROUGH
+                and ret is not node
+            ):
+                ret = ret.func.value
+            if ret is node:
                 return True
-        return False
+    return False
 
 
 KERAS_BCE_STRINGS = frozenset({"binary_crossentropy", "BinaryCrossentropy", "bce"})
@@ -749,6 +772,15 @@ class SoftmaxIntoLogLoss(Rule):
                         "pass the logits (drop the softmax); this changes the loss value",
                         (call_edit(call, "unwrap_arg0", form=sm[1]),),
                     )
+                elif v.via == "model":
+                    edit = model_squash_edit(ana, v.origin)
+                    if edit is not None:
+                        fix = Fix(
+                            "unsafe",
+                            "remove the model's final softmax; inference code must now apply"
+                            " softmax to the model's output",
+                            (edit,),
+                        )
                 ctx.emit(
                     "LGL021",
                     call,
