@@ -15,8 +15,13 @@ from typing import Any
 from logitlab.stable._backend import LN2
 
 __all__ = [
+    "bce_grad_careful",
+    "bce_grad_fast",
     "bce_grad_terms",
+    "bce_loss_careful",
+    "bce_loss_fast",
     "bce_loss_terms",
+    "bce_needs_care",
     "log1mexp",
     "log1mexp_grad",
     "log_sigmoid",
@@ -169,8 +174,8 @@ def _softplus_scaled(xp: Any, z: Array, a: Array, e: Array) -> tuple[Array, Arra
     return xp.where(z < -_TINY, _scaled_tail(xp, a), plain), xp.where(z < -_TINY, 64, 0)
 
 
-def bce_loss_terms(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None) -> Array:
-    """Per-element BCE: w * (p * y * softplus(-z) + (1 - y) * softplus(z)).
+def bce_loss_careful(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None) -> Array:
+    """Per-element BCE: w * (p * y * softplus(-z) + (1 - y) * softplus(z)), everywhere.
 
     Both terms are non-negative for y in [0, 1] and p, w >= 0, so the sum cannot cancel
     (PyTorch's ``(1 - y) z - log_sigmoid(z)`` does, for small y and very negative z).
@@ -191,10 +196,10 @@ def bce_loss_terms(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None
     return positive + negative
 
 
-def bce_grad_terms(
+def bce_grad_careful(
     xp: Any, z: Array, y: Array, w: Array | None, p: Array | None
 ) -> tuple[Array, Array]:
-    """d BCE / dz per element and the size of its two terms.
+    """d BCE / dz per element and the size of its two terms, everywhere.
 
     ``d = w * ((1 - y) * sigma(z) - p * y * sigma(-z))`` and ``scale = max(a, b)`` of the
     two terms ``a, b``.  Each term is within 4 float64 ULP; their difference has an
@@ -221,3 +226,72 @@ def bce_grad_terms(
         xp, [y, sig_minus_z, *extra_pos, *extra_w], [0, k_minus_z, *[0] * len(extra_pos + extra_w)]
     )
     return a - b, xp.where(a > b, a, b)
+
+
+def bce_needs_care(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None) -> Array:
+    """Elements the fast kernels do not cover: ``|z| > 700`` (tails near the subnormals,
+    infinite logits) and tiny non-zero targets or weights (products through subnormals)."""
+    mask = xp.abs(z) > _TINY
+    for factor in (y, w, p):
+        if factor is not None:
+            mask = mask | ((xp.abs(factor) < _SMALL) & (factor != 0))
+    return mask
+
+
+def bce_loss_fast(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None) -> Array:
+    """:func:`bce_loss_careful` where :func:`bce_needs_care` is false (finite z, |z| <= 700).
+
+    The same formula, without the scaling the subnormal range needs: with finite z no
+    term is infinite, so no zero coefficient needs guarding.
+    """
+    e = xp.exp(-xp.abs(z))  # exp(-|z|) <= 1 cannot overflow
+    shared = xp.log1p(e)
+    softplus_z = xp.where(z > 0, z, 0.0) + shared  # -log(1 - sigma(z))
+    softplus_minus_z = xp.where(z < 0, -z, 0.0) + shared  # -log sigma(z)
+    positive = y * softplus_minus_z if p is None else (y * softplus_minus_z) * p
+    loss = positive + (1.0 - y) * softplus_z  # two non-negative terms: no cancellation
+    return loss if w is None else loss * w
+
+
+def bce_grad_fast(
+    xp: Any, z: Array, y: Array, w: Array | None, p: Array | None
+) -> tuple[Array, Array]:
+    """:func:`bce_grad_careful` where :func:`bce_needs_care` is false."""
+    e = xp.exp(-xp.abs(z))
+    r = 1.0 / (1.0 + e)
+    small = e * r  # sigma(-|z|) = e / (1 + e): no 1 - sigma
+    sig_z = xp.where(z >= 0, r, small)
+    sig_minus_z = xp.where(z >= 0, small, r)
+    a = (1.0 - y) * sig_z
+    b = y * sig_minus_z if p is None else (y * sig_minus_z) * p
+    if w is not None:
+        a, b = a * w, b * w
+    return a - b, xp.where(a > b, a, b)
+
+
+def bce_loss_terms(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None) -> Array:
+    """Per-element BCE, fast where it can be and careful where it must (any namespace)."""
+    loss = bce_loss_fast(xp, z, y, w, p)
+    care = bce_needs_care(xp, z, y, w, p)
+    if _any(xp, care):
+        loss = xp.where(care, bce_loss_careful(xp, z, y, w, p), loss)
+    return loss
+
+
+def bce_grad_terms(
+    xp: Any, z: Array, y: Array, w: Array | None, p: Array | None
+) -> tuple[Array, Array]:
+    """Per-element BCE gradient and term size, fast where it can be, careful where it must."""
+    d, scale = bce_grad_fast(xp, z, y, w, p)
+    care = bce_needs_care(xp, z, y, w, p)
+    if _any(xp, care):
+        d_care, scale_care = bce_grad_careful(xp, z, y, w, p)
+        d, scale = xp.where(care, d_care, d), xp.where(care, scale_care, scale)
+    return d, scale
+
+
+def _any(xp: Any, mask: Array) -> bool:
+    try:
+        return bool(xp.any(mask))
+    except Exception:  # a JAX tracer: take the careful branch, which is always right
+        return True

@@ -75,21 +75,37 @@ def elementwise(name: str, z: torch.Tensor) -> torch.Tensor:
 
 
 def _bce_forward_kernel(
-    xp: Any, z: Any, y: Any, w: Any, p: Any, reduction_sum: bool
-) -> Any:
-    loss = _kernels.bce_loss_terms(xp, z.double(), y.double(), _wide(w), _wide(p))
-    return loss.sum() if reduction_sum else loss
+    xp: Any, z: Any, y: Any, w: Any, p: Any, reduction_sum: bool, out_name: str
+) -> tuple[Any, Any]:
+    """Fast loss (summed in float64, or per element rounded to ``out_name``) and whether
+    any element needs the careful kernel; fused into one pass when compiled."""
+    z64, y64, w64, p64 = z.double(), y.double(), _wide(w), _wide(p)
+    loss = _kernels.bce_loss_fast(xp, z64, y64, w64, p64)
+    care = _kernels.bce_needs_care(xp, z64, y64, w64, p64)
+    if reduction_sum:
+        return xp.where(care, 0.0, loss).sum(), care.any()
+    return to_dtype(loss, out_name, xp), care.any()
 
 
-def _bce_backward_kernel(xp: Any, z: Any, y: Any, w: Any, p: Any, cancel_bits: float) -> Any:
-    d, scale = _kernels.bce_grad_terms(xp, z.double(), y.double(), _wide(w), _wide(p))
+def _bce_backward_kernel(
+    xp: Any, z: Any, y: Any, w: Any, p: Any, g: Any, cancel: float, out_name: str
+) -> tuple[Any, Any]:
+    """``g * d loss / d z`` rounded to ``out_name`` from the fast kernel, and whether any
+    element needs the careful kernel or cancels past float64's reach."""
+    z64, y64, w64, p64 = z.double(), y.double(), _wide(w), _wide(p)
+    d, scale = _kernels.bce_grad_fast(xp, z64, y64, w64, p64)
+    care = _kernels.bce_needs_care(xp, z64, y64, w64, p64)
     # Elements whose two terms cancel beyond what float64 can carry into this dtype.
-    suspect = xp.abs(d) * cancel_bits < scale
-    return d, suspect
+    suspect = care | (xp.abs(d) * cancel < scale)
+    return to_dtype(g * d, out_name, xp), suspect.any()
 
 
 def _wide(t: Any) -> Any:
     return None if t is None else t.double()
+
+
+def _wide_all(*tensors: Any) -> list[Any]:
+    return [None if t is None else t.double() for t in tensors]
 
 
 class BCEWithLogits(torch.autograd.Function):
@@ -105,10 +121,21 @@ class BCEWithLogits(torch.autograd.Function):
         ctx.save_for_backward(z, y, w, p)
         ctx.reduction = reduction
         n = z.numel()
-        out = run_kernel(_bce_forward_kernel, n, z, y, w, p, reduction != "none")
+        name = _name(z)
+        reduce = reduction != "none"
+        out, any_care = run_kernel(_bce_forward_kernel, n, z, y, w, p, reduce, name)
+        if bool(any_care):
+            # Rare: infinite or |z| > 700 logits, subnormal targets or weights.
+            z64, y64, w64, p64 = _wide_all(z, y, w, p)
+            careful = _kernels.bce_loss_terms(torch, z64, y64, w64, p64)
+            if reduce:
+                care = _kernels.bce_needs_care(torch, z64, y64, w64, p64)
+                out = out + torch.where(care, careful, 0.0).sum()
+            else:
+                out = to_dtype(careful, name, torch)
         if reduction == "mean":
             out = out / n
-        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+        return to_dtype(out, name, torch) if reduce else out  # type: ignore[no-any-return]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -121,11 +148,19 @@ class BCEWithLogits(torch.autograd.Function):
             g = g / z.numel()
         grads: list[Any] = [None, None, None, None, None]
         if ctx.needs_input_grad[0]:
-            d, suspect = run_kernel(
-                _bce_backward_kernel, z.numel(), z, y, w, p, _cancel_factor(name)
+            grad, suspect_any = run_kernel(
+                _bce_backward_kernel, z.numel(), z, y, w, p, g, _cancel_factor(name), name
             )
-            d = bce_fixup(d, suspect, z, y, w, p)
-            grads[0] = to_dtype(g * d, name, torch)
+            if bool(suspect_any):
+                # Rare: the careful kernel, and exact mpmath where float64 cancels too far.
+                z64, y64, w64, p64 = _wide_all(z, y, w, p)
+                d, scale = _kernels.bce_grad_terms(torch, z64, y64, w64, p64)
+                suspect = d.abs() * _cancel_factor(name) < scale
+                d = bce_fixup(d, suspect, z, y, w, p)
+                grad = to_dtype(g * d, name, torch)
+            if tuple(grad.shape) != tuple(z.shape):
+                grad = grad.expand(z.shape).clone()
+            grads[0] = grad
         if any(ctx.needs_input_grad[1:4]):
             grads[1:4] = _other_grads(ctx.needs_input_grad, z, y, w, p, g)
         return tuple(grads)
