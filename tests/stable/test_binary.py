@@ -31,7 +31,9 @@ def _torch(values: object, dtype: str, requires_grad: bool = False) -> torch.Ten
 
 
 def _exact_ulps(computed: object, exact_values: tuple, dtype: str) -> np.ndarray:
-    return ulps_against(computed, lambda i: exact_values[int(i)], np.arange(len(exact_values)), dtype)
+    return ulps_against(
+        computed, lambda i: exact_values[int(i)], np.arange(len(exact_values)), dtype
+    )
 
 
 # --- the issue's table ---------------------------------------------------------------------
@@ -170,7 +172,9 @@ def test_gradient_at_its_zero_crossing_is_recomputed_exactly(dtype: str) -> None
     z = np.concatenate([z, fmt.round(np.nextafter(z, np.inf))])
     y = np.concatenate([y, y])
     reference = exact.bce_loss(z, y, reduction="none")
-    grad = stable.binary_cross_entropy_with_logits_grad(_np(z, dtype), _np(y, dtype), reduction="none")
+    grad = stable.binary_cross_entropy_with_logits_grad(
+        _np(z, dtype), _np(y, dtype), reduction="none"
+    )
     assert _exact_ulps(grad, reference.grads, dtype).max() <= 0.5 + 1e-6
     zt = _torch(z, dtype, requires_grad=True)
     stable.binary_cross_entropy_with_logits(zt, _torch(y, dtype), reduction="sum").backward()
@@ -185,12 +189,17 @@ def test_cancel_factor_flags_no_float64_elements() -> None:
 # --- semantics: reductions, weight, pos_weight, broadcasting ---------------------------------
 
 
-def _loop_loss(z: np.ndarray, y: np.ndarray, w: np.ndarray, p: np.ndarray, reduction: str) -> object:
+def _loop_loss(
+    z: np.ndarray, y: np.ndarray, w: np.ndarray, p: np.ndarray, reduction: str
+) -> object:
     """A plain Python loop over elements, with torch's definitions."""
     zz, yy, ww, pp = np.broadcast_arrays(z, y, w, p)
     per = [
-        float(ww[i]) * (float(pp[i]) * float(yy[i]) * math.log1p(math.exp(-float(zz[i])))
-                        + (1 - float(yy[i])) * math.log1p(math.exp(float(zz[i]))))
+        float(ww[i])
+        * (
+            float(pp[i]) * float(yy[i]) * math.log1p(math.exp(-float(zz[i])))
+            + (1 - float(yy[i])) * math.log1p(math.exp(float(zz[i])))
+        )
         for i in np.ndindex(zz.shape)
     ]
     if reduction == "none":

@@ -129,8 +129,11 @@ def _check_ce(case: tuple, dtype: str, value_bound: float, np_dtype: type) -> No
         t[0] = 1
     w = None if weight is None else np.array(weight, dtype=np_dtype)
     exact = exact_softmax.softmax_cross_entropy(
-        z.astype(np.float64), t, None if w is None else w.astype(np.float64),
-        reduction=reduction, label_smoothing=eps,
+        z.astype(np.float64),
+        t,
+        None if w is None else w.astype(np.float64),
+        reduction=reduction,
+        label_smoothing=eps,
     )
     value = stable.softmax_cross_entropy(z, t, w, reduction=reduction, label_smoothing=eps)
     grad = stable.softmax_cross_entropy_grad(z, t, w, reduction=reduction, label_smoothing=eps)
@@ -140,7 +143,9 @@ def _check_ce(case: tuple, dtype: str, value_bound: float, np_dtype: type) -> No
         # Soft coefficients (label smoothing) make Q p_j - q_j cancel: absolute bound.
         hi, _ = hi_lo(exact.grads)
         bad = grad_err > 4
-        assert np.all(np.abs(grad.ravel()[bad] - hi[bad]) <= 2.0**-49 * 4 * max(1.0, *(weight or [1])))
+        assert np.all(
+            np.abs(grad.ravel()[bad] - hi[bad]) <= 2.0**-49 * 4 * max(1.0, *(weight or [1]))
+        )
     else:
         assert grad_err.max() <= 1.0
 
@@ -160,7 +165,9 @@ def test_float64_cross_entropy_within_four_ulp(case: tuple) -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(_rows(32, 3), min_size=2, max_size=2),
-    probs=st.lists(st.lists(st.floats(0, 1, width=32), min_size=3, max_size=3), min_size=2, max_size=2),
+    probs=st.lists(
+        st.lists(st.floats(0, 1, width=32), min_size=3, max_size=3), min_size=2, max_size=2
+    ),
     eps=st.sampled_from([0.0, 0.2]),
 )
 def test_probability_targets_within_one_ulp(rows: list, probs: list, eps: float) -> None:
@@ -187,7 +194,9 @@ def test_two_class_softmax_cross_entropy_equals_bce(z: float, y: float) -> None:
     ce_grad = stable.softmax_cross_entropy_grad(
         np.array([[0.0, z]]), np.array([[1 - y, y]]), reduction="sum"
     )
-    bce_grad = stable.binary_cross_entropy_with_logits_grad(np.array([z]), np.array([y]), reduction="sum")
+    bce_grad = stable.binary_cross_entropy_with_logits_grad(
+        np.array([z]), np.array([y]), reduction="sum"
+    )
     assert float(ce_grad[0, 1]) == pytest.approx(float(bce_grad[0]), rel=1e-12, abs=1e-15)
 
 
@@ -229,7 +238,9 @@ def test_torch_semantics_weight_ignore_index_smoothing(
             ref_in = z.double().clone().requires_grad_(True)
             ref_target = target.double() if probabilities else target
             ours = stable.softmax_cross_entropy(ours_in, target, weight, -100, reduction, eps)
-            ref = F.cross_entropy(ref_in, ref_target, weight.double(), reduction=reduction, label_smoothing=eps)
+            ref = F.cross_entropy(
+                ref_in, ref_target, weight.double(), reduction=reduction, label_smoothing=eps
+            )
             assert ours.shape == ref.shape and ours.dtype == dtype
             torch.testing.assert_close(ours.double(), ref.to(dtype).double())
             ours.backward(torch.ones_like(ours))

@@ -61,9 +61,7 @@ def _parts(ctx: Any, values: list[float]) -> tuple[Mpf, list[Mpf], Mpf]:
     """
     finite = [v for v in values if v != -math.inf]
     m = ctx.mpf(max(finite))
-    diffs = [
-        ctx.mpf(-math.inf) if v == -math.inf else ctx.fsub(v, m, exact=True) for v in values
-    ]
+    diffs = [ctx.mpf(-math.inf) if v == -math.inf else ctx.fsub(v, m, exact=True) for v in values]
     k = values.index(max(finite))
     rest = ctx.fsum(ctx.exp(d) for i, d in enumerate(diffs) if i != k and d != -math.inf)
     return m, diffs, ctx.log1p(rest)
@@ -148,6 +146,7 @@ def softmax_cross_entropy(
     n_classes = zc.shape[-1]
     rows = zc.reshape(-1, n_classes)
     integer_targets = np.issubdtype(t.dtype, np.integer)
+    tr: np.ndarray
     if integer_targets:
         tr = (t[None] if one_dim else t).reshape(-1)
         if tr.shape[0] != rows.shape[0]:
@@ -201,11 +200,11 @@ def softmax_cross_entropy(
         scale = ctx.mpf(1) if reduction == "sum" else (1 / denominator if denominator else ctx.nan)
         values_out = (total * scale,)
         shape = ()
-    grad_array = np.empty(rows.shape, dtype=object)
+    grad_rows: np.ndarray = np.empty(rows.shape, dtype=object)
     for i, g in enumerate(grads):
-        grad_array[i] = [+(v * scale) for v in g]
-    grad_array = grad_array.reshape(zc.shape)
-    grad_array = np.moveaxis(grad_array, -1, 1)[0] if one_dim else np.moveaxis(grad_array, -1, 1)
+        grad_rows[i] = [+(v * scale) for v in g]
+    # back from (N, d..., C) rows to the logits' layout
+    grad_array: np.ndarray = np.moveaxis(grad_rows.reshape(zc.shape), -1, 1)
     if one_dim:
         grad_array = grad_array.reshape(z.shape)
     return ExactResult(values_out, tuple(grad_array.ravel()), shape, tuple(z.shape))

@@ -14,8 +14,9 @@ Precision policy
   (see each function's docstring).
 
 Torch's float64 -> float16 and ml_dtypes' float64 -> bfloat16 conversions round twice
-(through float32), which can land one ULP away from the correctly rounded value; :func:`to_dtype` rounds to float32 *to
-odd* first, which makes the second rounding correct (Boldo and Melquiond, 2008).
+(through float32), which can land one ULP away from the correctly rounded value;
+:func:`to_dtype` rounds to float32 *to odd* first, which makes the second rounding
+correct (Boldo and Melquiond, 2008).
 """
 
 from __future__ import annotations

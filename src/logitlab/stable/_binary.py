@@ -49,7 +49,8 @@ def _check(
             ok = False
         if not ok:
             raise InputError(
-                argument, f"shape {_shape(value)} does not broadcast to the logits' shape {_shape(z)}"
+                argument,
+                f"shape {_shape(value)} does not broadcast to the logits' shape {_shape(z)}",
             )
     return xp, z, y, w, p, dtype
 

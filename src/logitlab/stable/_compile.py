@@ -51,7 +51,12 @@ def set_torch_compile(mode: bool | str) -> None:
 
 
 def get_torch_compile() -> bool | str:
-    """The current mode set by :func:`set_torch_compile`."""
+    """The current mode set by :func:`set_torch_compile`.
+
+    >>> from logitlab import stable
+    >>> stable.get_torch_compile() in (True, False, "auto")
+    True
+    """
     return _mode
 
 

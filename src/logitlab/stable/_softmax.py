@@ -253,9 +253,7 @@ def check_cross_entropy(
         weight = as_array(weight, xp, "weight", like=z)
         dtype_name(weight, "weight")
         if tuple(int(n) for n in weight.shape) != (n_classes,):
-            raise InputError(
-                "weight", f"shape {tuple(weight.shape)} must be (C,) = ({n_classes},)"
-            )
+            raise InputError("weight", f"shape {tuple(weight.shape)} must be (C,) = ({n_classes},)")
     return xp, z, target, weight, dtype, integer
 
 

@@ -50,13 +50,13 @@ def _make_elementwise(
     def forward(ctx: Any, z: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(z)
         out = run_kernel(kernel, z.numel(), z.double())
-        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+        return to_dtype(out, _name(z), torch)
 
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:
         (z,) = ctx.saved_tensors
         d = run_kernel(derivative, z.numel(), z.double())
-        return to_dtype(grad_out.double() * d, _name(z), torch)  # type: ignore[no-any-return]
+        return to_dtype(grad_out.double() * d, _name(z), torch)
 
     # Built with type() so that the backward node is named after the primitive.
     namespace = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
@@ -71,7 +71,7 @@ _ELEMENTWISE: dict[str, type[torch.autograd.Function]] = {
 
 def elementwise(name: str, z: torch.Tensor) -> torch.Tensor:
     """Apply the primitive ``name`` with its accurate backward."""
-    return _ELEMENTWISE[name].apply(z)  # type: ignore[no-any-return]
+    return _ELEMENTWISE[name].apply(z)
 
 
 def _bce_forward_kernel(
@@ -135,7 +135,7 @@ class BCEWithLogits(torch.autograd.Function):
                 out = to_dtype(careful, name, torch)
         if reduction == "mean":
             out = out / n
-        return to_dtype(out, name, torch) if reduce else out  # type: ignore[no-any-return]
+        return to_dtype(out, name, torch) if reduce else out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -212,7 +212,7 @@ def bce_with_logits(
     reduction: str,
 ) -> torch.Tensor:
     """BCE with logits through :class:`BCEWithLogits` (inputs already checked)."""
-    return BCEWithLogits.apply(z, y, w, p, reduction)  # type: ignore[no-any-return]
+    return BCEWithLogits.apply(z, y, w, p, reduction)
 
 
 # --- softmax family -------------------------------------------------------------------
@@ -238,7 +238,7 @@ class SoftmaxFamily(torch.autograd.Function):
             out = torch.movedim((parts["d"] - parts["L"]) + parts["err"], -1, axis)
         else:
             out = torch.movedim(parts["e"] / (1.0 + parts["r"]), -1, axis)
-        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+        return to_dtype(out, _name(z), torch)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -261,7 +261,7 @@ class SoftmaxFamily(torch.autograd.Function):
 
 def softmax_family(name: str, z: torch.Tensor, axis: int) -> torch.Tensor:
     """logsumexp, log_softmax or softmax over ``axis`` with an accurate backward."""
-    return SoftmaxFamily.apply(z, name, axis)  # type: ignore[no-any-return]
+    return SoftmaxFamily.apply(z, name, axis)
 
 
 class CrossEntropy(torch.autograd.Function):
@@ -291,7 +291,7 @@ class CrossEntropy(torch.autograd.Function):
             out = per_sample.sum()
             if reduction == "mean":
                 out = out / denominator
-        return to_dtype(out, _name(z), torch)  # type: ignore[no-any-return]
+        return to_dtype(out, _name(z), torch)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -344,6 +344,6 @@ def cross_entropy(
         from logitlab._errors import InputError
 
         raise InputError("weight", "gradients with respect to the class weights are not supported")
-    return CrossEntropy.apply(  # type: ignore[no-any-return]
+    return CrossEntropy.apply(
         z, target, weight, ignore_index, reduction, label_smoothing, integer
     )
