@@ -13,7 +13,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from logitlab.audit._run import AuditResult, Row
+import numpy as np
+
+from logitlab._dtypes import get_format
+from logitlab.audit._run import AuditResult, Row, plot_limit
 
 __all__ = ["figure", "save_plots", "svg_strings"]
 
@@ -49,18 +52,21 @@ def figure(result: AuditResult, which: str = "value") -> Any:
             if not data:
                 continue
             ys = [min(max(u, _FLOOR), ceil) for u in data["ulp"]]
-            ax.plot(data["z"], ys, lw=0.9, color=colours[row.name], label=row.name)
+            style = {"ls": "none", "marker": ".", "ms": 3} if row.plot.get("sampled") else {}
+            ax.plot(data["z"], ys, lw=0.9, color=colours[row.name], label=row.name, **style)
             bp = _smallest_break(row) if which == "value" else None
             if bp is not None:
                 for sign in (-1, 1):
                     ax.axvline(sign * bp, color=colours[row.name], ls=":", lw=0.8)
         ax.set_xscale("symlog", linthresh=1.0)
+        limit = plot_limit(get_format(dtype))
+        ax.set_xlim(-limit, limit)
         ax.set_yscale("log")
         ax.set_ylim(_FLOOR / 2, ceil * 3)
         ax.axhline(1.0, color="#999", lw=0.6)
         ax.axhline(ceil, color="#c33", lw=0.6, ls="--")
         ax.set_title(f"{dtype}: {'loss' if which == 'value' else 'gradient'} error")
-        ax.set_xlabel("logit z")
+        ax.set_xlabel(f"logit z (|z| <= {limit:.4g} shown)")
         ax.set_ylabel("ULP error (max over targets)")
     for ax in axes.ravel()[len(dtypes) :]:
         ax.axis("off")
@@ -93,7 +99,8 @@ def save_plots(result: AuditResult, out: Path) -> list[Path]:
         fig = figure(result, which)
         for ext in ("png", "svg"):
             path = out / f"audit-{result.settings.quantity}{suffix}.{ext}"
-            fig.savefig(path, dpi=90 if ext == "png" else None)
+            with np.errstate(all="ignore"):  # symlog's inverse overflows off-axis
+                fig.savefig(path, dpi=90 if ext == "png" else None)
             paths.append(path)
         plt.close(fig)
     return paths
@@ -109,7 +116,8 @@ def svg_strings(result: AuditResult) -> dict[str, str]:
             continue
         fig = figure(result, which)
         buf = io.StringIO()
-        fig.savefig(buf, format="svg")
+        with np.errstate(all="ignore"):
+            fig.savefig(buf, format="svg")
         plt.close(fig)
         text = buf.getvalue()
         out[caption] = text[text.index("<svg") :]

@@ -39,7 +39,7 @@ QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus")
 #: Logits per float32/float64 sweep in the default audit (16-bit formats: every value).
 DEFAULT_POINTS = 20_000
 #: Points sampled for APIs that return one reduced number per call (sklearn's log_loss).
-PER_CALL_POINTS = 400
+PER_CALL_POINTS = 128
 _PLOT_BINS = 300
 
 
@@ -165,10 +165,15 @@ def _returned_format(value: np.ndarray, fmt: FloatFormat) -> str | None:
     return "float32" if fmt.precision < 24 and np.array_equal(f32.round(v), v) else "float64"
 
 
-def _plot_bins(z: np.ndarray, ulps: np.ndarray | None) -> dict[str, list[float]]:
+def plot_limit(fmt: FloatFormat) -> float:
+    """Plots show |z| up to twice where sigmoid rounds to 0 (the table covers the rest)."""
+    return 2 * abs(edges(fmt).sigmoid_zero)
+
+
+def _plot_bins(z: np.ndarray, ulps: np.ndarray | None, limit: float) -> dict[str, list[float]]:
     if ulps is None:
         return {}
-    ok = np.isfinite(z)
+    ok = np.isfinite(z) & (np.abs(z) <= limit)
     u = np.sign(z[ok]) * np.log10(1 + np.abs(z[ok]))  # a symmetric log axis
     e = np.where(np.isnan(ulps[ok]), np.inf, ulps[ok])
     edges_ = np.linspace(u.min(), u.max(), _PLOT_BINS + 1)
@@ -261,7 +266,12 @@ def _run_one(
     clamped = None if out.clamped is None else np.asarray(out.clamped).reshape(zs.shape)
     m, ulps, gulps = measure(fmt, zs, ys, value, grad, sub, probabilities, clamped)
     row.measures = m
-    row.plot = {"value": _plot_bins(zs, ulps), "grad": _plot_bins(zs, gulps)}
+    limit = plot_limit(fmt)
+    row.plot = {
+        "value": _plot_bins(zs, ulps, limit),
+        "grad": _plot_bins(zs, gulps, limit),
+        "sampled": idx is not None,
+    }
     return row
 
 

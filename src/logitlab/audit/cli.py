@@ -146,7 +146,8 @@ def _run(
         "csv": _report.to_csv,
         "markdown": _report.to_markdown,
     }
-    if "table" in formats:
+    to_stdout = out is None and any(f in texts for f in formats)
+    if "table" in formats or not to_stdout:
         console.print(_report.to_rich(result))
         for line in _report.notes_text(result):
             console.print(f"[dim]- {line}[/dim]", highlight=False)
