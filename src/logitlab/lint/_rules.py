@@ -81,7 +81,10 @@ def simple_call(call: ast.Call, nargs: int = 1) -> bool:
 
 
 def minus_abs(node: ast.expr) -> bool:
-    """``-abs(x)``: exp of it is at most 1, the stable softplus tail log1p(exp(-|x|))."""
+    """``-abs(x)`` (or ``-abs(x) * c``): exp of it is at most 1, the stable softplus
+    tail log1p(exp(-|x|))."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
+        return minus_abs(node.left) or (isinstance(node.op, ast.Mult) and minus_abs(node.right))
     if not (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)):
         return False
     inner = node.operand
@@ -988,10 +991,15 @@ class LogOfSquashing(Rule):
         if found is None:
             return False
         exp_arg, exp_fw = found
+        shift, shift_scope = exp_arg, scope
+        if isinstance(exp_arg, ast.Name):
+            assigned = ana.lookup(exp_arg.id, scope, exp_arg.lineno, exp_arg.col_offset)
+            if assigned is not None:
+                shift, shift_scope = assigned  # shifted = x - x.max(...); exp(shifted)
         if (
-            isinstance(exp_arg, ast.BinOp)
-            and isinstance(exp_arg.op, ast.Sub)
-            and self._is_max(ana, exp_arg.right, scope)
+            isinstance(shift, ast.BinOp)
+            and isinstance(shift.op, ast.Sub)
+            and self._is_max(ana, shift.right, shift_scope)
         ):
             return False  # the stable form m + log(sum(exp(x - m)))
         rest = list(arg.args[1:] if op[1] != "method" else arg.args)
