@@ -126,14 +126,19 @@ def test_flags_hold_exactly_when_their_condition_does(z: list[float], y: list[fl
     clamped = (
         ((torch.log(p) < -100) & (yt != 0)) | ((torch.log1p(-p) < -100) & (yt != 1))
     ).tolist()
+    variance = (1 - p) * p
+    grad_clamped = ((variance > 0) & (variance < torch.tensor(1e-12))).tolist()
     exact_grad = c.exact_grad()
     for row in c.rows:
+        if row.formulation.framework != "torch":
+            continue
         assert row.status == "ok"
         for i, flags in enumerate(row.element_flags):
             via_p = row.formulation.via_probabilities
             assert ("sigmoid saturated" in flags) == (via_p and saturated[i])
             is_prob = row.formulation.name == "torch.probabilities"
             assert ("log clamped" in flags) == (is_prob and clamped[i])
+            assert ("gradient clamped" in flags) == (is_prob and grad_clamped[i])
             vanished = row.grad[i] == 0 and exact_grad[i] != 0
             assert ("gradient vanished" in flags) == vanished
             bad = not (math.isfinite(row.value[i]) and math.isfinite(row.grad[i]))
@@ -172,3 +177,14 @@ def test_default_rows_are_torch_and_stable_and_all_adds_more() -> None:
     assert len(every.rows) >= len(c.rows)
     with pytest.raises(InputError, match="frameworks: unknown framework 'matlab'"):
         compare(frameworks=["matlab"])
+
+
+def test_backward_clamp_shrinks_the_gradient_and_is_flagged() -> None:
+    # float32 z = -30, y = 0: p = 9.4e-14, p(1-p) < 1e-12, so PyTorch's backward divides
+    # by 1e-12 instead: the gradient comes out p(1-p)/1e-12 = 0.0936 times too small.
+    c = compare(logits=[-30.0], targets=[0.0], reduction="none")
+    row = c.row("torch.probabilities")
+    assert row.flags == ("gradient clamped",)
+    ratio = row.grad[0] / float(c.exact.grads[0])
+    assert ratio == pytest.approx(float(exact.sigmoid(-30.0)) / 1e-12, rel=1e-6)
+    assert c.row("torch.logits").flags == ()

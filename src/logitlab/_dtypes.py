@@ -87,7 +87,8 @@ class FloatFormat:
         _, e2 = np.frexp(xf)  # |x| in [2**(e2-1), 2**e2)
         quantum = np.maximum(e2 - 1, self.emin) - (self.precision - 1)
         # Power-of-two scalings are exact, and rint rounds half to even.
-        rounded = np.ldexp(np.rint(np.ldexp(xf, -quantum)), quantum)
+        with np.errstate(over="ignore"):  # overflow gives inf, as it should
+            rounded = np.ldexp(np.rint(np.ldexp(xf, -quantum)), quantum)
         rounded[np.abs(rounded) > self.max] = np.inf
         out[finite] = np.copysign(rounded, xf)
         return out

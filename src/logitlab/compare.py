@@ -40,6 +40,10 @@ DEFAULT_FRAMEWORKS = ("torch", "stable")
 FLAGS = {
     "sigmoid saturated": "sigmoid rounded to exactly 0 or 1, so log(p) or log(1 - p) is log 0",
     "log clamped": "PyTorch's binary_cross_entropy clamped a log at -100",
+    "gradient clamped": (
+        "PyTorch's binary_cross_entropy backward divided by max(p(1 - p), 1e-12), not p(1 - p), "
+        "shrinking the gradient"
+    ),
     "gradient vanished": "a zero gradient where the exact one, rounded to the dtype, is not",
     "non-finite": "a NaN or infinity where the exact value is finite",
 }
@@ -181,6 +185,7 @@ def flag_elements(
     outcome_grad: np.ndarray | None,
     probabilities: np.ndarray | None,
     clamped: np.ndarray | None,
+    grad_clamped: np.ndarray | None,
     exact_value: np.ndarray,
     exact_grad: np.ndarray,
     shape: tuple[int, ...],
@@ -204,6 +209,8 @@ def flag_elements(
                 f.append("sigmoid saturated")
         if clamped is not None and bool(np.asarray(clamped).ravel()[i]):
             f.append("log clamped")
+        if grad_clamped is not None and bool(np.asarray(grad_clamped).ravel()[i]):
+            f.append("gradient clamped")
         if grad is not None and grad[i] == 0 and eg[i] != 0:
             f.append("gradient vanished")
         value_bad = not math.isfinite(value[i]) and math.isfinite(ev[i])
@@ -249,6 +256,7 @@ def _row(f: Formulation, case: BCECase, ex: exact.ExactResult) -> Row:
         grad,
         out.probabilities,
         out.clamped,
+        out.grad_clamped,
         ex.value_rounded(fmt),
         ex.grad_rounded(fmt),
         case.shape,

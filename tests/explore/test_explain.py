@@ -56,5 +56,10 @@ def test_rounding_notes_are_passed_on() -> None:
 def test_gradient_shrinking_before_saturation_is_explained() -> None:
     text = sentences([-30], [0.3])
     assert "Above z" not in text and "Below z" not in text
-    assert "The probabilities path's gradient for z₁ = -30.0 is 91% off" in text
+    # float32: p = sigma(-30) = 9.4e-14, so the backward divides by 1e-12 instead of p(1 - p)
+    # and the gradient comes out 0.0936 times the exact -0.3.
+    assert (
+        "The probabilities path's gradient for z₁ = -30.0 is -0.028072873 where the exact one "
+        "is -0.3" in text
+    )
     assert "max(p(1 − p), 1e-12)" in text

@@ -91,40 +91,38 @@ def explain(comparison: Comparison, saturation: Saturation) -> list[str]:
             f"or 1, so that path stops learning: it returns 0 where the exact gradient is "
             f"{examples}. The logits path differentiates σ(z) − y directly and keeps it."
         )
-    if prob is not None and prob.status == "ok" and prob.grad_relative_error is not None:
-        # Wrong gradients that no flag names: torch's BCE backward divides (p - y) by
-        # max(p(1 - p), 1e-12) (ATen's Loss.cpp), so below p(1 - p) = 1e-12 it shrinks with p.
-        rel = prob.grad_relative_error.ravel()
-        grad = prob.grad.ravel() if prob.grad is not None else None
+    if prob is not None and prob.status == "ok" and prob.grad is not None:
+        grad = prob.grad.ravel()
         exact_grad = c.exact_grad().ravel()
-        off = [
-            i
-            for i in range(rel.size)
-            if rel[i] > 0.01
-            and "gradient vanished" not in prob.element_flags[i]
-            and "sigmoid saturated" not in prob.element_flags[i]
-            and "non-finite" not in prob.element_flags[i]
-        ]
-        if off and grad is not None:
-            i = off[0]
-            # p(1 - p) = sigma'(z) = exp(-|z|) / (1 + exp(-|z|))**2
-            e = math.exp(-abs(float(z[i])))
-            tiny = e / (1 + e) ** 2 < 1e-12
-            text = (
-                f"The probabilities path's gradient for {_z(i)} = {shortest_repr(z[i], fmt)} is "
-                f"{min(rel[i], 1.0):.0%} off although sigmoid has not rounded to 0 or 1"
-            )
-            if tiny:
-                text += (
-                    ": PyTorch's binary_cross_entropy backward divides (p − y) by "
-                    "max(p(1 − p), 1e-12), and p(1 − p) is below 1e-12 here, so the gradient "
-                    "shrinks with p"
-                )
-            else:
-                text += f": it is computed from p = σ(z) rounded to {name}"
+        clamped = [i for i, f in enumerate(prob.element_flags) if "gradient clamped" in f]
+        rel = prob.grad_relative_error.ravel() if prob.grad_relative_error is not None else None
+        ulps = prob.grad_ulp_error.ravel() if prob.grad_ulp_error is not None else None
+        quiet = (
+            []
+            if rel is None or ulps is None
+            else [
+                i
+                for i in range(rel.size)
+                if rel[i] > 0.01 and ulps[i] > 1 and not prob.element_flags[i]
+            ]
+        )
+        if clamped:
+            i = clamped[0]
             out.append(
-                f"{text}: {shortest_repr(grad[i], fmt)} where the exact one is "
-                f"{shortest_repr(exact_grad[i], fmt)}."
+                f"The probabilities path's gradient for {_z(i)} = {shortest_repr(z[i], fmt)} is "
+                f"{shortest_repr(grad[i], fmt)} where the exact one is "
+                f"{shortest_repr(exact_grad[i], fmt)}, although sigmoid has not rounded to 0 or "
+                "1: PyTorch's binary_cross_entropy backward divides (p − y) by "
+                "max(p(1 − p), 1e-12), and p(1 − p) is below 1e-12 here (|z| > 27.6), so the "
+                "gradient shrinks with p."
+            )
+        elif quiet:
+            i = quiet[0]
+            out.append(
+                f"The probabilities path's gradient for {_z(i)} = {shortest_repr(z[i], fmt)} is "
+                f"{min(float(rel[i]), 1.0):.0%} off although sigmoid has not rounded to 0 or 1: "
+                f"it is computed from p = σ(z) rounded to {name}: {shortest_repr(grad[i], fmt)} "
+                f"where the exact one is {shortest_repr(exact_grad[i], fmt)}."
             )
     if prob is not None and prob.status == "ok" and "non-finite" in prob.flags:
         out.append(

@@ -27,13 +27,15 @@ class Outcome:
     autograd, ``None`` where it has none) the logits' shape.  ``probabilities`` are the
     sigmoid outputs the path went through (for paths that go through probabilities) and
     ``clamped`` marks elements where a clamp inside the framework changed the result
-    (PyTorch's ``log >= -100`` in ``binary_cross_entropy``).
+    (PyTorch's ``log >= -100`` in ``binary_cross_entropy``), ``grad_clamped`` those where
+    one changed a non-zero gradient (its backward's ``max(p(1-p), 1e-12)``).
     """
 
     value: np.ndarray
     grad: np.ndarray | None = None
     probabilities: np.ndarray | None = None
     clamped: np.ndarray | None = None
+    grad_clamped: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

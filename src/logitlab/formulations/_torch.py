@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMULATIONS"]
 
-# PyTorch's binary_cross_entropy clamps each log at -100 (see ATen's Loss.cpp).
+# PyTorch's binary_cross_entropy clamps each log at -100, and its backward divides by
+# max(p * (1 - p), 1e-12) (ATen's Loss.cpp, EPSILON).
 TORCH_LOG_CLAMP = -100.0
+TORCH_BACKWARD_EPSILON = 1e-12
 
 
 def _tensor(values: np.ndarray | None, case: Any, requires_grad: bool = False) -> Any:
@@ -52,13 +54,16 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     return loss
 
 
-def _outcome(loss: Any, z: Any, p: Any = None, clamped: Any = None) -> Outcome:
+def _outcome(
+    loss: Any, z: Any, p: Any = None, clamped: Any = None, grad_clamped: Any = None
+) -> Outcome:
     _backward(loss)
     return Outcome(
         value=as_float64(_up(loss.detach())),
         grad=None if z.grad is None else as_float64(_up(z.grad)),
         probabilities=None if p is None else as_float64(_up(p.detach())),
         clamped=None if clamped is None else np.asarray(clamped, dtype=bool),
+        grad_clamped=None if grad_clamped is None else np.asarray(grad_clamped, dtype=bool),
     )
 
 
@@ -104,7 +109,12 @@ def _probabilities(case: BCECase) -> Outcome:
         clamp_log_p = (torch.log(pd) < TORCH_LOG_CLAMP) & (y != 0)
         clamp_log_1mp = (torch.log1p(-pd) < TORCH_LOG_CLAMP) & (y != 1)
         clamped = (clamp_log_p | clamp_log_1mp).numpy()
-    return _outcome(loss, z, p, clamped)
+        # Where 0 < p(1-p) < 1e-12 the backward's clamp shrinks a gradient that would
+        # otherwise be right (|z| > 27.6); at p = 0 or 1 saturation is the explanation.
+        variance = (1 - pd) * pd
+        epsilon = torch.tensor(TORCH_BACKWARD_EPSILON, dtype=pd.dtype)
+        grad_clamped = ((variance > 0) & (variance < epsilon)).numpy()
+    return _outcome(loss, z, p, clamped, grad_clamped)
 
 
 def _logits(case: BCECase) -> Outcome:
