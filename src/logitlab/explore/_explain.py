@@ -116,7 +116,7 @@ def explain(comparison: Comparison, saturation: Saturation) -> list[str]:
                 "max(p(1 − p), 1e-12), and p(1 − p) is below 1e-12 here (|z| > 27.6), so the "
                 "gradient shrinks with p."
             )
-        elif quiet:
+        elif quiet and rel is not None:
             i = quiet[0]
             out.append(
                 f"The probabilities path's gradient for {_z(i)} = {shortest_repr(z[i], fmt)} is "
