@@ -208,21 +208,23 @@ def eps_note(eps: Eps) -> str:
         return ""
     notes = []
     small_upper = [u for u in eps.uppers if u is not None and u < FLOAT32_HALF_ULP_AT_ONE]
-    if small_upper:
+    if eps.float64_eps:
+        notes.append(
+            "the eps is float64's machine eps (2.2e-16), far below float32's spacing near 1"
+            " (6e-8): in float32, 1 - eps rounds to 1.0 and p + eps == p unless p is tiny"
+        )
+    elif small_upper:
         notes.append(
             f"1 - {small_upper[0]:g} rounds to 1.0 in float32, so the clamp does not keep"
             " log(1 - p) finite"
-        )
-    if eps.float64_eps:
-        notes.append(
-            "the eps is float64's (2.2e-16), far below float32's spacing near 1 (6e-8):"
-            " added to float32 it changes nothing where it matters"
         )
     finite = [v for v in eps.values if v is not None and not math.isnan(v)]
     if finite:
         v = min(finite)
         if v < FLOAT16_HALF_ULP_AT_ONE and not eps.float64_eps and not small_upper:
-            notes.append(f"eps={v:g} vanishes next to p in float16/bfloat16 (p + eps == p)")
+            notes.append(
+                f"eps={v:g} vanishes next to p in float16/bfloat16 (p + eps == p unless p is tiny)"
+            )
         notes.append(
             f"an eps only caps the loss at -log(eps) = {-math.log(v):.3g}; the gradient"
             " through a saturated probability is still zero"
