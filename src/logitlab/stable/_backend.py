@@ -50,34 +50,39 @@ def is_torch(x: Any) -> bool:
 
 
 def namespace(*arrays: Any) -> Any:
-    """The array API namespace of the arrays; NumPy for Python numbers and lists."""
+    """The array API namespace of the first array (the logits); NumPy for Python numbers
+    and lists.  Other arguments are converted to it by :func:`as_array`."""
     import array_api_compat
 
-    present = [
-        a
-        for a in arrays
-        if array_api_compat.is_array_api_obj(a) and not isinstance(a, (int, float))
-    ]
-    if not present:
-        return array_api_compat.array_namespace(np.zeros(()))
-    return array_api_compat.array_namespace(*present)
+    for a in arrays:
+        if array_api_compat.is_array_api_obj(a) and not isinstance(a, (int, float)):
+            return array_api_compat.array_namespace(a)
+    return array_api_compat.array_namespace(np.zeros(()))
 
 
 def as_array(x: Any, xp: Any, argument: str, like: Any = None) -> Any:
-    """``x`` as an array of namespace ``xp`` (Python numbers and lists through NumPy)."""
+    """``x`` as an array of namespace ``xp`` (Python numbers, lists and NumPy arrays given
+    beside another framework's logits are converted, on the logits' device)."""
     import array_api_compat
 
     if array_api_compat.is_array_api_obj(x) and not isinstance(x, (int, float)):
-        return x
-    try:
-        array = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(argument, f"expected an array of numbers, got {x!r}") from None
+        if like is None or array_api_compat.array_namespace(x) is xp:
+            return x
+        if not isinstance(x, np.ndarray):
+            raise InputError(
+                argument, f"is a {type(x).__name__}; the logits are a {type(like).__name__}"
+            )
+        array = x
+    else:
+        try:
+            array = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(argument, f"expected an array of numbers, got {x!r}") from None
     if like is not None and not isinstance(like, np.ndarray):
         if is_torch(like):
             import torch
 
-            return torch.as_tensor(array, device=like.device)
+            return torch.as_tensor(np.asarray(array), device=like.device)
         return xp.asarray(array)
     return array
 

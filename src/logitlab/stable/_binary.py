@@ -104,6 +104,10 @@ def binary_cross_entropy_with_logits(
         from logitlab.stable import _torch_autograd
 
         return _torch_autograd.bce_with_logits(z, y, w, p, reduction)
+    if _is_jax(xp):
+        from logitlab.stable import _jax_autograd
+
+        return _jax_autograd.bce_with_logits(z, y, w, p, reduction)
     wide = [None if a is None else widen(a, xp) for a in (z, y, w, p)]
     with np.errstate(all="ignore"):
         loss = _kernels.bce_loss_terms(xp, *wide)
@@ -112,6 +116,10 @@ def binary_cross_entropy_with_logits(
             if reduction == "mean":
                 loss = loss / _numel(z)
     return to_dtype(loss, dtype, xp)
+
+
+def _is_jax(xp: Any) -> bool:
+    return str(getattr(xp, "__name__", "")).startswith("jax")
 
 
 def _numel(x: Any) -> int:

@@ -189,10 +189,12 @@ def bce_loss_careful(xp: Any, z: Array, y: Array, w: Array | None, p: Array | No
     sp_minus_z, k_minus_z = _softplus_scaled(xp, -z, a, e)  # -log sigma(z) = softplus(-z)
     extra_pos = [] if p is None else [p]
     extra_w = [] if w is None else [w]
+    # Coefficients first, the softplus last: an intermediate cannot overflow unless the
+    # loss itself does (softplus reaches 1.8e308 where z does).
     positive = _product(
-        xp, [y, sp_minus_z, *extra_pos, *extra_w], [0, k_minus_z, *[0] * len(extra_pos + extra_w)]
+        xp, [*extra_w, *extra_pos, y, sp_minus_z], [*[0] * len(extra_pos + extra_w), 0, k_minus_z]
     )
-    negative = _product(xp, [1.0 - y, sp_z, *extra_w], [0, k_z, *[0] * len(extra_w)])
+    negative = _product(xp, [*extra_w, 1.0 - y, sp_z], [*[0] * len(extra_w), 0, k_z])
     return positive + negative
 
 
@@ -221,9 +223,9 @@ def bce_grad_careful(
     k_minus_z = xp.where(positive_z, small_k, 0)
     extra_pos = [] if p is None else [p]
     extra_w = [] if w is None else [w]
-    a = _product(xp, [1.0 - y, sig_z, *extra_w], [0, k_z, *[0] * len(extra_w)])
+    a = _product(xp, [*extra_w, 1.0 - y, sig_z], [*[0] * len(extra_w), 0, k_z])
     b = _product(
-        xp, [y, sig_minus_z, *extra_pos, *extra_w], [0, k_minus_z, *[0] * len(extra_pos + extra_w)]
+        xp, [*extra_w, *extra_pos, y, sig_minus_z], [*[0] * len(extra_pos + extra_w), 0, k_minus_z]
     )
     return a - b, xp.where(a > b, a, b)
 

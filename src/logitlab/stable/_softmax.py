@@ -226,10 +226,13 @@ def check_cross_entropy(
     n_classes = shape[0] if len(shape) == 1 else shape[1]
     if not hasattr(target, "dtype"):
         target = np.asarray(target)
+    if isinstance(target, np.ndarray) and not isinstance(z, np.ndarray):
         if is_torch(z):
             import torch
 
             target = torch.as_tensor(target, device=z.device)
+        else:
+            target = xp.asarray(target)
     integer = _is_integer(xp, target)
     tshape = tuple(int(n) for n in target.shape)
     if integer:
@@ -239,7 +242,7 @@ def check_cross_entropy(
                 "target", f"class indices have shape {tshape}; logits {shape} need {expected}"
             )
         valid = (target == ignore_index) | ((target >= 0) & (target < n_classes))
-        if not bool(xp.all(valid)):
+        if not _concrete_all(xp, valid):
             raise InputError(
                 "target", f"class indices must lie in [0, {n_classes}) or equal ignore_index"
             )
@@ -255,6 +258,13 @@ def check_cross_entropy(
         if tuple(int(n) for n in weight.shape) != (n_classes,):
             raise InputError("weight", f"shape {tuple(weight.shape)} must be (C,) = ({n_classes},)")
     return xp, z, target, weight, dtype, integer
+
+
+def _concrete_all(xp: Any, mask: Any) -> bool:
+    try:
+        return bool(xp.all(mask))
+    except Exception:  # a JAX tracer under jit: no values to check here
+        return True
 
 
 def class_last(xp: Any, a: Any) -> Any:

@@ -344,6 +344,4 @@ def cross_entropy(
         from logitlab._errors import InputError
 
         raise InputError("weight", "gradients with respect to the class weights are not supported")
-    return CrossEntropy.apply(
-        z, target, weight, ignore_index, reduction, label_smoothing, integer
-    )
+    return CrossEntropy.apply(z, target, weight, ignore_index, reduction, label_smoothing, integer)
