@@ -175,6 +175,7 @@ def measure(
     ref: fast.Reference,
     probabilities: np.ndarray | None = None,
     clamped: np.ndarray | None = None,
+    grad_clamped: np.ndarray | None = None,
 ) -> tuple[Measures, np.ndarray, np.ndarray | None]:
     """Measure one run; also return the per-point ULP errors (value, gradient) for plots."""
     ulps = fast.ulp_errors(value, ref.value, fmt)
@@ -192,6 +193,7 @@ def measure(
         if probabilities is None
         else int(np.count_nonzero((probabilities == 0) | (probabilities == 1))),
         "log clamped": 0 if clamped is None else int(np.count_nonzero(clamped)),
+        "gradient clamped": 0 if grad_clamped is None else int(np.count_nonzero(grad_clamped)),
         "gradient vanished": int(np.count_nonzero(gone)),
         "non-finite": int(
             np.count_nonzero(

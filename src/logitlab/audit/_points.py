@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from logitlab._dtypes import FloatFormat
-from logitlab.exact import fast
 
 __all__ = [
     "DEFAULT_TARGETS",
@@ -49,7 +48,7 @@ DEFAULT_TARGETS: tuple[float, ...] = FULL_TARGETS[:11]
 
 @dataclass(frozen=True)
 class Edges:
-    """Named logits of a format, found by evaluating the reference on its values.
+    """Named logits of a format, found by evaluating the exact sigmoid on its values.
 
     ``sigmoid_one``: the smallest z whose sigmoid rounds to 1; ``sigmoid_zero``: the largest
     z whose sigmoid rounds to 0; ``exp_overflow``: the smallest z with ``exp(z)`` rounding
@@ -91,15 +90,22 @@ def _first(candidates: np.ndarray, good: np.ndarray, largest: bool = False) -> f
     return float(chosen.max() if largest else chosen.min())
 
 
+def _rounded_sigmoid(z: np.ndarray, fmt: FloatFormat) -> np.ndarray:
+    # a handful of points, each decided exactly (mpmath): an edge is a rounding boundary,
+    # where even the fast reference's 2**-64 could round the wrong way
+    from logitlab import exact
+    from logitlab.ulp import round_to_format
+
+    return np.array([round_to_format(exact.sigmoid(float(v)), fmt) for v in z])
+
+
 def edges(fmt: FloatFormat) -> Edges:
-    """Find the format's edges: closed forms give a start, the reference decides."""
+    """Find the format's edges: closed forms give a start, exact evaluation decides."""
     p = fmt.precision
     # sigma(z) rounds to 1 once 1 - sigma(z) <= 2**-(p+1): z >= log(2**(p+1) - 1)
     one = neighbours(float(fmt.round(math.log(2.0 ** (p + 1) - 1))), fmt, 4)
-    s1 = fmt.round(fast.elementwise("sigmoid", one, fmt).value.astype(np.float64))
     # sigma(z) ~ exp(z) rounds to 0 at or below half the smallest subnormal
     zero = neighbours(float(fmt.round(math.log(fmt.smallest_subnormal) - math.log(2))), fmt, 4)
-    s0 = fmt.round(fast.elementwise("sigmoid", zero, fmt).value.astype(np.float64))
     # exp(z) overflows once it reaches max + ulp(max)/2
     top = math.log(fmt.max) + 2.0 ** -(p + 1)
     over = neighbours(float(fmt.round(top)), fmt, 4)
@@ -107,8 +113,8 @@ def edges(fmt: FloatFormat) -> Edges:
         big = np.exp(over.astype(np.longdouble))
     overflow = big >= np.longdouble(fmt.max) * (1 + np.longdouble(2.0) ** -(p + 1))
     return Edges(
-        sigmoid_one=_first(one, s1 == 1.0),
-        sigmoid_zero=_first(zero, s0 == 0.0, largest=True),
+        sigmoid_one=_first(one, _rounded_sigmoid(one, fmt) == 1.0),
+        sigmoid_zero=_first(zero, _rounded_sigmoid(zero, fmt) == 0.0, largest=True),
         exp_overflow=_first(over, overflow),
     )
 

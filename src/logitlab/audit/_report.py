@@ -47,6 +47,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("inf", "inf"),
     ("vanished", "grad vanished"),
     ("clamped", "clamped"),
+    ("grad_clamped", "grad clamped"),
     ("saturated", "sigmoid saturated"),
     ("break_rel", "|z| where rel err first > tol"),
     ("break_vanish", "|z| where grad first vanishes"),
@@ -108,6 +109,7 @@ def summary(row: Row) -> dict[str, str]:
             nan=str(v.nan + (m.grad.nan if m.grad else 0)),
             inf=str(v.inf + (m.grad.inf if m.grad else 0)),
             clamped=str(m.counts.get("log clamped", 0)),
+            grad_clamped=str(m.counts.get("gradient clamped", 0)),
             saturated=str(m.counts.get("sigmoid saturated", 0)),
             break_rel=_breaks(row, "relative"),
         )

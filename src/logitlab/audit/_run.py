@@ -264,7 +264,9 @@ def _run_one(
         None if out.probabilities is None else np.asarray(out.probabilities).reshape(zs.shape)
     )
     clamped = None if out.clamped is None else np.asarray(out.clamped).reshape(zs.shape)
-    m, ulps, gulps = measure(fmt, zs, ys, value, grad, sub, probabilities, clamped)
+    gc = getattr(out, "grad_clamped", None)
+    grad_clamped = None if gc is None else np.asarray(gc).reshape(zs.shape)
+    m, ulps, gulps = measure(fmt, zs, ys, value, grad, sub, probabilities, clamped, grad_clamped)
     row.measures = m
     limit = plot_limit(fmt)
     row.plot = {

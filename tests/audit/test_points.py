@@ -1,0 +1,54 @@
+"""Audit inputs: exhaustive 16-bit logits, reproducible sweeps, edges found from the format."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from logitlab import exact
+from logitlab._dtypes import get_format
+from logitlab.audit._points import DEFAULT_TARGETS, edges, logit_points, neighbours, targets_for
+from logitlab.ulp import round_to_format
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_sixteen_bit_is_exhaustive(dtype: str) -> None:
+    fmt = get_format(dtype)
+    z = logit_points(fmt, 100, 0)
+    finite = z[np.isfinite(z)]
+    assert np.isin(fmt.values(), finite).all()
+    assert np.isinf(z).sum() == 2
+    assert np.signbit(z[z == 0]).sum() == 1  # -0 and +0 both present
+
+
+def test_sweeps_are_reproducible_and_cover_edges() -> None:
+    fmt = get_format("float32")
+    a = logit_points(fmt, 3000, 7)
+    b = logit_points(fmt, 3000, 7)
+    c = logit_points(fmt, 3000, 8)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    e = edges(fmt)
+    for v in (e.sigmoid_one, e.sigmoid_zero, e.exp_overflow, fmt.max, -fmt.max, 2.0**-149):
+        assert v in a
+    assert np.array_equal(fmt.round(a), a)  # every point is a float32 value
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_edges_match_the_exact_sigmoid(dtype: str) -> None:
+    fmt = get_format(dtype)
+    e = edges(fmt)
+    below = neighbours(e.sigmoid_one, fmt, 1)[0]
+    assert round_to_format(exact.sigmoid(e.sigmoid_one), fmt) == 1.0
+    assert round_to_format(exact.sigmoid(float(below)), fmt) < 1.0
+    above = neighbours(e.sigmoid_zero, fmt, 1)[-1]
+    assert round_to_format(exact.sigmoid(e.sigmoid_zero), fmt) == 0.0
+    assert round_to_format(exact.sigmoid(float(above)), fmt) > 0.0
+    assert e.exp_overflow == pytest.approx(math.log(fmt.max), rel=1e-2)
+
+
+def test_targets_merge_after_rounding() -> None:
+    ys, notes = targets_for(get_format("float16"), DEFAULT_TARGETS)
+    assert 0.0 in ys and 1.0 in ys and len(ys) == len(DEFAULT_TARGETS) - 2
+    assert any("1e-10" in n for n in notes)
