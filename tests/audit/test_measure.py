@@ -98,7 +98,7 @@ def test_measure_on_a_known_broken_formula() -> None:
     grad[broken] = 0.0
     value[0] = _next_up(value[0], 3)  # 3 ULP off at z = -20
     m, ulps, gulps = measure(F32, z, y, value, grad, ref)
-    assert 3 <= m.value.max_ulp or m.value.max_ulp > 1e6
+    assert m.value.max_ulp > 1e6  # the zeros past z = 10 are far off
     assert ulps[0] == pytest.approx(3, abs=0.5)
     assert m.breakpoints["y=1"].relative == pytest.approx(10.0)
     assert m.breakpoints["y=1"].vanished == pytest.approx(10.0)

@@ -28,7 +28,7 @@ def test_csv_one_line_per_row(small_audit: AuditResult) -> None:
     rows = list(csv.DictReader(io.StringIO(to_csv(small_audit))))
     assert len(rows) == len(small_audit.rows)
     assert list(rows[0]) == [k for k, _ in COLUMNS]
-    naive = [r for r in rows if r["formulation"] == "numpy.naive"][0]
+    naive = next(r for r in rows if r["formulation"] == "numpy.naive")
     assert naive["grad_max_ulp"] == "no autograd"
 
 

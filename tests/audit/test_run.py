@@ -86,7 +86,7 @@ def test_bad_arguments_name_themselves(kwargs: dict[str, object], argument: str)
 
 
 def test_unknown_formulation_lists_choices() -> None:
-    with pytest.raises(InputError, match="torch.logits"):
+    with pytest.raises(InputError, match=r"torch\.logits"):
         audit("bce", formulations=["torch.nope"])
 
 
