@@ -72,8 +72,8 @@ def reference_vs_torch() -> None:
         fmt = get_format(dtype)
         z, y = _audit_points(dtype, 20_000)
         case = BCECase(z, y, None, None, "none", fmt)
-        ref_t = _best(lambda: fast.bce(z, y, fmt))
-        torch_t = sum(_best(lambda n=n: get(n).compute(case)) for n in names)
+        ref_t = _best(lambda z=z, y=y, fmt=fmt: fast.bce(z, y, fmt))
+        torch_t = sum(_best(lambda n=n, case=case: get(n).compute(case)) for n in names)
         print(
             f"   {dtype:9s} {z.size:7d} points: reference {ref_t * 1e3:7.1f} ms, "
             f"3 torch formulations {torch_t * 1e3:7.1f} ms "
