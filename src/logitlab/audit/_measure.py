@@ -176,8 +176,12 @@ def measure(
     probabilities: np.ndarray | None = None,
     clamped: np.ndarray | None = None,
     grad_clamped: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
 ) -> tuple[Measures, np.ndarray, np.ndarray | None]:
-    """Measure one run; also return the per-point ULP errors (value, gradient) for plots."""
+    """Measure one run; also return the per-point ULP errors (value, gradient) for plots.
+
+    Breakpoints are found per target class (:func:`target_class` of ``y``, or ``classes``
+    when given, else one class ``"all"``)."""
     ulps = fast.ulp_errors(value, ref.value, fmt)
     rels = relative_errors(value, ref.value)
     vstats = error_stats(ulps, rels, value, ref.value)
@@ -212,9 +216,10 @@ def measure(
     # subtracts may return 0, and that is no breakdown.
     scale = np.abs(ref.grad) if ref.grad_scale is None else ref.grad_scale
     real = np.abs(ref.grad) > 2 * fmt.eps * scale
-    classes = np.full(z.shape, "all") if y is None else target_class(y)
+    if classes is None:
+        classes = np.full(z.shape, "all") if y is None else target_class(y)
     breakpoints: dict[str, Breakpoint] = {}
-    for cls in ("y=0", "y=1", "soft", "all"):
+    for cls in dict.fromkeys(["y=0", "y=1", "soft", "all", *np.unique(classes).tolist()]):
         in_class = classes == cls
         if not in_class.any():
             continue

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Quantities the audit knows.
-QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus")
+QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
 #: Logits per float32/float64 sweep in the default audit (16-bit formats: every value).
 DEFAULT_POINTS = 20_000
 #: Points sampled for APIs that return one reduced number per call (sklearn's log_loss).
@@ -278,6 +278,11 @@ def _run_one(
 
 
 def _run_dtype(settings: Settings, dtype: str, emit: Callable[[str, Any], None]) -> None:
+    if settings.quantity == "softmax_ce":
+        from logitlab.audit._softmax import run_dtype
+
+        run_dtype(settings, dtype, emit)
+        return
     fmt = get_format(dtype)
     z, y, notes = _inputs(settings, fmt)
     start = time.perf_counter()
@@ -315,7 +320,8 @@ def _worker(settings: Settings, dtypes: list[str], queue: Any) -> None:
 def _cost(settings: Settings, dtype: str) -> float:
     fmt = get_format(dtype)
     n = 2**16 if fmt.bits == 16 else settings.points
-    return n * (len(settings.targets) if settings.quantity == "bce" else 1)
+    per = {"bce": len(settings.targets), "softmax_ce": 2 * 3}.get(settings.quantity, 1)
+    return n * per
 
 
 def _split(settings: Settings, workers: int) -> list[list[str]]:
@@ -362,11 +368,6 @@ def audit(
     ``progress`` is called with each finished row.  Raises
     :class:`~logitlab.InputError` naming the argument for unknown names or bad numbers.
     """
-    if quantity == "softmax_ce":
-        raise InputError(
-            "quantity",
-            "the softmax_ce audit is not built yet; choose bce, sigmoid, log_sigmoid or softplus",
-        )
     quantity, chosen, ds = _check(quantity, formulations, dtypes)
     if not isinstance(points, int) or points < 16 or points > 10_000_000:
         raise InputError("points", f"{points!r} is not an integer in [16, 10000000]")

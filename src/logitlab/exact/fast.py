@@ -44,6 +44,7 @@ __all__ = [
     "bce",
     "elementwise",
     "from_mpf",
+    "softmax_ce",
     "to_mpf",
     "ulp_errors",
     "working_format",
@@ -286,6 +287,46 @@ def _bce_grad_mp(z: float, y: float, w: float, pw: float) -> Any:
             if prec > 1 << 14:
                 return ctx.mpf(0)
             prec *= 4
+
+
+def softmax_ce(logits: Any, labels: Any, dtype: str | FloatFormat) -> Reference:
+    """Softmax cross-entropy per row, ``logsumexp(z) - z_t``, and its gradient ``p - onehot(t)``.
+
+    With ``d = z - max(z)`` (exact where the row's differences are representable in the
+    working format: the audit's rows ``(m, 0, ..., 0)`` are) and ``S = sum exp(d) = 1 + R``
+    (``R`` the sum over all but one maximum), every quantity is a sum or ratio of
+    non-negative terms:
+
+    * ``loss = log1p(R) - d_t`` (``d_t <= 0``);
+    * ``grad_j = exp(d_j) / S`` for ``j != t`` and
+      ``grad_t = -(sum_{c != t} exp(d_c)) / S`` (``p_t - 1`` without the cancellation).
+
+    ``+inf`` logits give the limits (``d = 0`` where ``z`` equals an infinite maximum).
+
+    >>> r = softmax_ce(np.array([[0.0, 0.0]]), np.array([1]), "float32")
+    >>> float(r.value[0]), [float(g) for g in r.grad[0]]
+    (0.6931471805599453, [0.5, -0.5])
+    """
+    work = working_format(dtype)
+    z = np.asarray(logits, dtype=np.float64).astype(work)
+    t = np.asarray(labels, dtype=np.int64)
+    rows = np.arange(z.shape[0])
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        top = np.max(z, axis=1, keepdims=True)
+        d = np.where(z == top, np.zeros((), dtype=work), z - top)
+        e = np.exp(d)
+        first = np.argmax(z, axis=1)
+        others = e.copy()
+        others[rows, first] = 0  # one maximum contributes the 1 of S = 1 + R
+        r = others.sum(axis=1)
+        s = 1 + r
+        d_t = d[rows, t]
+        loss = np.log1p(r) - d_t
+        grad = e / s[:, None]
+        not_t = e.copy()
+        not_t[rows, t] = 0
+        grad[rows, t] = -not_t.sum(axis=1) / s
+    return Reference(loss, grad, 0, None)
 
 
 def from_mpf(values: Any, work: Any = np.longdouble) -> np.ndarray:

@@ -1,0 +1,75 @@
+"""Softmax cross-entropy: the fast reference against mpmath, the torch rows, the audit."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from logitlab._dtypes import get_format
+from logitlab.audit import audit
+from logitlab.exact import fast
+from logitlab.exact._softmax import softmax_cross_entropy
+from logitlab.ulp import ordinal
+
+
+def _mp(row: list[float], t: int) -> tuple[object, list[object]]:
+    """loss and gradient of one row straight from the definition, at 1300 bits."""
+    with mpmath.workprec(1300):
+        z = [mpmath.mpf(v) for v in row]
+        top = max(z)
+        s = mpmath.fsum(mpmath.exp(v - top) for v in z)
+        loss = mpmath.log(s) + top - z[t]
+        p = [mpmath.exp(v - top) / s for v in z]
+        grad = [pj - (1 if j == t else 0) for j, pj in enumerate(p)]
+        return +loss, [+g for g in grad]
+
+
+def _ulp(a: object, b: object, fmt: object) -> float:
+    with mpmath.workprec(1300):
+        return float(abs(ordinal(a, fmt) - ordinal(b, fmt)))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_fast_softmax_ce_against_mpmath(dtype: str) -> None:
+    fmt = get_format(dtype)
+    rng = np.random.default_rng(4)
+    lim = math.log(fmt.max)
+    m = np.concatenate(
+        [
+            [0.0, fmt.smallest_subnormal, -fmt.smallest_subnormal, lim, -lim, 2 * lim, fmt.max],
+            rng.uniform(-3 * lim, 3 * lim, 40),
+            10 ** rng.uniform(-8, 1, 10),
+        ]
+    )
+    m = fmt.round(m)
+    z = np.zeros((m.size, 3))
+    z[:, 0] = m
+    for t in (0, 1):
+        ref = fast.softmax_ce(z, np.full(m.size, t), fmt)
+        values, grads = fast.to_mpf(ref.value), fast.to_mpf(ref.grad)
+        for i in range(m.size):
+            loss, grad = _mp([float(v) for v in z[i]], t)
+            assert _ulp(values[i], loss, fmt) < 0.01, (m[i], t)
+            for j in range(3):
+                assert _ulp(grads[3 * i + j], grad[j], fmt) < 0.01, (m[i], t, j)
+
+
+def test_fast_softmax_matches_the_exact_module_where_it_resolves() -> None:
+    z = np.array([[2.0, -1.0, 0.5], [30.0, 0.0, 0.0]])
+    ref = fast.softmax_ce(z, np.array([1, 0]), "float64")
+    ex = softmax_cross_entropy(z, np.array([1, 0]), reduction="none")
+    assert [float(v) for v in ref.value] == [float(v) for v in ex.values]
+
+
+def test_softmax_audit_rows() -> None:
+    r = audit("softmax_ce", dtypes=["float32"], points=300)
+    names = [row.name for row in r.rows]
+    assert names[:3] == ["torch.cross_entropy", "torch.log_softmax_nll", "torch.log_of_softmax"]
+    fused = r.row("torch.cross_entropy", "float32").measures
+    probs = r.row("torch.log_of_softmax", "float32").measures
+    assert fused is not None and probs is not None
+    assert probs.value.inf > 0 and fused.value.inf == 0  # log(0) once softmax underflows
+    assert set(fused.breakpoints) == {"t=swept", "t=other"}
