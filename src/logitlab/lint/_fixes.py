@@ -120,6 +120,13 @@ def _first_arg(call: cst.Call) -> cst.BaseExpression:
     return call.args[0].value
 
 
+def _bare(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``node`` without redundant parentheses, for use as a call argument."""
+    if node.lpar and not isinstance(node, (cst.Tuple, cst.GeneratorExp, cst.Yield)):
+        return node.with_changes(lpar=[], rpar=[])
+    return node
+
+
 def _unwrap(node: cst.BaseExpression, form: object) -> cst.BaseExpression:
     """The input of a sigmoid/softmax application (``f(x)`` -> x, ``x.f()`` -> x)."""
     if not isinstance(node, cst.Call):
@@ -185,7 +192,7 @@ def _with_arg0(call: cst.Call, value: cst.BaseExpression) -> cst.Call:
 
 def _a_bce_logits(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpression:
     assert isinstance(node, cst.Call)
-    call = _with_arg0(node, _unwrap(_first_arg(node), edit.param("form")))
+    call = _with_arg0(node, _bare(_unwrap(_first_arg(node), edit.param("form"))))
     return call.with_changes(
         func=_rename(node.func, "binary_cross_entropy_with_logits", edit.param("qual"), spell)
     )
@@ -202,7 +209,7 @@ def _a_unwrap_arg0(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseEx
     assert isinstance(node, cst.Call)
     if not node.args:
         raise _Mismatch
-    return _with_arg0(node, _unwrap(_first_arg(node), edit.param("form")))
+    return _with_arg0(node, _bare(_unwrap(_first_arg(node), edit.param("form"))))
 
 
 def _a_rename_arg0(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpression:
@@ -235,7 +242,9 @@ def _a_logsigmoid(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExp
     x = _unwrap(arg, edit.param("form"))
     if edit.param("negate"):
         x = _negate(x)
-    return cst.Call(spell(str(edit.param("qual"))), [cst.Arg(x)], lpar=node.lpar, rpar=node.rpar)
+    return cst.Call(
+        spell(str(edit.param("qual"))), [cst.Arg(_bare(x))], lpar=node.lpar, rpar=node.rpar
+    )
 
 
 def _a_softplus(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpression:
@@ -243,6 +252,7 @@ def _a_softplus(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpre
     arg = _log_input(node)
     exp_call = arg if isinstance(arg, cst.Call) else _exp_side(arg)
     x = _exp_input(exp_call)
+    x = _bare(x)
     args = [cst.Arg(x)]
     if edit.param("logaddexp"):
         args = [
@@ -265,7 +275,7 @@ def _a_logsumexp(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpr
         exp_call, rest = _first_arg(summed), list(summed.args[1:])
     x = _exp_input(exp_call)
     x_arg = cst.Arg(
-        x,
+        _bare(x),
         comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         if rest
         else cst.MaybeSentinel.DEFAULT,
@@ -305,7 +315,7 @@ def _a_sigmoid(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpres
     if qual == "method":
         new: cst.BaseExpression = cst.Call(cst.Attribute(_paren(x), cst.Name("sigmoid")))
     else:
-        new = cst.Call(spell(qual), [cst.Arg(x)])
+        new = cst.Call(spell(qual), [cst.Arg(_bare(x))])
     return new.with_changes(lpar=node.lpar, rpar=node.rpar)
 
 
