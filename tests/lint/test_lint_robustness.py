@@ -80,6 +80,7 @@ def test_many_files_in_parallel(tmp_path: Path) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 @given(source=hypothesmith.from_grammar())
+@pytest.mark.filterwarnings("ignore::SyntaxWarning")  # hypothesmith compiles odd code
 def test_never_crashes_on_valid_python(source: str) -> None:
     lint_source(source, "fuzz.py", ALL)
 
