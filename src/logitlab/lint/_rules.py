@@ -786,12 +786,18 @@ class SoftmaxIntoLogLoss(Rule):
                             " softmax to the model's output",
                             (edit,),
                         )
+                instead = (
+                    f"; drop the final softmax from the model (line {line(v.origin)}) and"
+                    " apply softmax where inference code needs probabilities"
+                    if v.via == "model"
+                    else ""
+                )
                 ctx.emit(
                     "LGL021",
                     call,
                     "softmax probabilities passed to CrossEntropyLoss/cross_entropy, which"
                     " applies log_softmax itself: softmax is applied twice and the gradients"
-                    " shrink; pass the logits",
+                    " shrink; pass the logits" + instead,
                     fix,
                 )
 

@@ -116,6 +116,10 @@ def lint_command(
             sys.stderr.write(f"logitlab lint: warning: {target}: no such file or directory\n")
 
     out = sys.stdout
+    if unsafe_fixes and not (fix or diff):
+        sys.stderr.write(
+            "logitlab lint: warning: --unsafe-fixes only applies with --fix or --diff\n"
+        )
     if fix or diff:
         from logitlab.lint._engine import map_files
         from logitlab.lint._fixes import fix_file
