@@ -327,9 +327,12 @@ def lint_paths(
     options = options or Options()
     files: list[str] = []
     findings: list[Finding] = []
+    seen: set[str] = set()
     for path, problem in discover(paths, options):
         if problem is None:
-            files.append(path)
+            if path not in seen:
+                seen.add(path)
+                files.append(path)
         elif problem.code in options.select:
             findings.append(problem)
     for chunk in map_files(_lint_one, files, options, jobs):
