@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from logitlab.lint._analysis import PASS_THROUGH, ModuleAnalysis, Scope, Value
+from logitlab.lint._analysis import OPS, PASS_THROUGH, ModuleAnalysis, Scope, Value
 from logitlab.lint._finding import Edit, Fix, Key
 
 FLOAT32_HALF_ULP_AT_ONE = 2.0**-24  # 1 - eps rounds to 1.0 in float32 below this
@@ -714,8 +714,6 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
 
 
 def ana_op(qual: str) -> str | None:
-    from logitlab.lint._analysis import OPS
-
     hit = OPS.get(qual)
     return None if hit is None else hit[0]
 
