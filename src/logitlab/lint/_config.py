@@ -44,7 +44,8 @@ def find_pyproject(start: str) -> str | None:
         current = parent
 
 
-def _load_toml(path: str) -> dict[str, Any]:
+def _load_toml(path: str) -> dict[str, Any] | None:
+    """The parsed file, or None when no TOML parser is available (3.10 without tomli)."""
     import importlib
 
     for name in ("tomllib", "tomli"):  # tomllib is 3.11+, tomli its backport
@@ -55,7 +56,7 @@ def _load_toml(path: str) -> dict[str, Any]:
         with open(path, "rb") as fh:
             data: dict[str, Any] = toml.load(fh)
         return data
-    return {}
+    return None
 
 
 def _codes(value: object, key: str) -> list[str]:
@@ -74,8 +75,11 @@ def load_config(start: str, explicit: str | None = None) -> LintConfig:
         data = _load_toml(path)
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot read {path}: {err}") from err
-    section = data.get("tool", {}).get("logitlab", {}).get("lint")
     config = LintConfig(path=path)
+    if data is None:
+        config.warnings.append(f"{path}: not read (install tomli to read it on Python 3.10)")
+        return config
+    section = data.get("tool", {}).get("logitlab", {}).get("lint")
     if not isinstance(section, dict):
         return config
     for key in section:
