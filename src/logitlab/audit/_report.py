@@ -174,7 +174,7 @@ def to_markdown(result: AuditResult, columns: tuple[str, ...] = _SHORT) -> str:
     """A GitHub table of the main columns (skipped and failed rows give their reason)."""
     headers = dict(COLUMNS)
     lines = [
-        "| " + " | ".join(headers[c] for c in columns) + " |",
+        "| " + " | ".join(headers[c].replace("|", "\\|") for c in columns) + " |",
         "|" + "|".join("---" for _ in columns) + "|",
     ]
     for r in result.rows:
