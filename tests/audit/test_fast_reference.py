@@ -7,6 +7,8 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logitlab import exact
 from logitlab._dtypes import get_format
@@ -122,3 +124,21 @@ def test_ulp_errors_below_float64_subnormals() -> None:
     # an exact value below float64's subnormal spacing keeps its fraction in longdouble
     e = np.asarray([np.ldexp(np.longdouble(3), -1076)])  # 0.75 of the smallest subnormal
     assert fast.ulp_errors(np.asarray([0.0]), e, "float64")[0] == pytest.approx(0.75)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    z=st.floats(allow_nan=False, width=32),
+    y=st.sampled_from([0.0, 1.0, 1e-10, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999]),
+    pw=st.sampled_from([1.0, 0.25, 3.0]),
+)
+def test_bce_property_float32(z: float, y: float, pw: float) -> None:
+    fmt = get_format("float32")
+    y = float(fmt.round(y))
+    ref = fast.bce(np.array([z]), np.array([y]), fmt, None, np.asarray(pw))
+    (v,), (g,) = fast.to_mpf(ref.value), fast.to_mpf(ref.grad)
+    with mpmath.workprec(1300):
+        exact_v = exact.bce(z, y, 1.0, pw)
+    if not mpmath.isinf(exact_v):
+        assert _ulp(v, exact_v, fmt) < LIMIT
+    assert _ulp(g, _mp_grad(z, y, 1.0, pw), fmt) < LIMIT
