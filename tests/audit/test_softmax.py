@@ -73,3 +73,16 @@ def test_softmax_audit_rows() -> None:
     assert fused is not None and probs is not None
     assert probs.value.inf > 0 and fused.value.inf == 0  # log(0) once softmax underflows
     assert set(fused.breakpoints) == {"t=swept", "t=other"}
+
+
+def test_jax_softmax_rows() -> None:
+    pytest.importorskip("optax")
+    r = audit(
+        "softmax_ce",
+        formulations=["optax.softmax_ce", "jax.log_of_softmax"],
+        dtypes=["float32"],
+        points=200,
+    )
+    assert all(row.status == "ok" and row.has_autograd for row in r.rows)
+    fused = r.row("optax.softmax_ce", "float32").measures
+    assert fused is not None and fused.value.inf == 0

@@ -170,6 +170,25 @@ def plot_limit(fmt: FloatFormat) -> float:
     return 2 * abs(edges(fmt).sigmoid_zero)
 
 
+def precision_notes(value: np.ndarray, inputs: np.ndarray, fmt: FloatFormat) -> list[str]:
+    """Say when a framework returned another precision than it was given."""
+    notes = []
+    wider = _returned_format(value, fmt)
+    if wider:
+        notes.append(f"returned {wider} values for {fmt.name} input (upcast)")
+    f32 = get_format("float32")
+    v = value[np.isfinite(value)]
+    x = inputs[np.isfinite(inputs)]
+    if (
+        fmt.name == "float64"
+        and v.size
+        and np.array_equal(f32.round(v), v)
+        and not np.array_equal(f32.round(x), x)
+    ):
+        notes.append("returned only float32 values for float64 input (computed in float32)")
+    return notes
+
+
 def _plot_bins(z: np.ndarray, ulps: np.ndarray | None, limit: float) -> dict[str, list[float]]:
     if ulps is None:
         return {}
@@ -246,20 +265,7 @@ def _run_one(
     np.seterr(all="ignore")  # overflow in rounding infinities to a format is expected
     grad = None if out.grad is None else np.asarray(out.grad, dtype=np.float64).reshape(zs.shape)
     row.has_autograd = grad is not None
-    wider = _returned_format(value, fmt)
-    if wider:
-        case_notes.append(f"returned {wider} values for {fmt.name} input (upcast)")
-    if (
-        fmt.name == "float64"
-        and value.size
-        and np.array_equal(
-            get_format("float32").round(value[np.isfinite(value)]), value[np.isfinite(value)]
-        )
-        and not np.array_equal(
-            get_format("float32").round(zs[np.isfinite(zs)]), zs[np.isfinite(zs)]
-        )
-    ):
-        case_notes.append("returned only float32 values for float64 input (computed in float32)")
+    case_notes.extend(precision_notes(value, zs, fmt))
     probabilities = (
         None if out.probabilities is None else np.asarray(out.probabilities).reshape(zs.shape)
     )

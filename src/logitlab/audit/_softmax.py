@@ -43,7 +43,7 @@ def _run_one(
     m: np.ndarray,
     ref: fast.Reference,
 ) -> Any:
-    from logitlab.audit._run import Row, _plot_bins, _returned_format, plot_limit
+    from logitlab.audit._run import Row, _plot_bins, plot_limit, precision_notes
     from logitlab.formulations import NotApplicable, get
     from logitlab.formulations._torch_softmax import SoftmaxCase
 
@@ -69,9 +69,7 @@ def _run_one(
     value = np.asarray(out.value, dtype=np.float64).reshape(m.shape)
     grad = None if out.grad is None else np.asarray(out.grad, dtype=np.float64).reshape(z.shape)
     row.has_autograd = grad is not None
-    wider = _returned_format(value, fmt)
-    if wider:
-        row.notes.append(f"returned {wider} values for {fmt.name} input (upcast)")
+    row.notes.extend(precision_notes(value, m, fmt))
     classes = np.where(labels == 0, "t=swept", "t=other")
     probs = None
     if out.probabilities is not None:

@@ -89,6 +89,27 @@ def _naive(case: Any) -> Outcome:
     return Outcome(out.value, out.grad, probabilities=p)
 
 
+def _softmax(kind: str) -> Any:
+    def compute(case: Any) -> Outcome:
+        jax = _jax()
+        import jax.numpy as jnp
+        import optax
+
+        t = jnp.asarray(np.asarray(case.labels, dtype=np.int64))
+
+        def loss(z: Any) -> Any:
+            if kind == "optax":
+                out = optax.losses.softmax_cross_entropy_with_integer_labels(z, t)
+            else:
+                logp = jnp.log(jax.nn.softmax(z, axis=1))
+                out = -jnp.take_along_axis(logp, t[:, None], axis=1)[:, 0]
+            return _reduce(jnp, out, case.reduction)
+
+        return _run(case, loss)
+
+    return compute
+
+
 def _elementwise(name: str) -> Any:
     def compute(case: Any) -> Outcome:
         jax = _jax()
@@ -120,6 +141,28 @@ FORMULATIONS: tuple[Formulation, ...] = (
         code="p = jax.nn.sigmoid(z); -(y*jnp.log(p) + (1-y)*jnp.log(1-p))",
         summary="BCE written out in JAX on the probabilities",
         compute=_naive,
+        requires=_REQ,
+        extra="jax",
+    ),
+    Formulation(
+        name="optax.softmax_ce",
+        framework="jax",
+        quantity="softmax_ce",
+        via_probabilities=False,
+        code="optax.losses.softmax_cross_entropy_with_integer_labels(z, t)",
+        summary="optax's softmax cross-entropy from logits",
+        compute=_softmax("optax"),
+        requires=("jax", "optax"),
+        extra="jax",
+    ),
+    Formulation(
+        name="jax.log_of_softmax",
+        framework="jax",
+        quantity="softmax_ce",
+        via_probabilities=True,
+        code="-jnp.take_along_axis(jnp.log(jax.nn.softmax(z)), t[:, None], 1)",
+        summary="log of JAX's softmax probabilities",
+        compute=_softmax("log_of_softmax"),
         requires=_REQ,
         extra="jax",
     ),

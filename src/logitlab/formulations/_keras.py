@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from logitlab.formulations._base import Formulation, NotApplicable, Outcome
 from logitlab.formulations._torch import _outcome, _tensor
 
@@ -52,6 +54,24 @@ def _bce(from_logits: bool) -> Any:
     return compute
 
 
+def _sparse_ce(from_logits: bool) -> Any:
+    def compute(case: Any) -> Outcome:
+        import torch
+
+        keras = _keras()
+        z = _tensor(case.logits, case, requires_grad=True)
+        t = torch.from_numpy(np.asarray(case.labels, dtype=np.int64))
+        reduction = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}[case.reduction]
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=from_logits, reduction=reduction
+        )
+        p = None if from_logits else keras.ops.softmax(z, axis=1)
+        out = loss_fn(t, z if from_logits else p)
+        return _outcome(out, z, p)
+
+    return compute
+
+
 def _elementwise(name: str) -> Any:
     def compute(case: Any) -> Outcome:
         keras = _keras()
@@ -84,6 +104,28 @@ FORMULATIONS: tuple[Formulation, ...] = (
         code="keras.losses.BinaryCrossentropy(from_logits=True)(y, z)",
         summary="Keras 3 (torch backend) from logits; the loss object computes in floatx",
         compute=_bce(from_logits=True),
+        requires=_REQ,
+        extra="keras",
+    ),
+    Formulation(
+        name="keras.sparse_ce_probabilities",
+        framework="keras",
+        quantity="softmax_ce",
+        via_probabilities=True,
+        code="keras.losses.SparseCategoricalCrossentropy()(t, keras.ops.softmax(z))",
+        summary="Keras 3 (torch backend) on softmax probabilities: clips to [1e-7, 1-1e-7]",
+        compute=_sparse_ce(from_logits=False),
+        requires=_REQ,
+        extra="keras",
+    ),
+    Formulation(
+        name="keras.sparse_ce_logits",
+        framework="keras",
+        quantity="softmax_ce",
+        via_probabilities=False,
+        code="keras.losses.SparseCategoricalCrossentropy(from_logits=True)(t, z)",
+        summary="Keras 3 (torch backend) softmax cross-entropy from logits, in floatx",
+        compute=_sparse_ce(from_logits=True),
         requires=_REQ,
         extra="keras",
     ),
