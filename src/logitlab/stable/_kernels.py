@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from logitlab.stable._backend import LN2
 
 __all__ = [
@@ -137,35 +139,52 @@ def _scaled_tail(xp: Any, a: Array) -> Array:
     return t + t * _SHIFT_FACTOR
 
 
-_SMALL = 2.0**-900  # below this a factor is scaled up by 2**128 before multiplying
-_UP = 2.0**128
-_DOWN = {0: 1.0, 64: 2.0**-64, 128: 2.0**-128, 192: 2.0**-192, 256: 2.0**-256}
+_SMALL = 2.0**-900  # a target or weight below this sends its element to the careful kernel
+_LOW = 2.0**-256  # the careful product keeps every partial product at or above this
+_UP = 2.0**256
+_DOWN = 2.0**-256
+_MAX_STEPS = 20  # 4 factors of up to 4 scalings each, and one per partial product
+
+
+def _renormalise(xp: Any, x: Array, steps: Array) -> tuple[Array, Array]:
+    for _ in range(4):  # 2**-1074 * 2**(4 * 256) >= 2**-256
+        small = (xp.abs(x) < _LOW) & (x != 0)
+        if not _any(xp, small):  # the usual case: nothing to scale
+            break
+        x = xp.where(small, x * _UP, x)
+        steps = steps + xp.where(small, 1, 0)
+    return x, steps
 
 
 def _product(xp: Any, factors: list[Array], shifts: list[Array | int]) -> Array:
-    """The product of non-negative ``factors`` with one rounding into the subnormals.
+    """The product of ``factors`` with one rounding into the subnormals, if any.
 
-    A factor below ``2**-900`` (a subnormal target or weight) is scaled up by ``2**128``
-    first; ``shifts`` says by how many powers of two each factor already is scaled.  The
-    product is scaled back by one multiplication with a power of two, which rounds only
-    when the result is subnormal, so a product that lands there is still within a few
-    ULP.  A zero factor gives 0, even against an infinite one.
+    Every factor and partial product below ``2**-256`` is scaled up by ``2**256`` (exact)
+    and the scalings are counted; a scaled value stays below 1, so no spurious overflow.
+    ``shifts`` marks factors already scaled by ``2**64`` (the scaled tail).  The product is
+    scaled back at the end by exact powers of two: only the step that enters the
+    subnormal range rounds (any later step gives 0, as the exact value would).  A zero
+    factor gives 0, even against an infinite one.
     """
     out: Array = None
     zero: Array = None
-    total: Array = 0
+    steps: Array = 0
+    tail: Array = 0
     for factor, shift in zip(factors, shifts):
-        is_zero = factor == 0
-        small = xp.abs(factor) < _SMALL
-        scaled = xp.where(small, factor * _UP, factor)
-        total = total + xp.where(small, 128, 0) + shift
+        scaled, steps = _renormalise(xp, factor, steps)
+        tail = tail + shift
         out = scaled if out is None else out * scaled
-        zero = is_zero if zero is None else zero | is_zero
-    total = xp.where(total > 256, 256, total)  # only reached by products that underflow
-    down = _DOWN[0]
-    for k in (64, 128, 192, 256):
-        down = xp.where(total == k, _DOWN[k], down)
-    return xp.where(zero, 0.0, out * down)
+        out, steps = _renormalise(xp, out, steps)
+        zero = factor == 0 if zero is None else zero | (factor == 0)
+    if not isinstance(tail, int):
+        out = xp.where(tail > 0, out * _UNSCALE, out)
+    for _ in range(_MAX_STEPS if not isinstance(steps, int) else 0):
+        pending = steps > 0
+        if not _any(xp, pending):
+            break
+        out = xp.where(pending, out * _DOWN, out)
+        steps = steps - xp.where(pending, 1, 0)
+    return xp.where(zero, 0.0, out)
 
 
 def _softplus_scaled(xp: Any, z: Array, a: Array, e: Array) -> tuple[Array, Array]:
@@ -266,9 +285,49 @@ def bce_grad_fast(
     sig_minus_z = xp.where(z >= 0, small, r)
     a = (1.0 - y) * sig_z
     b = y * sig_minus_z if p is None else (y * sig_minus_z) * p
+    d, scale = a - b, xp.where(a > b, a, b)
+    if p is None:
+        # Near z = 0 both terms are near y/2 and (1-y)/2 and their difference would carry
+        # float64's absolute error: write sigma(z) = 1/2 + tanh(z/2)/2 instead, so that
+        # sigma(z) - y = (1/2 - y) + tanh(z/2)/2, with 1/2 - y exact for y >= 1/4 and
+        # |tanh(z/2)/2| < 1/4 below |z| = 1: only the true zero at z = logit(y) cancels.
+        half_tanh = xp.tanh(0.5 * z) * 0.5
+        offset = 0.5 - y
+        near_zero = xp.abs(z) < 1.0
+        d = xp.where(near_zero, offset + half_tanh, d)
+        scale = xp.where(near_zero, xp.maximum(xp.abs(offset), xp.abs(half_tanh)), scale)
     if w is not None:
-        a, b = a * w, b * w
-    return a - b, xp.where(a > b, a, b)
+        d, scale = d * w, scale * xp.abs(w)
+    return d, scale
+
+
+def _on_subset(
+    xp: Any, mask: Array, fn: Any, base: tuple[Array, ...], arrays: tuple[Array | None, ...]
+) -> tuple[Array, ...]:
+    """``fn(*arrays)`` where ``mask`` holds, ``base`` elsewhere; ``fn`` runs on the masked
+    elements only (NumPy and torch; other namespaces run it everywhere and select)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    is_torch = torch is not None and isinstance(mask, torch.Tensor)
+    if not (is_torch or isinstance(mask, np.ndarray)):
+        full = fn(*arrays)
+        return tuple(xp.where(mask, f, b) for f, b in zip(full, base))
+    shape = tuple(mask.shape)
+    flat_mask = mask.reshape(-1)
+    picked = [
+        None
+        if a is None
+        else (xp.broadcast_to(a, shape) if tuple(a.shape) != shape else a).reshape(-1)[flat_mask]
+        for a in arrays
+    ]
+    values = fn(*picked)
+    out = []
+    for value, b in zip(values, base):
+        flat = (b.clone() if is_torch else b.copy()).reshape(-1)
+        flat[flat_mask] = value
+        out.append(flat.reshape(shape))
+    return tuple(out)
 
 
 def bce_loss_terms(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None) -> Array:
@@ -276,7 +335,9 @@ def bce_loss_terms(xp: Any, z: Array, y: Array, w: Array | None, p: Array | None
     loss = bce_loss_fast(xp, z, y, w, p)
     care = bce_needs_care(xp, z, y, w, p)
     if _any(xp, care):
-        loss = xp.where(care, bce_loss_careful(xp, z, y, w, p), loss)
+        (loss,) = _on_subset(
+            xp, care, lambda *a: (bce_loss_careful(xp, *a),), (loss,), (z, y, w, p)
+        )
     return loss
 
 
@@ -287,8 +348,9 @@ def bce_grad_terms(
     d, scale = bce_grad_fast(xp, z, y, w, p)
     care = bce_needs_care(xp, z, y, w, p)
     if _any(xp, care):
-        d_care, scale_care = bce_grad_careful(xp, z, y, w, p)
-        d, scale = xp.where(care, d_care, d), xp.where(care, scale_care, scale)
+        d, scale = _on_subset(
+            xp, care, lambda *a: bce_grad_careful(xp, *a), (d, scale), (z, y, w, p)
+        )
     return d, scale
 
 
