@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -30,7 +31,8 @@ def test_sweeps_are_reproducible_and_cover_edges() -> None:
     c = logit_points(fmt, 3000, 8)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     e = edges(fmt)
-    for v in (e.sigmoid_one, e.sigmoid_zero, e.exp_overflow, fmt.max, -fmt.max, 2.0**-149):
+    named = (e.sigmoid_one, e.sigmoid_zero, e.exp_overflow, e.one_plus_exp, fmt.max, -fmt.max)
+    for v in (*named, 2.0**-149):
         assert v in a
     assert np.array_equal(fmt.round(a), a)  # every point is a float32 value
 
@@ -46,6 +48,14 @@ def test_edges_match_the_exact_sigmoid(dtype: str) -> None:
     assert round_to_format(exact.sigmoid(e.sigmoid_zero), fmt) == 0.0
     assert round_to_format(exact.sigmoid(float(above)), fmt) > 0.0
     assert e.exp_overflow == pytest.approx(math.log(fmt.max), rel=1e-2)
+    # 1 + exp(-z) rounds to 1 exactly from this logit on, and not before it
+    assert fmt.round(1 + math.exp(-e.one_plus_exp)) == 1.0 or dtype == "float64"
+    bound = fmt.precision * mpmath.log(2)
+    assert (
+        mpmath.mpf(e.one_plus_exp)
+        >= bound
+        > mpmath.mpf(float(neighbours(e.one_plus_exp, fmt, 1)[0]))
+    )
 
 
 def test_targets_merge_after_rounding() -> None:

@@ -52,18 +52,21 @@ class Edges:
 
     ``sigmoid_one``: the smallest z whose sigmoid rounds to 1; ``sigmoid_zero``: the largest
     z whose sigmoid rounds to 0; ``exp_overflow``: the smallest z with ``exp(z)`` rounding
-    to infinity.
+    to infinity; ``one_plus_exp``: the smallest z with ``1 + exp(-z)`` rounding to 1, where
+    ``1 / (1 + exp(-z))`` (PyTorch's sigmoid, the hand-written one) first returns 1.
     """
 
     sigmoid_one: float
     sigmoid_zero: float
     exp_overflow: float
+    one_plus_exp: float = math.nan
 
     def named(self, fmt: FloatFormat) -> dict[str, float]:
         return {
             "sigmoid rounds to 1": self.sigmoid_one,
             "sigmoid rounds to 0": self.sigmoid_zero,
             "exp overflows": self.exp_overflow,
+            "1 + exp(-z) rounds to 1": self.one_plus_exp,
             "smallest subnormal": fmt.smallest_subnormal,
             "max": fmt.max,
         }
@@ -112,7 +115,16 @@ def edges(fmt: FloatFormat) -> Edges:
     with np.errstate(over="ignore"):
         big = np.exp(over.astype(np.longdouble))
     overflow = big >= np.longdouble(fmt.max) * (1 + np.longdouble(2.0) ** -(p + 1))
+    # 1 + exp(-z) rounds to 1 once exp(-z) <= 2**-p (half an ULP of 1, ties to even)
+    import mpmath
+
+    start = p * math.log(2)
+    near = neighbours(float(fmt.round(start)), fmt, 4)
+    with mpmath.workprec(200):
+        bound = p * mpmath.log(2)
+        past = np.array([mpmath.mpf(float(v)) >= bound for v in near])
     return Edges(
+        one_plus_exp=_first(near, past),
         sigmoid_one=_first(one, _rounded_sigmoid(one, fmt) == 1.0),
         sigmoid_zero=_first(zero, _rounded_sigmoid(zero, fmt) == 0.0, largest=True),
         exp_overflow=_first(over, overflow),
