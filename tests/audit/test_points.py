@@ -10,7 +10,7 @@ import pytest
 
 from logitlab import exact
 from logitlab._dtypes import get_format
-from logitlab.audit._points import DEFAULT_TARGETS, edges, logit_points, neighbours, targets_for
+from logitlab.audit._points import edges, logit_points, neighbours
 from logitlab.ulp import round_to_format
 
 
