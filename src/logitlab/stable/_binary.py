@@ -89,8 +89,10 @@ def binary_cross_entropy_with_logits(
     Returns:
         The loss in ``z``'s dtype: a 0-d array for ``mean``/``sum``, shape ``S`` for
         ``none``.  float16/bfloat16/float32 are computed in float64 and rounded once
-        (within 1 ULP of exact).  float64 is within 5 float64 ULP per element (softplus
-        3, products and sum 2) and the sum of non-negative terms keeps that.  Infinite
+        (within 1 ULP of exact).  float64: the worst-case bound from the steps is 5 ULP
+        per element (softplus 3, products and sum 2); tested within 4 ULP (hypothesis
+        against mpmath, measured at most 2.6), and the sum of non-negative terms keeps
+        that up to the reduction's own rounding.  Infinite
         logits give the limits (a zero coefficient removes its infinite term).
 
     >>> import numpy as np
