@@ -14,6 +14,10 @@ values do not: the one place where an exact value is rational (the gradient at
 BCE gradient ``(1 - y) * sigma(z) - pos_weight * y * sigma(-z)``, is recomputed with more
 bits until 140 bits survive the cancellation.
 
+Softmax references (``logsumexp``, ``log_softmax``, ``softmax``, ``softmax_cross_entropy``
+with PyTorch's ``cross_entropy`` semantics and its gradient) follow the same rules; see
+:mod:`logitlab.exact._softmax`.
+
 Each result can be rounded, correctly, to every format (:meth:`ExactResult.value_rounded`).
 """
 
@@ -28,6 +32,12 @@ from logitlab.exact._scalar import (
     softplus,
     softplus_grad,
 )
+from logitlab.exact._softmax import (
+    log_softmax,
+    logsumexp,
+    softmax,
+    softmax_cross_entropy,
+)
 
 __all__ = [
     "REDUCTIONS",
@@ -38,8 +48,12 @@ __all__ = [
     "elementwise",
     "log_sigmoid",
     "log_sigmoid_grad",
+    "log_softmax",
+    "logsumexp",
     "sigmoid",
     "sigmoid_grad",
+    "softmax",
+    "softmax_cross_entropy",
     "softplus",
     "softplus_grad",
 ]

@@ -117,6 +117,20 @@ def _times(c: Mpf, v: Mpf) -> Mpf:
     return c * v if c != 0 else c
 
 
+def _ce_grad(ctx: Any, logp: list[Mpf], q: list[Mpf], qsum: Mpf, c: int) -> Mpf:
+    """d loss / d z_c = qsum * p_c - q_c, without letting p_c - 1 cancel.
+
+    Where p_c > 1/2 (a dominant logit), ``p_c`` rounds to 1 at any fixed precision once
+    the margin is large (p_c = 1 - 2e-304 at a margin of 700), so it is rewritten as
+    ``(qsum - q_c) + qsum * expm1(log p_c)``: ``qsum - q_c`` as the sum of the other
+    weights and ``expm1`` of the accurate log-probability.
+    """
+    if logp[c] > -ctx.ln2:
+        others = ctx.fsum(qd for d, qd in enumerate(q) if d != c)
+        return +(others + qsum * ctx.expm1(logp[c]))
+    return +(qsum * ctx.exp(logp[c]) - q[c])
+
+
 def softmax_cross_entropy(
     logits: Any,
     target: Any,
@@ -187,7 +201,7 @@ def softmax_cross_entropy(
             ctx.prec = _GRAD_PRECISION
             lp_hi = _log_softmax(ctx, values)
             qsum = ctx.fsum(q)
-            grads.append([+(qsum * ctx.exp(lp) - qc) for lp, qc in zip(lp_hi, q)])
+            grads.append([_ce_grad(ctx, lp_hi, q, qsum, c) for c in range(n_classes)])
         finally:
             ctx.prec = WORKING_PRECISION
     batch_shape = zc.shape[:-1]
