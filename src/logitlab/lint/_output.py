@@ -66,7 +66,7 @@ def format_sarif(findings: Sequence[Finding]) -> str:
             "name": c.name,
             "shortDescription": {"text": c.summary},
             "fullDescription": {"text": c.summary},
-            "help": {"text": f"{c.summary}. See docs/lint.md#{c.code.lower()} in logitlab."},
+            "help": {"text": f"{c.summary}. See the README of logitlab, section {c.code}."},
             "defaultConfiguration": {"level": _SARIF_LEVEL[c.severity]},
             "properties": {"fix": c.fix},
         }
