@@ -32,10 +32,17 @@ def test_plugin_class_directly() -> None:
 def test_through_flake8(tmp_path: Path) -> None:
     pytest.importorskip("flake8")
     (tmp_path / "f.py").write_text(SOURCE)
-    (tmp_path / ".flake8").write_text(
-        "[flake8]\nselect = LGL\n\n[flake8:local-plugins]\n"
-        "extension =\n    LGL = logitlab.lint.flake8_plugin:Plugin\n"
-    )
+    from importlib.metadata import entry_points
+
+    installed = any(e.name == "LGL" for e in entry_points(group="flake8.extension"))
+    config = "[flake8]\nselect = LGL\n"
+    if not installed:
+        # An install that predates the entry point: register the plugin locally instead
+        # (both at once would report every finding twice).
+        config += (
+            "\n[flake8:local-plugins]\nextension =\n    LGL = logitlab.lint.flake8_plugin:Plugin\n"
+        )
+    (tmp_path / ".flake8").write_text(config)
     proc = subprocess.run(
         [sys.executable, "-m", "flake8", "f.py"],
         cwd=tmp_path,
