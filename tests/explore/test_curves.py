@@ -13,7 +13,7 @@ from logitlab._dtypes import get_format
 from logitlab._errors import InputError
 from logitlab.compare import compare
 from logitlab.explore._curves import MAX_CURVE_POINTS, _intervals, bce_curve, exact_bce_curve
-from logitlab.explore._saturation import _search, saturation
+from logitlab.explore._saturation import saturation
 from logitlab.ulp import round_to_format, ulp_error
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
@@ -183,11 +183,3 @@ def test_saturation_thresholds(dtype: str, one: float, zero: float) -> None:
     t = torch.tensor([float(below), float(above)], dtype=torch.float64).to(fmt.torch_dtype())
     p = torch.sigmoid(t).double().tolist()
     assert p[0] < 1 and p[1] > 0
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_fallback_search_agrees(dtype: str) -> None:
-    """The module's own search (used when _sigmoid_table is absent) finds the same values."""
-    fallback = _search(get_format(dtype))
-    s = saturation(dtype)
-    assert (fallback.one_from, fallback.zero_up_to) == (s.one_from, s.zero_up_to)
