@@ -10,32 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+from logitlab.formulations._base import Formulation, Outcome
 
-from logitlab.formulations._base import Formulation, Outcome, as_float64
+# Same plumbing as PyTorch's own rows: exact conversion in, autograd out.
+from logitlab.formulations._torch import _args, _outcome, _tensor
 
 __all__ = ["FORMULATIONS"]
-
-
-def _tensor(values: np.ndarray | None, case: Any, requires_grad: bool = False) -> Any:
-    import torch
-
-    if values is None:
-        return None
-    t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
-    return t.to(case.dtype.torch_dtype()).requires_grad_(requires_grad)
-
-
-def _to_numpy(t: Any) -> np.ndarray:
-    # NumPy has no bfloat16: widen to float64 (exact) before handing over.
-    return as_float64(t.detach().double().numpy())
-
-
-def _outcome(out: Any, z: Any) -> Outcome:
-    import torch
-
-    out.backward(torch.ones_like(out))
-    return Outcome(value=_to_numpy(out), grad=None if z.grad is None else _to_numpy(z.grad))
 
 
 def _bce(case: Any) -> Outcome:
@@ -53,14 +33,7 @@ def _bce(case: Any) -> Outcome:
 
 
 def _bce_code(case: Any) -> str:
-    extra = ""
-    if case.weight is not None:
-        extra += ", weight=w"
-    if case.pos_weight is not None:
-        extra += ", pos_weight=pw"
-    if case.reduction != "mean":
-        extra += f", reduction={case.reduction!r}"
-    return f"logitlab.stable.binary_cross_entropy_with_logits(z, y{extra})"
+    return f"logitlab.stable.binary_cross_entropy_with_logits(z, y{_args(case)})"
 
 
 def _elementwise(name: str) -> Callable[[Any], Outcome]:
