@@ -152,6 +152,11 @@ def sigmoid_command(
     dtype: list[str] | None = typer.Option(
         None, "--dtype", help="Formats to show (repeatable); all four by default."
     ),
+    framework: list[str] | None = typer.Option(
+        None,
+        "--framework",
+        help="Frameworks to show (repeatable), or all. Default: torch and stable.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Hand-written sigmoid against torch.sigmoid and the exact value, per dtype, with the
@@ -167,7 +172,7 @@ def sigmoid_command(
 
             raise InputError("z", "is NaN; give a number")
         names = [get_format(d).name for d in dtype] if dtype else list(DTYPE_NAMES)
-        rows = sigmoid_report(z, names)
+        rows = sigmoid_report(z, names, frameworks=framework or None)
         if as_json:
             json.dump([row_to_dict(r) for r in rows], sys.stdout, indent=2, allow_nan=False)
             sys.stdout.write("\n")

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from logitlab._format import exact_repr, shortest_repr
-from logitlab._sigmoid_table import SigmoidRow
+from logitlab._sigmoid_table import EXACT, SigmoidRow
 from logitlab.compare import FLAGS, Comparison, Row
 
 __all__ = ["format_ulps", "print_comparison", "print_sigmoid_report"]
@@ -167,46 +167,52 @@ def print_sigmoid_report(
 ) -> None:
     console = console or Console()
     console.print(f"[bold]sigmoid({z!r})[/] in each dtype, and where each implementation saturates")
+    exact_value = next((r.exact for r in rows), None)
+    if exact_value is not None:
+        console.print(f"exact: {exact_repr(exact_value, 17)}")
     table = Table(show_lines=False)
     for name, justify in (
         ("dtype", "left"),
         ("implementation", "left"),
-        ("z", "right"),
         ("sigmoid(z)", "right"),
         ("ULP error", "right"),
         ("rel. error", "right"),
         ("== 1 from z >=", "right"),
         ("== 0 for z <=", "right"),
     ):
+        # Numbers never wrap (a folded float64 is unreadable); the code may.
+        wide = name == "implementation"
         table.add_column(
-            name, justify=_justify(justify), no_wrap=name == "implementation", overflow="fold"
+            name, justify=_justify(justify), no_wrap=not wide, min_width=26 if wide else None
         )
     last = None
-    for r in rows:
+    for i, r in enumerate(rows):
         t = r.thresholds
-        is_exact = r.implementation == "exact, correctly rounded"
-        label = "exact, rounded once" if is_exact else r.code
+        label = "exact, rounded once" if r.implementation == EXACT else r.code
+        end = i == len(rows) - 1 or rows[i + 1].dtype != r.dtype
         if r.status != "ok":
-            table.add_row(r.dtype, label, "", "—", "", "", r.reason or "", "", style="dim")
+            table.add_row(
+                r.dtype, label, "—", "", "", r.reason or "", "", style="dim", end_section=end
+            )
             continue
         assert r.value is not None
         lost = r.value == 0 and r.exact != 0
         table.add_row(
             r.dtype if r.dtype != last else "",
             label,
-            shortest_repr(r.z, r.dtype),
-            f"{exact_repr(r.exact, 8)} → {shortest_repr(r.value, r.dtype)}"
-            if is_exact
-            else shortest_repr(r.value, r.dtype),
+            shortest_repr(r.value, r.dtype),
             format_ulps(r.ulp_error if r.ulp_error is not None else math.nan),
             format_relative(r.relative_error if r.relative_error is not None else math.nan),
             "never" if t.one_from is None else shortest_repr(t.one_from, r.dtype),
             "never" if t.zero_up_to is None else shortest_repr(t.zero_up_to, r.dtype),
             style="bold red" if lost else None,
-            end_section=r is rows[-1] or rows[rows.index(r) + 1].dtype != r.dtype,
+            end_section=end,
         )
         last = r.dtype
     console.print(table)
+    for r in rows:
+        if r.implementation == EXACT and r.z != z:
+            console.print(f"note: z = {z!r} is {r.z!r} in {r.dtype}")
     console.print(
         "Thresholds are found by searching each dtype's values with the real implementation "
         "(exhaustively for 16-bit formats)."

@@ -16,7 +16,7 @@ import numpy as np
 from logitlab import exact
 from logitlab._dtypes import DTYPE_NAMES, FloatFormat, get_format
 from logitlab._format import exact_repr, shortest_repr
-from logitlab.formulations import Formulation, all_formulations
+from logitlab.formulations import Formulation
 from logitlab.ulp import relative_error, round_to_format, ulp_error
 
 __all__ = [
@@ -189,8 +189,21 @@ class SigmoidRow:
     reason: str | None = None
 
 
-def sigmoid_report(z: float, dtypes: Sequence[str] = DTYPE_NAMES) -> list[SigmoidRow]:
-    """Every sigmoid formulation at ``z`` in each dtype, with the exact value and thresholds."""
+def sigmoid_report(
+    z: float,
+    dtypes: Sequence[str] = DTYPE_NAMES,
+    *,
+    formulations: Sequence[str] | None = None,
+    frameworks: Sequence[str] | None = None,
+) -> list[SigmoidRow]:
+    """Sigmoid formulations at ``z`` in each dtype, with the exact value and thresholds.
+
+    The rows are chosen as :func:`logitlab.compare.compare` chooses them: PyTorch's and
+    ``logitlab.stable``'s by default, ``frameworks=["all"]`` for the whole catalogue.
+    """
+    from logitlab.compare import select_formulations
+
+    chosen = select_formulations("sigmoid", formulations, frameworks)
     rows: list[SigmoidRow] = []
     for name in dtypes:
         fmt = get_format(name)
@@ -209,7 +222,7 @@ def sigmoid_report(z: float, dtypes: Sequence[str] = DTYPE_NAMES) -> list[Sigmoi
                 saturation_thresholds(fmt, EXACT),
             )
         )
-        for f in all_formulations("sigmoid"):
+        for f in chosen:
             missing = f.missing()
             if missing:
                 rows.append(
