@@ -125,3 +125,19 @@ def test_sigmoid_table_text() -> None:
 def test_sigmoid_bad_dtype() -> None:
     code, _, err = run("sigmoid", "1", "--dtype", "float8")
     assert code == 2 and "dtype" in err
+
+
+def test_sigmoid_framework_option() -> None:
+    code, out, _ = run("sigmoid", "-90", "--dtype", "float16", "--framework", "numpy", "--json")
+    assert code == 0
+    names = {r["implementation"] for r in json.loads(out)}
+    assert any(n.startswith("numpy.") for n in names)
+    assert not any(n.startswith("torch.") for n in names)
+
+
+def test_compare_framework_option() -> None:
+    code, out, _ = run("compare", "--framework", "numpy", "--json")
+    assert code == 0
+    assert {r["framework"] for r in json.loads(out)["rows"]} == {"numpy"}
+    code, _, err = run("compare", "--framework", "matlab")
+    assert code == 2 and "frameworks" in err
