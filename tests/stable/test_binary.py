@@ -140,6 +140,23 @@ def test_float64_loss_within_four_ulp(case: tuple[float, float, float, float]) -
     assert _exact_ulps([value], (exact.bce(*case),), "float64")[0] <= 4.0, case
 
 
+@pytest.mark.parametrize(
+    "case",
+    [
+        # Found by hypothesis in CI: a subnormal weight times pos_weight times a softplus
+        # near float64's max; the exact loss is 1.0 but an intermediate overflowed to inf.
+        (-8.76068779172765e307, 1.0, 2.225073858507e-311, 513.0),
+        (8.76068779172765e307, 0.0, 2.225073858507e-311, 1.0),
+        (-1.7e308, 1.0, 1e-300, 1e3),
+        (-1e308, 0.5, 5e-324, 1e3),
+    ],
+)
+def test_float64_no_spurious_overflow(case: tuple[float, float, float, float]) -> None:
+    value, grad = _one("float64", *case)
+    assert math.isfinite(value) and math.isfinite(grad), (value, grad)
+    assert _exact_ulps([value], (exact.bce(*case),), "float64")[0] <= 4.0, case
+
+
 @settings(max_examples=300, deadline=None)
 @given(case=_case(64), hard=st.sampled_from([0.0, 1.0]))
 def test_float64_gradient_hard_targets_within_four_ulp(

@@ -140,27 +140,39 @@ def _scaled_tail(xp: Any, a: Array) -> Array:
 
 
 _SMALL = 2.0**-900  # a target or weight below this sends its element to the careful kernel
-_LOW = 2.0**-256  # the careful product keeps every partial product at or above this
+_LOW = 2.0**-256  # the careful product keeps every factor and partial product in
+_HIGH = 2.0**256  # [_LOW, _HIGH], so no step in between can underflow or overflow
 _UP = 2.0**256
 _DOWN = 2.0**-256
 _MAX_STEPS = 20  # 4 factors of up to 4 scalings each, and one per partial product
 
 
 def _renormalise(xp: Any, x: Array, steps: Array) -> tuple[Array, Array]:
-    for _ in range(4):  # 2**-1074 * 2**(4 * 256) >= 2**-256
-        small = (xp.abs(x) < _LOW) & (x != 0)
-        if not _any(xp, small):  # the usual case: nothing to scale
+    """Scale ``x`` by exact powers of two into [2**-256, 2**256] (zero and inf stay).
+
+    ``steps`` counts the scalings: +1 for each ``* 2**256``, -1 for each ``* 2**-256``.
+    Keeping every factor and partial product in that range means a product of two of
+    them can neither underflow nor overflow; only the final scaling back can, exactly
+    where the true product does.
+    """
+    for _ in range(4):  # 2**-1074 * 2**(4 * 256) >= 2**-256, 2**1024 * 2**(-3 * 256) <= 2**256
+        magnitude = xp.abs(x)
+        small = (magnitude < _LOW) & (x != 0)
+        large = (magnitude > _HIGH) & xp.isfinite(x)
+        if not _any(xp, small | large):  # the usual case: nothing to scale
             break
-        x = xp.where(small, x * _UP, x)
-        steps = steps + xp.where(small, 1, 0)
+        x = xp.where(small, x * _UP, xp.where(large, x * _DOWN, x))
+        steps = steps + xp.where(small, 1, 0) - xp.where(large, 1, 0)
     return x, steps
 
 
 def _product(xp: Any, factors: list[Array], shifts: list[Array | int]) -> Array:
     """The product of ``factors`` with one rounding into the subnormals, if any.
 
-    Every factor and partial product below ``2**-256`` is scaled up by ``2**256`` (exact)
-    and the scalings are counted; a scaled value stays below 1, so no spurious overflow.
+    Every factor and partial product is brought into ``[2**-256, 2**256]`` by exact
+    scalings, which are counted (:func:`_renormalise`), so no intermediate step can
+    overflow or underflow: a tiny weight times a huge softplus is formed as the true
+    product, not as inf (found by hypothesis: w = 2.2e-311, pos_weight 513, z = -8.8e307).
     ``shifts`` marks factors already scaled by ``2**64`` (the scaled tail).  The product is
     scaled back at the end by exact powers of two: only the step that enters the
     subnormal range rounds (any later step gives 0, as the exact value would).  A zero
@@ -179,11 +191,12 @@ def _product(xp: Any, factors: list[Array], shifts: list[Array | int]) -> Array:
     if not isinstance(tail, int):
         out = xp.where(tail > 0, out * _UNSCALE, out)
     for _ in range(_MAX_STEPS if not isinstance(steps, int) else 0):
-        pending = steps > 0
-        if not _any(xp, pending):
+        down, up = steps > 0, steps < 0
+        if not _any(xp, down | up):
             break
-        out = xp.where(pending, out * _DOWN, out)
-        steps = steps - xp.where(pending, 1, 0)
+        # Exact until the step that enters the subnormals (rounds once) or overflows.
+        out = xp.where(down, out * _DOWN, xp.where(up, out * _UP, out))
+        steps = steps - xp.where(down, 1, 0) + xp.where(up, 1, 0)
     return xp.where(zero, 0.0, out)
 
 
