@@ -20,7 +20,7 @@ from logitlab._dtypes import FloatFormat
 from logitlab._errors import InputError
 from logitlab._format import exact_repr, json_number, shortest_repr
 from logitlab._inputs import BCECase
-from logitlab.formulations import Formulation, NotApplicable, all_formulations, get
+from logitlab.formulations import Formulation, NotApplicable, Outcome, all_formulations, get
 from logitlab.ulp import relative_error, ulp_error
 
 __all__ = [
@@ -180,41 +180,43 @@ class Comparison:
 
 
 def flag_elements(
-    formulation: Formulation,
-    outcome_value: np.ndarray,
-    outcome_grad: np.ndarray | None,
-    probabilities: np.ndarray | None,
-    clamped: np.ndarray | None,
-    grad_clamped: np.ndarray | None,
+    outcome: Outcome,
+    value: np.ndarray,
+    grad: np.ndarray | None,
     exact_value: np.ndarray,
     exact_grad: np.ndarray,
     shape: tuple[int, ...],
 ) -> tuple[tuple[str, ...], ...]:
     """The flags of each logit element (flat), each set exactly when its condition holds.
 
-    ``exact_value`` and ``exact_grad`` are the exact results *rounded to the dtype* (the
-    value broadcast to the logits' shape when the loss is reduced).
+    ``outcome`` supplies the diagnostics (sigmoid outputs, clamps); ``value`` and ``grad``
+    are its values as float64 arrays.  ``exact_value`` and ``exact_grad`` are the exact
+    results *rounded to the dtype* (the value broadcast to the logits' shape when the loss
+    is reduced).
     """
+
+    def flat(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else np.asarray(a).ravel()
+
     n = int(np.prod(shape, dtype=np.int64))
-    value = np.broadcast_to(np.asarray(outcome_value, dtype=np.float64), shape).ravel()
+    values = np.broadcast_to(np.asarray(value, dtype=np.float64), shape).ravel()
     ev = np.broadcast_to(exact_value, shape).ravel()
-    grad = None if outcome_grad is None else np.asarray(outcome_grad).ravel()
-    eg = np.asarray(exact_grad).ravel()
+    grads, eg = flat(grad), np.asarray(exact_grad).ravel()
+    probabilities = flat(outcome.probabilities)
+    clamped, grad_clamped = flat(outcome.clamped), flat(outcome.grad_clamped)
     flags: list[tuple[str, ...]] = []
     for i in range(n):
         f: list[str] = []
-        if probabilities is not None:
-            p = float(np.asarray(probabilities).ravel()[i])
-            if p in (0.0, 1.0):
-                f.append("sigmoid saturated")
-        if clamped is not None and bool(np.asarray(clamped).ravel()[i]):
+        if probabilities is not None and float(probabilities[i]) in (0.0, 1.0):
+            f.append("sigmoid saturated")
+        if clamped is not None and bool(clamped[i]):
             f.append("log clamped")
-        if grad_clamped is not None and bool(np.asarray(grad_clamped).ravel()[i]):
+        if grad_clamped is not None and bool(grad_clamped[i]):
             f.append("gradient clamped")
-        if grad is not None and grad[i] == 0 and eg[i] != 0:
+        if grads is not None and grads[i] == 0 and eg[i] != 0:
             f.append("gradient vanished")
-        value_bad = not math.isfinite(value[i]) and math.isfinite(ev[i])
-        grad_bad = grad is not None and not math.isfinite(grad[i]) and math.isfinite(eg[i])
+        value_bad = not math.isfinite(values[i]) and math.isfinite(ev[i])
+        grad_bad = grads is not None and not math.isfinite(grads[i]) and math.isfinite(eg[i])
         if value_bad or grad_bad:
             f.append("non-finite")
         flags.append(tuple(f))
@@ -230,7 +232,13 @@ def _errors(
     return ulps.reshape(np.shape(values)), rels.reshape(np.shape(values))
 
 
-def _row(f: Formulation, case: BCECase, ex: exact.ExactResult) -> Row:
+def _row(
+    f: Formulation,
+    case: BCECase,
+    ex: exact.ExactResult,
+    exact_value: np.ndarray,
+    exact_grad: np.ndarray,
+) -> Row:
     code = f.code_line(case)
     missing = f.missing()
     if missing is not None:
@@ -250,17 +258,7 @@ def _row(f: Formulation, case: BCECase, ex: exact.ExactResult) -> Row:
     if out.grad is not None:
         grad = np.asarray(out.grad, dtype=np.float64).reshape(ex.grad_shape)
         gulps, grels = _errors(grad, ex.grads, fmt)
-    element_flags = flag_elements(
-        f,
-        value,
-        grad,
-        out.probabilities,
-        out.clamped,
-        out.grad_clamped,
-        ex.value_rounded(fmt),
-        ex.grad_rounded(fmt),
-        case.shape,
-    )
+    element_flags = flag_elements(out, value, grad, exact_value, exact_grad, case.shape)
     flags = tuple(name for name in FLAGS if any(name in e for e in element_flags))
     return Row(f, code, "ok", None, value, grad, ulps, rels, gulps, grels, element_flags, flags)
 
@@ -323,7 +321,9 @@ def compare(
     )
     chosen = select_formulations("bce", formulations, frameworks)
     ex = exact.bce_loss(case.logits, case.targets, case.weight, case.pos_weight, case.reduction)
-    rows = tuple(_row(f, case, ex) for f in chosen)
+    # Rounded once here, not once per row: each rounding is an mpmath step per element.
+    exact_value, exact_grad = ex.value_rounded(case.dtype), ex.grad_rounded(case.dtype)
+    rows = tuple(_row(f, case, ex, exact_value, exact_grad) for f in chosen)
     return Comparison(case=case, exact=ex, rows=rows, notes=case.notes)
 
 
