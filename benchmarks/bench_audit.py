@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from logitlab import exact
-from logitlab._dtypes import get_format
-from logitlab._inputs import BCECase
-from logitlab.audit._points import DEFAULT_TARGETS, logit_points, targets_for
+from logitlab.analysis.points import DEFAULT_TARGETS, logit_points, targets_for
+from logitlab.core.formats import get_format
+from logitlab.core.inputs import BCECase
 from logitlab.exact import fast
 from logitlab.formulations import get
 

@@ -65,7 +65,7 @@ DRAG = """async ([values, gap]) => {
 def start_server() -> tuple[str, Any, threading.Thread]:
     import uvicorn
 
-    from logitlab.explore.app import create_app
+    from logitlab.ui.explore.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

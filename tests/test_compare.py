@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import logitlab
 from logitlab import InputError, exact
-from logitlab.compare import compare
+from logitlab.analysis.compare import compare
 
 
 def test_defaults_are_the_posts_first_example() -> None:
@@ -169,7 +169,7 @@ def test_reduction_sum_and_weights_match_exact_loop() -> None:
 
 
 def test_default_rows_are_torch_and_stable_and_all_adds_more() -> None:
-    from logitlab.compare import DEFAULT_FRAMEWORKS
+    from logitlab.analysis.compare import DEFAULT_FRAMEWORKS
 
     c = compare()
     assert {r.formulation.framework for r in c.rows} <= set(DEFAULT_FRAMEWORKS)

@@ -8,11 +8,11 @@ import importlib
 import pytest
 
 MODULES = [
-    "logitlab.ulp",
-    "logitlab._format",
+    "logitlab.core.ulp",
+    "logitlab.core.numbers",
     "logitlab.exact._loss",
-    "logitlab.compare",
-    "logitlab._sigmoid_table",
+    "logitlab.analysis.compare",
+    "logitlab.analysis.saturation",
 ]
 
 

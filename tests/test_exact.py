@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logitlab import exact
-from logitlab._dtypes import DTYPE_NAMES, get_format
-from logitlab.ulp import round_to_format
+from logitlab.core.formats import DTYPE_NAMES, get_format
+from logitlab.core.ulp import round_to_format
 
 F32 = np.float32
 

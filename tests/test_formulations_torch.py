@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from logitlab._dtypes import DTYPE_NAMES, get_format
-from logitlab._inputs import BCECase
+from logitlab.core.formats import DTYPE_NAMES, get_format
+from logitlab.core.inputs import BCECase
 from logitlab.formulations import NotApplicable, all_formulations, get
 
 LOGITS = [-30.0, -2.0, 0.0, 0.5, 3.0, 20.0]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from logitlab._dtypes import get_format
-from logitlab._sigmoid_table import EXACT, saturation_thresholds
+from logitlab.analysis.saturation import EXACT, saturation_thresholds
+from logitlab.core.formats import get_format
 
 
 def next_up(x: float, name: str) -> float:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logitlab._dtypes import DTYPE_NAMES, get_format
-from logitlab.ulp import (
+from logitlab.core.formats import DTYPE_NAMES, get_format
+from logitlab.core.ulp import (
     relative_error,
     round_to_format,
     ulp_distance,

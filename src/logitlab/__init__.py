@@ -1,32 +1,57 @@
 """logitlab: see, measure and fix what floating point does to probabilities, logits and losses.
 
-The package imports nothing heavy on its own: ``logitlab.compare`` (which loads torch)
-is imported on first use, so ``logitlab lint`` starts fast.  ``logitlab.compare`` is
-both the module and, called, the function ``logitlab.compare.compare``.
+The package imports nothing heavy on its own: :func:`compare` and :func:`audit` (which load
+NumPy and torch) are imported on first use, so ``logitlab lint`` starts fast.
+
+Layout, in the direction data flows:
+
+* :mod:`logitlab.core`: formats, ULP errors, number formatting, validated inputs;
+* :mod:`logitlab.exact`: the exact reference (mpmath) and its fast, proven path;
+* :mod:`logitlab.formulations`: the catalogue of real code paths, and the one run;
+* :mod:`logitlab.analysis`: the analysis core (flags, saturation, breakpoints, compare,
+  curves, audit, explanations);
+* :mod:`logitlab.ui`: presentation only (CLI, reports, explorer, widget);
+* :mod:`logitlab.stable`: accurate losses; :mod:`logitlab.lint`: the linter, which stands apart.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from logitlab._errors import InputError
 from logitlab._version import __version__
+from logitlab.core.errors import InputError
 
 if TYPE_CHECKING:
-    from logitlab.compare import Comparison, compare
+    from logitlab.analysis.audit import AuditResult, audit
+    from logitlab.analysis.compare import Comparison, compare
 
 __all__ = [
+    "AuditResult",
     "Comparison",
     "InputError",
     "__version__",
+    "audit",
     "compare",
 ]
 
+_LAZY = {
+    "AuditResult": "logitlab.analysis.audit",
+    "Comparison": "logitlab.analysis.compare",
+    "audit": "logitlab.analysis.audit",
+    "compare": "logitlab.analysis.compare",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("compare", "Comparison"):
-        import importlib
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'logitlab' has no attribute {name!r}")
+    import importlib
 
-        module = importlib.import_module("logitlab.compare")
-        return module if name == "compare" else module.Comparison
-    raise AttributeError(f"module 'logitlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

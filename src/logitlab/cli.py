@@ -21,9 +21,9 @@ app = typer.Typer(
 # Subcommand modules each define ``register(app)``; they keep their heavy imports inside
 # the command functions.
 _COMMAND_MODULES = (
-    "logitlab._cli_compare",
-    "logitlab.audit.cli",
-    "logitlab.explore.cli",
+    "logitlab.ui.cli_compare",
+    "logitlab.ui.cli_audit",
+    "logitlab.ui.explore.cli",
     "logitlab.lint.cli",
 )
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from logitlab.audit import AuditResult, audit
+from logitlab.analysis.audit import AuditResult, audit
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logitlab import exact
-from logitlab._dtypes import get_format
-from logitlab.audit._points import FULL_TARGETS, edges
+from logitlab.analysis.points import FULL_TARGETS, edges
+from logitlab.core.formats import get_format
+from logitlab.core.ulp import ordinal
 from logitlab.exact import fast
-from logitlab.ulp import ordinal
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 LIMIT = 0.01
@@ -110,7 +110,7 @@ def test_fallback_is_rare_and_counted() -> None:
 
 
 def test_ulp_errors_longdouble_matches_float64_path() -> None:
-    from logitlab.ulp import ulp_error_array
+    from logitlab.core.ulp import ulp_error_array
 
     rng = np.random.default_rng(3)
     exact_ = rng.standard_normal(1000) * 10.0 ** rng.integers(-300, 300, 1000)

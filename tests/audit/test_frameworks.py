@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from logitlab.compare import compare
+from logitlab.analysis.compare import compare
 
 
 def _mean(name: str, dtype: str = "float32") -> float:

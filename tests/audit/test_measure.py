@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from logitlab._dtypes import get_format
-from logitlab.audit._measure import (
+from logitlab.analysis.measure import (
     breakpoint,
     breakpoint_threshold,
     error_stats,
@@ -17,6 +16,7 @@ from logitlab.audit._measure import (
     target_class,
     vanished,
 )
+from logitlab.core.formats import get_format
 from logitlab.exact import fast
 
 F32 = get_format("float32")

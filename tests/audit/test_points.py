@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from logitlab import exact
-from logitlab._dtypes import get_format
-from logitlab.audit._points import edges, logit_points, neighbours
-from logitlab.ulp import round_to_format
+from logitlab.analysis.points import edges, logit_points, neighbours
+from logitlab.core.formats import get_format
+from logitlab.core.ulp import round_to_format
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

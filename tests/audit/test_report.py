@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from logitlab.audit import AuditResult
-from logitlab.audit._plot import save_plots, svg_strings
-from logitlab.audit._report import COLUMNS, to_csv, to_html, to_json, to_markdown, to_rich
+from logitlab.analysis.audit import AuditResult
+from logitlab.ui.plots import save_plots, svg_strings
+from logitlab.ui.reports import COLUMNS, to_csv, to_html, to_json, to_markdown, to_rich
 
 
 def test_json_has_everything(small_audit: AuditResult) -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from logitlab import formulations
-from logitlab._errors import InputError
-from logitlab.audit import AuditResult, audit
+from logitlab.analysis.audit import AuditResult, audit
+from logitlab.core.errors import InputError
 from logitlab.formulations import Formulation, Outcome
 
 

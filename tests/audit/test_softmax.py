@@ -8,11 +8,11 @@ import mpmath
 import numpy as np
 import pytest
 
-from logitlab._dtypes import get_format
-from logitlab.audit import audit
+from logitlab.analysis.audit import audit
+from logitlab.core.formats import get_format
+from logitlab.core.ulp import ordinal
 from logitlab.exact import fast
 from logitlab.exact._softmax import softmax_cross_entropy
-from logitlab.ulp import ordinal
 
 
 def _mp(row: list[float], t: int) -> tuple[object, list[object]]:

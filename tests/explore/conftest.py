@@ -14,7 +14,7 @@ def start_server() -> tuple[str, object, threading.Thread]:
     """Start uvicorn with the explorer app in a daemon thread; return (base URL, server, thread)."""
     import uvicorn
 
-    from logitlab.explore.app import create_app
+    from logitlab.ui.explore.app import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logitlab import exact
-from logitlab.compare import compare
-from logitlab.explore.app import MAX_API_ELEMENTS, MAX_BODY_BYTES, create_app
+from logitlab.analysis.compare import compare
+from logitlab.ui.explore.app import MAX_API_ELEMENTS, MAX_BODY_BYTES, create_app
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +332,7 @@ def test_curve_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> No
 
 
 def test_frameworks_choose_the_rows_for_compare_and_curve(client: TestClient) -> None:
-    from logitlab.explore._curves import select
+    from logitlab.analysis.curves import select
 
     default = [f.name for f in select()]
     data = client.post("/api/compare", json={"logits": [20, 20]}).json()

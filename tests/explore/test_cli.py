@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from logitlab.cli import app
-from logitlab.explore.cli import _is_loopback
+from logitlab.ui.explore.cli import _is_loopback
 
 runner = CliRunner()
 
@@ -34,7 +34,7 @@ def test_missing_web_extra_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cli_module_imports_nothing_heavy() -> None:
     code = (
-        "import sys, logitlab.explore.cli; "
+        "import sys, logitlab.ui.explore.cli; "
         "heavy = [m for m in ('fastapi', 'uvicorn', 'torch', 'ipywidgets', 'plotly') "
         "if m in sys.modules]; assert not heavy, heavy"
     )

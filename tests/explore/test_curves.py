@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from logitlab import exact
-from logitlab._dtypes import get_format
-from logitlab._errors import InputError
-from logitlab.compare import compare
-from logitlab.explore._curves import MAX_CURVE_POINTS, _intervals, bce_curve, exact_bce_curve
-from logitlab.explore._saturation import saturation
-from logitlab.ulp import round_to_format, ulp_error
+from logitlab.analysis.compare import compare
+from logitlab.analysis.curves import MAX_CURVE_POINTS, _intervals, bce_curve, exact_bce_curve
+from logitlab.analysis.saturation import saturation
+from logitlab.core.errors import InputError
+from logitlab.core.formats import get_format
+from logitlab.core.ulp import round_to_format, ulp_error
 
 DTYPES = ["float16", "bfloat16", "float32", "float64"]
 CASES = [

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from logitlab.compare import compare
-from logitlab.explore._explain import explain
-from logitlab.explore._saturation import saturation
+from logitlab.analysis.compare import compare
+from logitlab.analysis.explain import explain
+from logitlab.analysis.saturation import saturation
 
 
 def sentences(*args: object, dtype: str = "float32", **kwargs: object) -> str:

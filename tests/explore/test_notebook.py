@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
-from logitlab.compare import compare
-from logitlab.explore import notebook_explorer
-from logitlab.explore._notebook import NotebookExplorer, comparison_html
+from logitlab.analysis.compare import compare
+from logitlab.ui.explore import notebook_explorer
+from logitlab.ui.explore._notebook import NotebookExplorer, comparison_html
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -72,8 +72,8 @@ def test_notebook_explorer_is_lazy() -> None:
     import sys
 
     code = (
-        "import sys, logitlab.explore; "
+        "import sys, logitlab.ui.explore; "
         "assert 'ipywidgets' not in sys.modules and 'fastapi' not in sys.modules; "
-        "logitlab.explore.notebook_explorer; assert 'ipywidgets' in sys.modules"
+        "logitlab.ui.explore.notebook_explorer; assert 'ipywidgets' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

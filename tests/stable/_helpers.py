@@ -8,8 +8,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from logitlab._dtypes import get_format
-from logitlab.ulp import ulp_error_array
+from logitlab.core.formats import get_format
+from logitlab.core.ulp import ulp_error_array
 
 
 def hi_lo(values: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logitlab import InputError, exact, stable
-from logitlab._dtypes import get_format
+from logitlab.core.formats import get_format
 from logitlab.exact import fast
 from logitlab.stable import _fixup
 

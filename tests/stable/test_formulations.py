@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from logitlab import exact
-from logitlab._dtypes import get_format
-from logitlab.compare import compare
+from logitlab.analysis.compare import compare
+from logitlab.core.formats import get_format
+from logitlab.core.ulp import ulp_error
 from logitlab.formulations import get
-from logitlab.ulp import ulp_error
 
 
 def test_compare_shows_the_stable_row_within_half_ulp() -> None:

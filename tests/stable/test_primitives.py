@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logitlab import exact, stable
-from logitlab._dtypes import get_format
-from logitlab._mp import mp_context
+from logitlab.core.formats import get_format
 from logitlab.exact import fast
+from logitlab.exact._mp import mp_context
 
 from ._helpers import narrow_values, ulps_against
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import FloatFormat, get_format
-from logitlab._mp import mp_context
+from logitlab.core.formats import FloatFormat, get_format
+from logitlab.core.ulp import round_to_format
 from logitlab.exact import _scalar
-from logitlab.ulp import round_to_format
+from logitlab.exact._mp import mp_context
 
 __all__ = ["REDUCTIONS", "ExactResult", "bce_loss", "elementwise"]
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import FloatFormat, get_format
+from logitlab.core.formats import FloatFormat, get_format
 
 __all__ = [
     "ELEMENTWISE",
@@ -367,7 +367,7 @@ def to_mpf(values: Any) -> list[Any]:
 def _ordinal_parts_ld(x: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray]:
     """Integer and fractional ordinal of finite ``x`` (longdouble) in ``fmt``.
 
-    Same convention as :func:`logitlab.ulp.ulp_error_array`, computed in longdouble so an
+    Same convention as :func:`logitlab.core.ulp.ulp_error_array`, computed in longdouble so an
     exact value below float64's normal range keeps its digits.
     """
     sign = np.where(np.signbit(x), -1, 1)
@@ -389,11 +389,11 @@ def _ordinal_parts_ld(x: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.n
 def ulp_errors(computed: Any, exact: np.ndarray, dtype: str | FloatFormat) -> np.ndarray:
     """ULP errors of ``computed`` against a :class:`Reference` array, in ``dtype``.
 
-    Float64 references go to :func:`logitlab.ulp.ulp_error_array`; longdouble ones are
+    Float64 references go to :func:`logitlab.core.ulp.ulp_error_array`; longdouble ones are
     measured in longdouble with the same conventions (NaN -> NaN, matching infinities
     -> 0, any other infinity -> inf).
     """
-    from logitlab.ulp import ulp_error_array
+    from logitlab.core.ulp import ulp_error_array
 
     fmt = get_format(dtype)
     if exact.dtype != np.longdouble:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from logitlab._errors import InputError
+from logitlab.core.errors import InputError
 from logitlab.formulations._base import QUANTITIES, Formulation, NotApplicable, Outcome
 
 __all__ = [

@@ -16,7 +16,7 @@ from logitlab.formulations._base import Formulation, NotApplicable, Outcome, as_
 if TYPE_CHECKING:
     import torch
 
-    from logitlab._inputs import BCECase
+    from logitlab.core.inputs import BCECase
 
 __all__ = ["FORMULATIONS"]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import FloatFormat
+from logitlab.core.formats import FloatFormat
 from logitlab.formulations._base import Formulation, Outcome
 from logitlab.formulations._torch import _outcome, _tensor
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._errors import InputError
+from logitlab.core.errors import InputError
 
 __all__ = [
     "FLOAT_NAMES",
@@ -154,7 +154,7 @@ def to_dtype(x64: Any, name: str, xp: Any) -> Any:
             return x64.to(target)
         return _torch_round_to_odd_float32(x64).to(target)
     if isinstance(x64, np.ndarray) or np.isscalar(x64):
-        from logitlab._dtypes import get_format
+        from logitlab.core.formats import get_format
 
         target = get_format(name).numpy_dtype
         x = np.asarray(x64)

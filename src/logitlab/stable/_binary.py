@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._errors import InputError
+from logitlab.core.errors import InputError
 from logitlab.stable import _kernels
 from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, to_dtype, widen
 from logitlab.stable._fixup import bce_fixup, cancel_factor

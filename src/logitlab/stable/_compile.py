@@ -42,7 +42,7 @@ def set_torch_compile(mode: bool | str) -> None:
     False
     >>> stable.set_torch_compile("auto")
     """
-    from logitlab._errors import InputError
+    from logitlab.core.errors import InputError
 
     if mode not in _MODES:
         raise InputError("mode", f"expected True, False or 'auto', not {mode!r}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._errors import InputError
+from logitlab.core.errors import InputError
 from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, to_dtype, widen
 
 __all__ = [

@@ -341,7 +341,7 @@ def cross_entropy(
 ) -> torch.Tensor:
     """Softmax cross-entropy through :class:`CrossEntropy` (inputs already checked)."""
     if weight is not None and weight.requires_grad:
-        from logitlab._errors import InputError
+        from logitlab.core.errors import InputError
 
         raise InputError("weight", "gradients with respect to the class weights are not supported")
     return CrossEntropy.apply(z, target, weight, ignore_index, reduction, label_smoothing, integer)

@@ -86,7 +86,7 @@ def _fail(message: str) -> None:
 
 
 def _guard(run: Callable[[], None]) -> None:
-    from logitlab._errors import InputError
+    from logitlab.core.errors import InputError
 
     try:
         run()
@@ -95,7 +95,7 @@ def _guard(run: Callable[[], None]) -> None:
 
 
 def _numbers(text: str | None, argument: str) -> list[float] | None:
-    from logitlab._inputs import parse_numbers
+    from logitlab.core.inputs import parse_numbers
 
     return None if text is None else parse_numbers(text, argument)
 
@@ -125,8 +125,8 @@ def compare_command(
     """Run every BCE code path on the same logits and targets, against the exact value."""
 
     def run() -> None:
-        from logitlab._present import print_comparison
-        from logitlab.compare import compare
+        from logitlab.analysis.compare import compare
+        from logitlab.ui.tables import print_comparison
 
         comparison = compare(
             _numbers(logits, "logits"),
@@ -163,12 +163,12 @@ def sigmoid_command(
     logits at which each rounds to exactly 0 and 1 (found by search)."""
 
     def run() -> None:
-        from logitlab._dtypes import DTYPE_NAMES, get_format
-        from logitlab._present import print_sigmoid_report
-        from logitlab._sigmoid_table import row_to_dict, sigmoid_report
+        from logitlab.analysis.saturation import row_to_dict, sigmoid_report
+        from logitlab.core.formats import DTYPE_NAMES, get_format
+        from logitlab.ui.tables import print_sigmoid_report
 
         if math.isnan(z):
-            from logitlab._errors import InputError
+            from logitlab.core.errors import InputError
 
             raise InputError("z", "is NaN; give a number")
         names = [get_format(d).name for d in dtype] if dtype else list(DTYPE_NAMES)

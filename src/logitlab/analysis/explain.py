@@ -1,6 +1,6 @@
 """A few plain-language sentences that say why the numbers on screen are what they are.
 
-Everything said here is read off a :class:`~logitlab.compare.Comparison` (values, flags,
+Everything said here is read off a :class:`~logitlab.analysis.compare.Comparison` (values, flags,
 ULP errors) and the dtype's saturation thresholds; nothing is recomputed.
 """
 
@@ -10,9 +10,9 @@ import math
 
 import numpy as np
 
-from logitlab._format import shortest_repr
-from logitlab.compare import Comparison
-from logitlab.explore._saturation import Saturation
+from logitlab.analysis.compare import Comparison
+from logitlab.analysis.saturation import Saturation
+from logitlab.core.numbers import shortest_repr
 
 __all__ = ["explain"]
 

@@ -38,7 +38,7 @@ def explore(
     try:
         import uvicorn
 
-        from logitlab.explore.app import create_app
+        from logitlab.ui.explore.app import create_app
     except ModuleNotFoundError as err:
         typer.echo(f"{WEB_EXTRA_HINT} ({err.name} is missing)", err=True)
         raise typer.Exit(2) from None

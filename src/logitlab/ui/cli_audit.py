@@ -65,8 +65,8 @@ def register(app: typer.Typer) -> None:
         if "html" in formats and out is None:
             _fail("format: html is written to a file; give --out DIR")
 
-        from logitlab._errors import InputError
-        from logitlab.audit._points import DEFAULT_TARGETS, FULL_TARGETS
+        from logitlab.analysis.points import DEFAULT_TARGETS, FULL_TARGETS
+        from logitlab.core.errors import InputError
 
         targets = FULL_TARGETS if smoothing else DEFAULT_TARGETS
         try:
@@ -103,8 +103,8 @@ def _run(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from logitlab.audit import _report
-    from logitlab.audit._run import _check, audit
+    from logitlab.analysis.audit import _check, audit
+    from logitlab.ui import reports as _report
 
     _, chosen, ds = _check(quantity, formulations or None, dtypes or None)
     err_console = Console(stderr=True)
@@ -147,7 +147,7 @@ def _run(
             console.print(f"[dim]- {line}[/dim]", highlight=False)
     written = []
     if out is not None:
-        from logitlab.audit._plot import save_plots, svg_strings
+        from logitlab.ui.plots import save_plots, svg_strings
 
         out.mkdir(parents=True, exist_ok=True)
         written += save_plots(result, out)

@@ -7,6 +7,7 @@ values (ordinals), then checked on a window of neighbouring values on both sides
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,15 +15,17 @@ from typing import Any
 import numpy as np
 
 from logitlab import exact
-from logitlab._dtypes import DTYPE_NAMES, FloatFormat, get_format
-from logitlab._format import exact_repr, shortest_repr
+from logitlab.core.formats import DTYPE_NAMES, FloatFormat, get_format
+from logitlab.core.numbers import exact_repr, shortest_repr
+from logitlab.core.ulp import relative_error, round_to_format, ulp_error
 from logitlab.formulations import Formulation
-from logitlab.ulp import relative_error, round_to_format, ulp_error
 
 __all__ = [
     "EXACT",
+    "Saturation",
     "SigmoidRow",
     "Thresholds",
+    "saturation",
     "saturation_thresholds",
     "sigmoid_report",
 ]
@@ -198,10 +201,10 @@ def sigmoid_report(
 ) -> list[SigmoidRow]:
     """Sigmoid formulations at ``z`` in each dtype, with the exact value and thresholds.
 
-    The rows are chosen as :func:`logitlab.compare.compare` chooses them: PyTorch's and
+    The rows are chosen as :func:`logitlab.analysis.compare.compare` chooses them: PyTorch's and
     ``logitlab.stable``'s by default, ``frameworks=["all"]`` for the whole catalogue.
     """
-    from logitlab.compare import select_formulations
+    from logitlab.analysis.compare import select_formulations
 
     chosen = select_formulations("sigmoid", formulations, frameworks)
     rows: list[SigmoidRow] = []
@@ -259,7 +262,7 @@ def sigmoid_report(
 
 
 def row_to_dict(row: SigmoidRow) -> dict[str, Any]:
-    from logitlab._format import json_number
+    from logitlab.core.numbers import json_number
 
     fmt = get_format(row.dtype)
     t = row.thresholds
@@ -279,3 +282,35 @@ def row_to_dict(row: SigmoidRow) -> dict[str, Any]:
         "zero_up_to": t.zero_up_to,
         "threshold_method": t.method,
     }
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """``one_from``: smallest z from which sigmoid is exactly 1; ``zero_up_to``: largest z at
+    or below which it is exactly 0 (``None`` where that never happens for finite z)."""
+
+    dtype: str
+    one_from: float | None
+    zero_up_to: float | None
+    method: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "dtype": self.dtype,
+            "one_from": self.one_from,
+            "zero_up_to": self.zero_up_to,
+            "method": self.method,
+        }
+
+
+@functools.cache
+def saturation(dtype: str) -> Saturation:
+    """The saturation thresholds of ``torch.sigmoid`` in ``dtype`` (cached per dtype).
+
+    >>> s = saturation("float32")
+    >>> round(s.one_from, 2), round(s.zero_up_to, 2)
+    (16.64, -88.72)
+    """
+    fmt = get_format(dtype)
+    t = saturation_thresholds(fmt, "torch.sigmoid")
+    return Saturation(fmt.name, t.one_from, t.zero_up_to, f"torch.sigmoid, {t.method}")

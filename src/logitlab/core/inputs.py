@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import FloatFormat, get_format
-from logitlab._errors import InputError
+from logitlab.core.errors import InputError
+from logitlab.core.formats import FloatFormat, get_format
 
 __all__ = ["MAX_ELEMENTS", "REDUCTIONS", "BCECase", "as_float_array", "check_reduction"]
 

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from logitlab._format import exact_repr, shortest_repr
-from logitlab._sigmoid_table import EXACT, SigmoidRow
-from logitlab.compare import FLAGS, Comparison, Row
+from logitlab.analysis.compare import FLAGS, Comparison, Row
+from logitlab.analysis.saturation import EXACT, SigmoidRow
+from logitlab.core.numbers import exact_repr, shortest_repr
 
 __all__ = ["format_ulps", "print_comparison", "print_sigmoid_report"]
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import DTYPE_NAMES, FloatFormat, get_format
-from logitlab._errors import InputError
-from logitlab._inputs import BCECase
-from logitlab.audit._measure import Measures, breakpoint_threshold, measure
-from logitlab.audit._points import DEFAULT_TARGETS, edges, logit_points, targets_for
+from logitlab.analysis.measure import Measures, breakpoint_threshold, measure
+from logitlab.analysis.points import DEFAULT_TARGETS, edges, logit_points, targets_for
+from logitlab.core.errors import InputError
+from logitlab.core.formats import DTYPE_NAMES, FloatFormat, get_format
+from logitlab.core.inputs import BCECase
 from logitlab.exact import fast
 from logitlab.formulations import NotApplicable, all_formulations, get
 
@@ -285,7 +285,7 @@ def _run_one(
 
 def _run_dtype(settings: Settings, dtype: str, emit: Callable[[str, Any], None]) -> None:
     if settings.quantity == "softmax_ce":
-        from logitlab.audit._softmax import run_dtype
+        from logitlab.analysis.audit_softmax import run_dtype
 
         run_dtype(settings, dtype, emit)
         return

@@ -2,7 +2,7 @@
 
 All functions take whole arrays: the computed values (float64 holding what the framework
 returned), the reference (:class:`logitlab.exact.fast.Reference` arrays) and the logits.
-Flags mean what :data:`logitlab.compare.FLAGS` says they mean.
+Flags mean what :data:`logitlab.analysis.compare.FLAGS` says they mean.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import FloatFormat
+from logitlab.core.formats import FloatFormat
 from logitlab.exact import fast
 
 __all__ = [

@@ -13,9 +13,9 @@ import json
 import math
 from typing import Any
 
-from logitlab._dtypes import get_format
-from logitlab.audit._measure import ErrorStats, breakpoint_threshold
-from logitlab.audit._run import AuditResult, Row
+from logitlab.analysis.audit import AuditResult, Row
+from logitlab.analysis.measure import ErrorStats, breakpoint_threshold
+from logitlab.core.formats import get_format
 
 __all__ = [
     "COLUMNS",

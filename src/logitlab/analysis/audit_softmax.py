@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import FloatFormat, get_format
-from logitlab.audit._measure import Breakpoint, Measures, breakpoint, error_stats, measure
-from logitlab.audit._points import edges, logit_points
+from logitlab.analysis.measure import Breakpoint, Measures, breakpoint, error_stats, measure
+from logitlab.analysis.points import edges, logit_points
+from logitlab.core.formats import FloatFormat, get_format
 from logitlab.exact import fast
 
 __all__ = ["CLASSES", "run_dtype"]
@@ -43,7 +43,7 @@ def _run_one(
     m: np.ndarray,
     ref: fast.Reference,
 ) -> Any:
-    from logitlab.audit._run import Row, _plot_bins, plot_limit, precision_notes
+    from logitlab.analysis.audit import Row, _plot_bins, plot_limit, precision_notes
     from logitlab.formulations import NotApplicable, get
     from logitlab.formulations._torch_softmax import SoftmaxCase
 
@@ -82,7 +82,7 @@ def _run_one(
     counts = dict(m_value.counts)
     breakpoints = dict(m_value.breakpoints)
     if grad is not None:
-        from logitlab.audit._measure import relative_errors, vanished
+        from logitlab.analysis.measure import relative_errors, vanished
 
         gulps = fast.ulp_errors(grad.ravel(), ref.grad.ravel(), fmt)
         grels = relative_errors(grad.ravel(), ref.grad.ravel())
@@ -108,7 +108,7 @@ def _run_one(
 
 
 def run_dtype(settings: Any, dtype: str, emit: Any) -> None:
-    """The softmax counterpart of :func:`logitlab.audit._run._run_dtype`."""
+    """The softmax counterpart of :func:`logitlab.analysis.audit._run_dtype`."""
     fmt = get_format(dtype)
     z, labels, m = _rows(settings, fmt)
     start = time.perf_counter()

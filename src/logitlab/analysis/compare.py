@@ -7,8 +7,6 @@ notebook widget show.  Nothing here knows about terminals or HTTP.
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from logitlab import exact
-from logitlab._dtypes import FloatFormat
-from logitlab._errors import InputError
-from logitlab._format import exact_repr, json_number, shortest_repr
-from logitlab._inputs import BCECase
+from logitlab.core.errors import InputError
+from logitlab.core.formats import FloatFormat
+from logitlab.core.inputs import BCECase
+from logitlab.core.numbers import exact_repr, json_number, shortest_repr
+from logitlab.core.ulp import relative_error, ulp_error
 from logitlab.formulations import Formulation, NotApplicable, Outcome, all_formulations, get
-from logitlab.ulp import relative_error, ulp_error
 
 __all__ = [
     "DEFAULT_FRAMEWORKS",
@@ -325,14 +323,3 @@ def compare(
     exact_value, exact_grad = ex.value_rounded(case.dtype), ex.grad_rounded(case.dtype)
     rows = tuple(_row(f, case, ex, exact_value, exact_grad) for f in chosen)
     return Comparison(case=case, exact=ex, rows=rows, notes=case.notes)
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``logitlab.compare(...)`` call :func:`compare` while ``logitlab.compare`` stays
-    the module (``from logitlab.compare import Comparison`` keeps working)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from logitlab._dtypes import get_format
-from logitlab.audit._run import AuditResult, Row, plot_limit
+from logitlab.analysis.audit import AuditResult, Row, plot_limit
+from logitlab.core.formats import get_format
 
 __all__ = ["figure", "save_plots", "svg_strings"]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import ml_dtypes
 import numpy as np
 
-from logitlab._errors import InputError
+from logitlab.core.errors import InputError
 
 if TYPE_CHECKING:
     import torch

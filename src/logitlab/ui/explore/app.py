@@ -1,4 +1,4 @@
-"""The explorer's web app: a JSON API over :func:`logitlab.compare.compare` and the curves,
+"""The explorer's web app: a JSON API over :func:`logitlab.analysis.compare.compare` and the curves,
 and the static page that drives it.
 
 Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
@@ -14,7 +14,7 @@ Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
 Bad input answers 422 with FastAPI's error shape, ``{"detail": [{"loc": ["body", field],
 "msg": ..., "type": ...}]}``, whether pydantic or :class:`~logitlab.InputError` caught it.
 Request bodies are capped (:data:`MAX_BODY_BYTES`), arrays (:data:`MAX_API_ELEMENTS`) and
-curves (:data:`~logitlab.explore._curves.MAX_CURVE_POINTS`) too, so no request can take long.
+curves (:data:`~logitlab.analysis.curves.MAX_CURVE_POINTS`) too, so no request can take long.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from logitlab._dtypes import DTYPE_NAMES
-from logitlab._errors import InputError
-from logitlab._inputs import REDUCTIONS
 from logitlab._version import __version__
-from logitlab.explore._curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve, select
-from logitlab.explore._explain import explain
-from logitlab.explore._saturation import saturation
+from logitlab.analysis.curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve, select
+from logitlab.analysis.explain import explain
+from logitlab.analysis.saturation import saturation
+from logitlab.core.errors import InputError
+from logitlab.core.formats import DTYPE_NAMES
+from logitlab.core.inputs import REDUCTIONS
 
 __all__ = ["MAX_API_ELEMENTS", "MAX_BODY_BYTES", "create_app"]
 
@@ -61,7 +61,7 @@ ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 
 class CompareRequest(BaseModel):
-    """One binary cross-entropy input, as :func:`logitlab.compare.compare` takes it."""
+    """One binary cross-entropy input, as :func:`logitlab.analysis.compare.compare` takes it."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -221,7 +221,7 @@ def _plotly_js() -> Path:
 def _warm_up() -> None:
     """Find every dtype's saturation thresholds and run compare once, so that the first
     slider move and the first dtype switch do not pay for them."""
-    from logitlab.compare import compare
+    from logitlab.analysis.compare import compare
 
     names = [f.name for f in select()]
     for dtype in DTYPE_NAMES:
@@ -310,7 +310,7 @@ def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastA
 
     @app.get("/api/saturation/{dtype}", summary="Where torch.sigmoid rounds to exactly 0 and 1")
     def saturation_endpoint(dtype: str) -> dict[str, Any]:
-        from logitlab._dtypes import get_format
+        from logitlab.core.formats import get_format
 
         if len(dtype) > 32:
             raise InputError("dtype", "is too long")
@@ -318,11 +318,11 @@ def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastA
 
     @app.post("/api/compare", summary="Every BCE formulation on one input, against exact")
     def compare_endpoint(body: CompareRequest) -> dict[str, Any]:
-        """``logitlab.compare.compare(...).to_dict()`` with ``explanation`` (sentences) and
+        """``logitlab.analysis.compare.compare(...).to_dict()`` with ``explanation`` (sentences) and
         ``saturation`` (the dtype's thresholds) added.  NaN and infinities in the result are
         the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
-        from logitlab._dtypes import get_format
-        from logitlab.compare import compare
+        from logitlab.analysis.compare import compare
+        from logitlab.core.formats import get_format
 
         fmt = get_format(body.dtype)
         for name in ("weight", "pos_weight"):
@@ -350,7 +350,7 @@ def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastA
         """One element's loss and gradient at ``points`` logits in ``[z_min, z_max]``, for
         each formulation (one framework call each, at the dtype) and for the exact
         reference, with per-point ULP errors and the z-intervals where each flag holds."""
-        from logitlab._dtypes import get_format
+        from logitlab.core.formats import get_format
 
         fmt = get_format(body.dtype)
         for name in ("target", "weight", "pos_weight", "z_min", "z_max"):

@@ -7,7 +7,7 @@ from typing import Any
 
 import mpmath
 
-from logitlab._dtypes import FloatFormat, get_format
+from logitlab.core.formats import FloatFormat, get_format
 
 __all__ = ["exact_repr", "json_number", "shortest_repr"]
 

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from logitlab import exact
-from logitlab._dtypes import FloatFormat, get_format
-from logitlab._errors import InputError
-from logitlab._format import json_number
-from logitlab._inputs import BCECase
+from logitlab.core.errors import InputError
+from logitlab.core.formats import FloatFormat, get_format
+from logitlab.core.inputs import BCECase
+from logitlab.core.numbers import json_number
+from logitlab.core.ulp import ulp_error_array
 from logitlab.formulations import Formulation, NotApplicable, all_formulations, get
-from logitlab.ulp import ulp_error_array
 
 __all__ = [
     "CURVE_FLAGS",
@@ -123,7 +123,7 @@ def select(
     """The BCE formulations the explorer shows: those named, else those of ``frameworks``
     (``["all"]`` for every one), else compare's default set.
 
-    Uses :func:`logitlab.compare.select_formulations` where this build has it, so the
+    Uses :func:`logitlab.analysis.compare.select_formulations` where this build has it, so the
     explorer's default rows are the CLI's.  Raises :class:`~logitlab.InputError` naming
     ``formulations`` or ``frameworks`` for unknown names.
     """
@@ -131,7 +131,7 @@ def select(
 
     # Looked up by name: compare gained select_formulations after this module was written.
     select_formulations = getattr(
-        importlib.import_module("logitlab.compare"), "select_formulations", None
+        importlib.import_module("logitlab.analysis.compare"), "select_formulations", None
     )
     if select_formulations is not None:
         return list(select_formulations("bce", formulations, frameworks))

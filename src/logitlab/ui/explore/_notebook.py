@@ -1,4 +1,4 @@
-"""The post's sliders in a notebook: an ipywidgets explorer over :func:`logitlab.compare.compare`.
+"""The post's sliders in a notebook: an ipywidgets explorer over :func:`logitlab.compare`.
 
 Works wherever ipywidgets 8 renders (JupyterLab, Jupyter Notebook 7, VS Code): the table is
 an ``HTML`` widget and the plot a PNG in an ``Image`` widget drawn by matplotlib's Agg
@@ -15,13 +15,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from logitlab._dtypes import DTYPE_NAMES
-from logitlab._errors import InputError
-from logitlab._inputs import REDUCTIONS
-from logitlab.compare import Comparison, compare
-from logitlab.explore._curves import Curve, bce_curve
-from logitlab.explore._explain import explain
-from logitlab.explore._saturation import saturation
+from logitlab.analysis.compare import Comparison, compare
+from logitlab.analysis.curves import Curve, bce_curve
+from logitlab.analysis.explain import explain
+from logitlab.analysis.saturation import saturation
+from logitlab.core.errors import InputError
+from logitlab.core.formats import DTYPE_NAMES
+from logitlab.core.inputs import REDUCTIONS
 
 __all__ = ["CurvePlot", "NotebookExplorer", "comparison_html", "notebook_explorer"]
 
@@ -176,7 +176,7 @@ class CurvePlot:
 
 class NotebookExplorer(widgets.VBox):
     """Two logit sliders (−300 … 300, step 0.01), two target sliders, dtype and reduction;
-    below them the table from :func:`~logitlab.compare.compare` and a plot of z₁'s loss and
+    below them the table from :func:`~logitlab.analysis.compare.compare` and a plot of z₁'s loss and
     gradient against z.  ``comparison`` holds the last result; ``error`` the last input error.
     """
 

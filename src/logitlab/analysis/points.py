@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from logitlab._dtypes import FloatFormat
+from logitlab.core.formats import FloatFormat
 
 __all__ = [
     "DEFAULT_TARGETS",
@@ -97,7 +97,7 @@ def _rounded_sigmoid(z: np.ndarray, fmt: FloatFormat) -> np.ndarray:
     # a handful of points, each decided exactly (mpmath): an edge is a rounding boundary,
     # where even the fast reference's 2**-64 could round the wrong way
     from logitlab import exact
-    from logitlab.ulp import round_to_format
+    from logitlab.core.ulp import round_to_format
 
     return np.array([round_to_format(exact.sigmoid(float(v)), fmt) for v in z])
 

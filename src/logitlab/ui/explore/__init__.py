@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from logitlab.explore._notebook import notebook_explorer
-    from logitlab.explore.app import create_app
+    from logitlab.ui.explore._notebook import notebook_explorer
+    from logitlab.ui.explore.app import create_app
 
 __all__ = [
     "create_app",
@@ -19,15 +19,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "create_app": "logitlab.explore.app",
-    "notebook_explorer": "logitlab.explore._notebook",
+    "create_app": "logitlab.ui.explore.app",
+    "notebook_explorer": "logitlab.ui.explore._notebook",
 }
 
 
 def __getattr__(name: str) -> Any:
     module_name = _LAZY.get(name)
     if module_name is None:
-        raise AttributeError(f"module 'logitlab.explore' has no attribute {name!r}")
+        raise AttributeError(f"module 'logitlab.ui.explore' has no attribute {name!r}")
     import importlib
 
     return getattr(importlib.import_module(module_name), name)

@@ -39,8 +39,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from logitlab._dtypes import FloatFormat, get_format
-from logitlab._mp import mp_context
+from logitlab.core.formats import FloatFormat, get_format
+from logitlab.exact._mp import mp_context
 
 __all__ = [
     "ordinal",
