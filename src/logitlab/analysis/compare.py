@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from logitlab import exact
+from logitlab.analysis.flags import FLAGS, classify
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat
 from logitlab.core.inputs import BCECase
 from logitlab.core.numbers import exact_repr, json_number, shortest_repr
 from logitlab.core.ulp import relative_error, ulp_error
-from logitlab.formulations import Formulation, NotApplicable, Outcome, all_formulations, get
+from logitlab.formulations import Formulation, all_formulations, get
+from logitlab.formulations.run import run
 
 __all__ = [
     "DEFAULT_FRAMEWORKS",
@@ -27,24 +29,11 @@ __all__ = [
     "Comparison",
     "Row",
     "compare",
-    "flag_elements",
     "select_formulations",
 ]
 
 #: The rows compare shows unless asked for more: fast to import, and the post's subject.
 DEFAULT_FRAMEWORKS = ("torch", "stable")
-
-#: Flags that explain why a row is off, in the order they are shown.
-FLAGS = {
-    "sigmoid saturated": "sigmoid rounded to exactly 0 or 1, so log(p) or log(1 - p) is log 0",
-    "log clamped": "PyTorch's binary_cross_entropy clamped a log at -100",
-    "gradient clamped": (
-        "PyTorch's binary_cross_entropy backward divided by max(p(1 - p), 1e-12), not p(1 - p), "
-        "shrinking the gradient"
-    ),
-    "gradient vanished": "a zero gradient where the exact one, rounded to the dtype, is not",
-    "non-finite": "a NaN or infinity where the exact value is finite",
-}
 
 
 @dataclass(frozen=True)
@@ -54,6 +43,10 @@ class Row:
     ``status`` is ``"ok"``, ``"skipped"`` (framework not installed), ``"not applicable"``
     (the code path cannot express the input) or ``"error"`` (the framework raised);
     ``reason`` says why for the last three.  Arrays are float64 holding dtype values.
+    Flags come from :func:`logitlab.analysis.flags.classify`, per element:
+    ``element_loss_flags`` and ``element_grad_flags`` for the loss and the gradient of each
+    logit element, ``element_flags`` both together; ``loss_flags``, ``grad_flags`` and
+    ``flags`` are the unions over the elements ("row flags").
     """
 
     formulation: Formulation
@@ -68,6 +61,11 @@ class Row:
     grad_relative_error: np.ndarray | None = None
     element_flags: tuple[tuple[str, ...], ...] = ()
     flags: tuple[str, ...] = ()
+    element_loss_flags: tuple[tuple[str, ...], ...] = ()
+    element_grad_flags: tuple[tuple[str, ...], ...] = ()
+    loss_flags: tuple[str, ...] = ()
+    grad_flags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def max_ulp_error(self) -> float:
@@ -168,57 +166,18 @@ class Comparison:
                     "grad_ulp_error": nums(r.grad_ulp_error),
                     "grad_relative_error": nums(r.grad_relative_error),
                     "flags": list(r.flags),
+                    "loss_flags": list(r.loss_flags),
+                    "grad_flags": list(r.grad_flags),
                     "element_flags": [list(f) for f in r.element_flags],
+                    "element_loss_flags": [list(f) for f in r.element_loss_flags],
+                    "element_grad_flags": [list(f) for f in r.element_grad_flags],
+                    "notes": list(r.notes),
                 }
                 for r in self.rows
             ],
             "flags": dict(FLAGS),
             "notes": list(self.notes),
         }
-
-
-def flag_elements(
-    outcome: Outcome,
-    value: np.ndarray,
-    grad: np.ndarray | None,
-    exact_value: np.ndarray,
-    exact_grad: np.ndarray,
-    shape: tuple[int, ...],
-) -> tuple[tuple[str, ...], ...]:
-    """The flags of each logit element (flat), each set exactly when its condition holds.
-
-    ``outcome`` supplies the diagnostics (sigmoid outputs, clamps); ``value`` and ``grad``
-    are its values as float64 arrays.  ``exact_value`` and ``exact_grad`` are the exact
-    results *rounded to the dtype* (the value broadcast to the logits' shape when the loss
-    is reduced).
-    """
-
-    def flat(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else np.asarray(a).ravel()
-
-    n = int(np.prod(shape, dtype=np.int64))
-    values = np.broadcast_to(np.asarray(value, dtype=np.float64), shape).ravel()
-    ev = np.broadcast_to(exact_value, shape).ravel()
-    grads, eg = flat(grad), np.asarray(exact_grad).ravel()
-    probabilities = flat(outcome.probabilities)
-    clamped, grad_clamped = flat(outcome.clamped), flat(outcome.grad_clamped)
-    flags: list[tuple[str, ...]] = []
-    for i in range(n):
-        f: list[str] = []
-        if probabilities is not None and float(probabilities[i]) in (0.0, 1.0):
-            f.append("sigmoid saturated")
-        if clamped is not None and bool(clamped[i]):
-            f.append("log clamped")
-        if grad_clamped is not None and bool(grad_clamped[i]):
-            f.append("gradient clamped")
-        if grads is not None and grads[i] == 0 and eg[i] != 0:
-            f.append("gradient vanished")
-        value_bad = not math.isfinite(values[i]) and math.isfinite(ev[i])
-        grad_bad = grads is not None and not math.isfinite(grads[i]) and math.isfinite(eg[i])
-        if value_bad or grad_bad:
-            f.append("non-finite")
-        flags.append(tuple(f))
-    return tuple(flags)
 
 
 def _errors(
@@ -236,29 +195,62 @@ def _row(
     ex: exact.ExactResult,
     exact_value: np.ndarray,
     exact_grad: np.ndarray,
+    exact_elements: np.ndarray,
 ) -> Row:
-    code = f.code_line(case)
-    missing = f.missing()
-    if missing is not None:
-        return Row(f, code, "skipped", missing)
-    try:
-        out = f.compute(case)
-    except NotApplicable as err:
-        return Row(f, code, "not applicable", str(err))
-    except (RuntimeError, TypeError, ValueError, NotImplementedError) as err:
-        # The framework itself refused (e.g. an op not implemented for Half on CPU).
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return Row(f, code, "error", f"{type(err).__name__}: {first}")
+    result = run(f, case)
+    if not result.ok:
+        return Row(f, result.code, result.status, result.reason)
     fmt = case.dtype
-    value = np.asarray(out.value, dtype=np.float64).reshape(ex.shape)
+    assert result.value is not None
+    value = result.value.reshape(ex.shape)
     ulps, rels = _errors(value, ex.values, fmt)
     grad = gulps = grels = None
-    if out.grad is not None:
-        grad = np.asarray(out.grad, dtype=np.float64).reshape(ex.grad_shape)
+    if result.grad is not None:
+        grad = result.grad.reshape(ex.grad_shape)
         gulps, grels = _errors(grad, ex.grads, fmt)
-    element_flags = flag_elements(out, value, grad, exact_value, exact_grad, case.shape)
-    flags = tuple(name for name in FLAGS if any(name in e for e in element_flags))
-    return Row(f, code, "ok", None, value, grad, ulps, rels, gulps, grels, element_flags, flags)
+    # A reduced value cannot say which element went wrong: the same code path, unreduced,
+    # gives each element's own loss.
+    elements = value
+    if case.reduction != "none":
+        unreduced = run(f, replace(case, reduction="none"))
+        elements = (
+            unreduced.value.reshape(case.shape)
+            if unreduced.ok and unreduced.value is not None
+            else np.full(case.shape, np.nan if not np.isfinite(value).all() else 0.0)
+        )
+    flags = classify(
+        fmt,
+        value=elements,
+        exact_value=exact_elements,
+        grad=grad,
+        exact_grad=exact_grad,
+        probabilities=result.probabilities,
+        clamped=result.clamped,
+        grad_clamped=result.grad_clamped,
+        clipped=result.clipped,
+        weight=case.weight,
+        logits=case.logits,
+        flushes=f.flushes_subnormals,
+    )
+    return Row(
+        f,
+        result.code,
+        "ok",
+        None,
+        value,
+        grad,
+        ulps,
+        rels,
+        gulps,
+        grels,
+        element_flags=flags.per_element("both"),
+        flags=flags.flags,
+        element_loss_flags=flags.per_element("loss"),
+        element_grad_flags=flags.per_element("gradient"),
+        loss_flags=flags.loss_flags,
+        grad_flags=flags.grad_flags,
+        notes=tuple(result.notes()),
+    )
 
 
 def select_formulations(
@@ -318,8 +310,12 @@ def compare(
         logits, targets, weight=weight, pos_weight=pos_weight, reduction=reduction, dtype=dtype
     )
     chosen = select_formulations("bce", formulations, frameworks)
-    ex = exact.bce_loss(case.logits, case.targets, case.weight, case.pos_weight, case.reduction)
+    per_element = exact.bce_loss(case.logits, case.targets, case.weight, case.pos_weight, "none")
+    ex = exact.reduce(per_element, case.reduction)
     # Rounded once here, not once per row: each rounding is an mpmath step per element.
     exact_value, exact_grad = ex.value_rounded(case.dtype), ex.grad_rounded(case.dtype)
-    rows = tuple(_row(f, case, ex, exact_value, exact_grad) for f in chosen)
+    exact_elements = (
+        exact_value if case.reduction == "none" else per_element.value_rounded(case.dtype)
+    )
+    rows = tuple(_row(f, case, ex, exact_value, exact_grad, exact_elements) for f in chosen)
     return Comparison(case=case, exact=ex, rows=rows, notes=case.notes)

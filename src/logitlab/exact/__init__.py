@@ -21,7 +21,7 @@ with PyTorch's ``cross_entropy`` semantics and its gradient) follow the same rul
 Each result can be rounded, correctly, to every format (:meth:`ExactResult.value_rounded`).
 """
 
-from logitlab.exact._loss import REDUCTIONS, ExactResult, bce_loss, elementwise
+from logitlab.exact._loss import REDUCTIONS, ExactResult, bce_loss, elementwise, reduce
 from logitlab.exact._scalar import (
     bce,
     bce_grad,
@@ -50,6 +50,7 @@ __all__ = [
     "log_sigmoid_grad",
     "log_softmax",
     "logsumexp",
+    "reduce",
     "sigmoid",
     "sigmoid_grad",
     "softmax",

@@ -13,7 +13,7 @@ from logitlab.core.ulp import round_to_format
 from logitlab.exact import _scalar
 from logitlab.exact._mp import mp_context
 
-__all__ = ["REDUCTIONS", "ExactResult", "bce_loss", "elementwise"]
+__all__ = ["REDUCTIONS", "ExactResult", "bce_loss", "elementwise", "reduce"]
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -65,6 +65,20 @@ def _reduce(
         return ExactResult((total,), tuple(grads), (), shape)
     n = len(elements)
     return ExactResult((total / n,), tuple(g / n for g in grads), (), shape)
+
+
+def reduce(result: ExactResult, reduction: str) -> ExactResult:
+    """An unreduced result (``reduction="none"``) reduced as PyTorch reduces: ``sum`` adds
+    the elements (exactly, ``fsum``), ``mean`` divides that sum and each gradient by the
+    number of elements.
+
+    >>> r = reduce(bce_loss([0.0, 0.0], [0.5, 0.5], reduction="none"), "sum")
+    >>> r.shape, round(float(r.values[0]), 15)
+    ((), 1.386294361119891)
+    """
+    if result.shape != result.grad_shape:
+        raise ValueError("reduce takes an unreduced result (reduction='none')")
+    return _reduce(result.values, result.grads, result.shape, reduction)
 
 
 def elementwise(

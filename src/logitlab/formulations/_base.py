@@ -28,7 +28,9 @@ class Outcome:
     sigmoid outputs the path went through (for paths that go through probabilities) and
     ``clamped`` marks elements where a clamp inside the framework changed the result
     (PyTorch's ``log >= -100`` in ``binary_cross_entropy``), ``grad_clamped`` those where
-    one changed a non-zero gradient (its backward's ``max(p(1-p), 1e-12)``).
+    one changed a non-zero gradient (its backward's ``max(p(1-p), 1e-12)``), ``clipped``
+    those where the framework clipped a probability to ``[eps, 1 - eps]`` (Keras,
+    scikit-learn).
     """
 
     value: np.ndarray
@@ -36,6 +38,7 @@ class Outcome:
     probabilities: np.ndarray | None = None
     clamped: np.ndarray | None = None
     grad_clamped: np.ndarray | None = None
+    clipped: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class Formulation:
     ``compute`` runs the framework at the case's dtype and returns an :class:`Outcome`;
     it raises :class:`NotApplicable` for inputs the path cannot express.  ``requires``
     names the modules it imports (inside ``compute``, never at import time) and ``extra``
-    the pip extra that installs them.
+    the pip extra that installs them.  ``flushes_subnormals`` says the framework returns 0
+    for results below the smallest normal (XLA on CPU does; a test checks it).
     """
 
     name: str
@@ -58,6 +62,7 @@ class Formulation:
     requires: tuple[str, ...] = ()
     extra: str | None = None
     code_for: Callable[[Any], str] | None = None
+    flushes_subnormals: bool = False
 
     def missing(self) -> str | None:
         """``None`` when the framework is installed, else why this row is skipped."""

@@ -1,13 +1,17 @@
 """JAX and optax: ``optax.sigmoid_binary_cross_entropy`` and a hand-written sigmoid + log.
 
-JAX is imported inside ``compute``; float64 needs ``jax_enable_x64``, which is switched on
-the first time a formulation here runs (without it JAX silently computes float64 input
-in float32).  Gradients come from ``jax.vjp`` with a cotangent of ones, the elementwise
-derivative for an unreduced loss.
+JAX is imported inside ``compute``; float64 needs ``jax_enable_x64``, which each
+formulation switches on for its own run only (:func:`x64`), restoring the caller's
+setting.  Gradients come from ``jax.vjp`` with a cotangent of ones, the elementwise
+derivative for an unreduced loss.  XLA flushes subnormal results to zero on CPU
+(``flushes_subnormals``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -18,11 +22,34 @@ from logitlab.formulations._numpy import as_dtype
 __all__ = ["FORMULATIONS"]
 
 
+@contextlib.contextmanager
+def x64() -> Iterator[Any]:
+    """JAX with ``jax_enable_x64`` on inside the block, and the caller's setting restored
+    after it (without it JAX silently computes float64 input in float32)."""
+    import jax
+
+    before = bool(jax.config.read("jax_enable_x64"))
+    if not before:
+        jax.config.update("jax_enable_x64", True)
+    try:
+        yield jax
+    finally:
+        if not before:
+            jax.config.update("jax_enable_x64", False)
+
+
+def _scoped(compute: Callable[[Any], Outcome]) -> Callable[[Any], Outcome]:
+    @functools.wraps(compute)
+    def wrapper(case: Any) -> Outcome:
+        with x64():
+            return compute(case)
+
+    return wrapper
+
+
 def _jax() -> Any:
     import jax
 
-    if not jax.config.read("jax_enable_x64"):
-        jax.config.update("jax_enable_x64", True)
     return jax
 
 
@@ -125,77 +152,84 @@ FORMULATIONS: tuple[Formulation, ...] = (
     Formulation(
         name="optax.logits",
         framework="jax",
+        flushes_subnormals=True,
         quantity="bce",
         via_probabilities=False,
         code="optax.losses.sigmoid_binary_cross_entropy(z, y)",
         summary="optax's BCE from logits (log_sigmoid based)",
-        compute=_optax,
+        compute=_scoped(_optax),
         requires=("jax", "optax"),
         extra="jax",
     ),
     Formulation(
         name="jax.naive",
         framework="jax",
+        flushes_subnormals=True,
         quantity="bce",
         via_probabilities=True,
         code="p = jax.nn.sigmoid(z); -(y*jnp.log(p) + (1-y)*jnp.log(1-p))",
         summary="BCE written out in JAX on the probabilities",
-        compute=_naive,
+        compute=_scoped(_naive),
         requires=_REQ,
         extra="jax",
     ),
     Formulation(
         name="optax.softmax_ce",
         framework="jax",
+        flushes_subnormals=True,
         quantity="softmax_ce",
         via_probabilities=False,
         code="optax.losses.softmax_cross_entropy_with_integer_labels(z, t)",
         summary="optax's softmax cross-entropy from logits",
-        compute=_softmax("optax"),
+        compute=_scoped(_softmax("optax")),
         requires=("jax", "optax"),
         extra="jax",
     ),
     Formulation(
         name="jax.log_of_softmax",
         framework="jax",
+        flushes_subnormals=True,
         quantity="softmax_ce",
         via_probabilities=True,
         code="-jnp.take_along_axis(jnp.log(jax.nn.softmax(z)), t[:, None], 1)",
         summary="log of JAX's softmax probabilities",
-        compute=_softmax("log_of_softmax"),
+        compute=_scoped(_softmax("log_of_softmax")),
         requires=_REQ,
         extra="jax",
     ),
     Formulation(
         name="jax.sigmoid",
         framework="jax",
+        flushes_subnormals=True,
         quantity="sigmoid",
         via_probabilities=True,
         code="jax.nn.sigmoid(z)",
         summary="JAX's sigmoid",
-        compute=_elementwise("sigmoid"),
+        compute=_scoped(_elementwise("sigmoid")),
         requires=_REQ,
         extra="jax",
     ),
     Formulation(
         name="jax.log_sigmoid",
         framework="jax",
+        flushes_subnormals=True,
         quantity="log_sigmoid",
         via_probabilities=False,
         code="jax.nn.log_sigmoid(z)",
         summary="JAX's log-sigmoid",
-        compute=_elementwise("log_sigmoid"),
+        compute=_scoped(_elementwise("log_sigmoid")),
         requires=_REQ,
         extra="jax",
     ),
     Formulation(
         name="jax.softplus",
         framework="jax",
+        flushes_subnormals=True,
         quantity="softplus",
         via_probabilities=False,
         code="jax.nn.softplus(z)",
         summary="JAX's softplus",
-        compute=_elementwise("softplus"),
+        compute=_scoped(_elementwise("softplus")),
         requires=_REQ,
         extra="jax",
     ),

@@ -33,6 +33,17 @@ def _keras() -> Any:
     return keras
 
 
+def _clipped(keras: Any, p: Any) -> Any:
+    # Keras clips the probabilities to [epsilon, 1 - epsilon] in their dtype; a clipped p
+    # changes both log(p) and log(1 - p), so every clip counts.
+    import torch
+
+    with torch.no_grad():
+        eps = keras.config.epsilon()
+        pd = p.detach()
+        return (torch.clamp(pd, eps, 1 - eps) != pd).numpy()
+
+
 def _bce(from_logits: bool) -> Any:
     def compute(case: Any) -> Outcome:
         keras = _keras()
@@ -49,7 +60,10 @@ def _bce(from_logits: bool) -> Any:
         out = loss_fn(y2, z2 if from_logits else p, sample_weight=w)
         if case.reduction == "none":
             out = out.reshape(z.shape)
-        return _outcome(out, z, None if p is None else p.reshape(z.shape))
+        if p is None:
+            return _outcome(out, z)
+        clipped = _clipped(keras, p.reshape(z.shape))
+        return _outcome(out, z, p.reshape(z.shape), clipped=clipped)
 
     return compute
 

@@ -63,8 +63,15 @@ def _log_loss(case: Any) -> Outcome:
                 sample_weight=None if w is None else w.ravel(),
             )
         )
+    # log_loss clips to [eps, 1 - eps] with eps of the probabilities' dtype (check_array
+    # turns a dtype it does not accept, bfloat16, into float64)
+    native = p.dtype in (np.float16, np.float32, np.float64)
+    eps = np.finfo(p.dtype if native else np.float64).eps
+    clipped = (p < eps) | (p > 1 - eps)
     return Outcome(
-        value=np.asarray(values, dtype=np.float64), probabilities=np.asarray(p, dtype=np.float64)
+        value=np.asarray(values, dtype=np.float64),
+        probabilities=np.asarray(p, dtype=np.float64),
+        clipped=clipped,
     )
 
 

@@ -55,7 +55,12 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _outcome(
-    loss: Any, z: Any, p: Any = None, clamped: Any = None, grad_clamped: Any = None
+    loss: Any,
+    z: Any,
+    p: Any = None,
+    clamped: Any = None,
+    grad_clamped: Any = None,
+    clipped: Any = None,
 ) -> Outcome:
     _backward(loss)
     return Outcome(
@@ -64,6 +69,7 @@ def _outcome(
         probabilities=None if p is None else as_float64(_up(p.detach())),
         clamped=None if clamped is None else np.asarray(clamped, dtype=bool),
         grad_clamped=None if grad_clamped is None else np.asarray(grad_clamped, dtype=bool),
+        clipped=None if clipped is None else np.asarray(clipped, dtype=bool),
     )
 
 

@@ -1,0 +1,244 @@
+"""The one classifier: which flags hold for each element, for the loss and for the gradient.
+
+Every surface (compare, the audit's counts and breakpoints, the explorer's flag bands, the
+explanations, ``watch``) reads flags from :func:`classify` and nowhere else.  A flag is
+decided per element from that element's own result and exact value, and only for terms
+that count: a clamp on an element whose weight is 0 changes nothing and is not flagged.
+Flags of a row are the union over its elements, kept apart for the loss and the gradient.
+
+Definitions (``p`` the probability the path went through, ``w`` the element's weight, 1
+without weights; *exact* is the exact value correctly rounded to the dtype):
+
+=====================  =========  =================================================================
+flag                   side       holds where
+=====================  =========  =================================================================
+sigmoid saturated      both       ``p`` is exactly 0 or 1 (softmax: a class probability is) for a
+                                  finite logit, and ``w != 0`` (at an infinite logit 0 and 1 are
+                                  exact)
+probability clipped    loss       the framework clipped ``p`` to ``[eps, 1 - eps]`` in a term
+                                  with a non-zero coefficient, and ``w != 0``
+log clamped            loss       PyTorch's ``log >= -100`` clamp replaced a log in a term with
+                                  a non-zero coefficient, and ``w != 0``
+gradient clamped       gradient   the backward's ``max(p(1 - p), 1e-12)`` changed the gradient,
+                                  and ``w != 0``
+gradient vanished      gradient   the gradient is exactly 0 where the exact one is not (and no
+                                  flush explains it)
+subnormal flushed      both       the result is 0 where the exact one is a non-zero subnormal of
+                                  the dtype, and the framework flushes subnormal results to zero
+                                  (XLA does: ``Formulation.flushes_subnormals``)
+non-finite             both       NaN or an infinity where the exact value is finite
+NaN                    both       NaN where the exact value is an infinity (an infinite logit)
+=====================  =========  =================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from logitlab.core.formats import FloatFormat
+
+__all__ = [
+    "FLAGS",
+    "GRAD_FLAGS",
+    "LOSS_FLAGS",
+    "ElementFlags",
+    "classify",
+    "ordered",
+]
+
+#: Every flag and what it means, in the order flags are shown.
+FLAGS: dict[str, str] = {
+    "sigmoid saturated": (
+        "sigmoid (or softmax) rounded to exactly 0 or 1, so log(p) or log(1 - p) is log 0 or the "
+        "loss loses every digit"
+    ),
+    "probability clipped": "the framework clipped the probability to [eps, 1 - eps]",
+    "log clamped": "PyTorch's binary_cross_entropy clamped a log at -100",
+    "gradient clamped": (
+        "PyTorch's binary_cross_entropy backward divided by max(p(1 - p), 1e-12), not p(1 - p), "
+        "shrinking the gradient"
+    ),
+    "gradient vanished": "a zero gradient where the exact one, rounded to the dtype, is not",
+    "subnormal flushed": "a zero where the exact result is a subnormal of the dtype",
+    "non-finite": "a NaN or infinity where the exact value is finite",
+    "NaN": "a NaN where the exact value is infinite",
+}
+#: The flags that can hold for a loss value, and for a gradient.
+LOSS_FLAGS = (
+    "sigmoid saturated",
+    "probability clipped",
+    "log clamped",
+    "subnormal flushed",
+    "non-finite",
+    "NaN",
+)
+GRAD_FLAGS = (
+    "sigmoid saturated",
+    "gradient clamped",
+    "gradient vanished",
+    "subnormal flushed",
+    "non-finite",
+    "NaN",
+)
+
+
+def ordered(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` without duplicates, in :data:`FLAGS` order."""
+    present = set(names)
+    return tuple(n for n in FLAGS if n in present)
+
+
+@dataclass(frozen=True)
+class ElementFlags:
+    """Boolean masks, one per flag, over the elements (the logits' shape for elementwise
+    quantities and BCE; one element per row for softmax cross-entropy)."""
+
+    loss: dict[str, np.ndarray]
+    grad: dict[str, np.ndarray]
+    shape: tuple[int, ...]
+
+    def _union(self, masks: dict[str, np.ndarray]) -> tuple[str, ...]:
+        return tuple(name for name, m in masks.items() if m.any())
+
+    @property
+    def loss_flags(self) -> tuple[str, ...]:
+        """Flags that hold for the loss of at least one element."""
+        return self._union(self.loss)
+
+    @property
+    def grad_flags(self) -> tuple[str, ...]:
+        """Flags that hold for the gradient of at least one element."""
+        return self._union(self.grad)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The union over elements and both sides, in :data:`FLAGS` order."""
+        return ordered((*self.loss_flags, *self.grad_flags))
+
+    def any(self, name: str) -> np.ndarray:
+        """Where ``name`` holds for the loss or the gradient."""
+        out = np.zeros(self.shape, dtype=bool)
+        for side in (self.loss, self.grad):
+            if name in side:
+                out |= side[name]
+        return out
+
+    def per_element(self, side: str = "both") -> tuple[tuple[str, ...], ...]:
+        """The flags of each element (flat), for ``"loss"``, ``"gradient"`` or ``"both"``."""
+        masks: dict[str, np.ndarray]
+        if side == "loss":
+            masks = self.loss
+        elif side == "gradient":
+            masks = self.grad
+        else:
+            masks = {name: self.any(name) for name in ordered((*self.loss, *self.grad))}
+        flat = {name: m.ravel() for name, m in masks.items()}
+        n = int(np.prod(self.shape, dtype=np.int64))
+        return tuple(tuple(name for name, m in flat.items() if m[i]) for i in range(n))
+
+    def counts(self) -> dict[str, int]:
+        """How many elements each flag holds for (loss or gradient), every flag listed."""
+        return {name: int(np.count_nonzero(self.any(name))) for name in FLAGS}
+
+
+def _flat(a: Any, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(np.asarray(a, dtype=np.float64), shape)
+
+
+def _finite_checks(
+    computed: np.ndarray, exact: np.ndarray, fmt: FloatFormat, flushes: bool
+) -> dict[str, np.ndarray]:
+    exact_finite = np.isfinite(exact)
+    subnormal = (exact != 0) & (np.abs(exact) < fmt.smallest_normal) & exact_finite
+    flushed = (computed == 0) & subnormal & flushes
+    return {
+        "flushed": flushed,
+        "non-finite": ~np.isfinite(computed) & exact_finite,
+        "NaN": np.isnan(computed) & ~exact_finite,
+    }
+
+
+def classify(
+    fmt: FloatFormat,
+    *,
+    value: Any,
+    exact_value: Any,
+    grad: Any = None,
+    exact_grad: Any = None,
+    probabilities: Any = None,
+    clamped: Any = None,
+    grad_clamped: Any = None,
+    clipped: Any = None,
+    weight: Any = None,
+    logits: Any = None,
+    flushes: bool = False,
+) -> ElementFlags:
+    """Flag every element; see the module docstring for each flag's definition.
+
+    ``value`` and ``exact_value`` are per element (for a reduced loss, the framework's
+    unreduced values: a reduced value cannot say which element went wrong); ``grad`` and
+    ``exact_grad`` are the gradient as returned and exact, in the logits' shape.  Exact
+    values are correctly rounded to ``fmt`` (float64 arrays).  For softmax rows
+    (``probabilities`` and ``grad`` of shape ``(N, C)`` with ``value`` of shape ``(N,)``)
+    the class axis is folded: a row is flagged when any of its classes is.  ``logits``
+    (the inputs, shaped like ``probabilities``) tell a rounded 0 or 1 from an exact one at
+    an infinite logit; ``flushes`` says the framework flushes subnormal results to zero.
+    """
+    v = np.asarray(value, dtype=np.float64)
+    shape = v.shape
+    ev = _flat(exact_value, shape)
+
+    def fold(a: Any) -> np.ndarray | None:
+        if a is None:
+            return None
+        m = np.asarray(a, dtype=bool)
+        if m.shape != shape and m.ndim == len(shape) + 1:
+            m = np.asarray(m.any(axis=-1), dtype=bool)
+        return np.broadcast_to(m, shape)
+
+    counts = np.ones(shape, dtype=bool) if weight is None else _flat(weight, shape) != 0
+    saturated = np.zeros(shape, dtype=bool)
+    if probabilities is not None:
+        p = np.asarray(probabilities, dtype=np.float64)
+        rounded: np.ndarray = (p == 0) | (p == 1)
+        if logits is not None and np.shape(logits) == p.shape:
+            rounded = rounded & np.isfinite(np.asarray(logits, dtype=np.float64))
+        hit = fold(rounded)
+        assert hit is not None
+        saturated = hit & counts
+    loss: dict[str, np.ndarray] = {"sigmoid saturated": saturated}
+    for name, mask in (("probability clipped", clipped), ("log clamped", clamped)):
+        m = fold(mask)
+        loss[name] = np.zeros(shape, dtype=bool) if m is None else m & counts
+    with np.errstate(invalid="ignore"):
+        checks = _finite_checks(v, ev, fmt, flushes)
+    loss["subnormal flushed"] = checks["flushed"]
+    loss["non-finite"] = checks["non-finite"]
+    loss["NaN"] = checks["NaN"]
+    grads: dict[str, np.ndarray] = {}
+    if grad is not None and exact_grad is not None:
+        g = np.asarray(grad, dtype=np.float64)
+        eg = np.broadcast_to(np.asarray(exact_grad, dtype=np.float64), g.shape)
+        with np.errstate(invalid="ignore"):
+            gchecks = _finite_checks(g, eg, fmt, flushes)
+        vanished = (g == 0) & (eg != 0) & ~np.isnan(eg) & ~gchecks["flushed"]
+        gc = fold(grad_clamped)
+        grads = {
+            "sigmoid saturated": saturated,
+            "gradient clamped": np.zeros(shape, dtype=bool) if gc is None else gc & counts,
+            "gradient vanished": _fold_to(vanished, shape),
+            "subnormal flushed": _fold_to(gchecks["flushed"], shape),
+            "non-finite": _fold_to(gchecks["non-finite"], shape),
+            "NaN": _fold_to(gchecks["NaN"], shape),
+        }
+    return ElementFlags(loss, grads, shape)
+
+
+def _fold_to(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if mask.shape == shape:
+        return mask
+    return mask.any(axis=-1).reshape(shape)
