@@ -30,7 +30,9 @@ from logitlab.core.formats import FloatFormat, get_format
 from logitlab.core.inputs import BCECase
 from logitlab.core.numbers import json_number
 from logitlab.core.ulp import ulp_error_array
-from logitlab.formulations import Formulation, NotApplicable, all_formulations, get
+from logitlab.analysis.flags import FLAGS, classify
+from logitlab.formulations import Formulation, all_formulations, get
+from logitlab.formulations.run import run
 
 __all__ = [
     "CURVE_FLAGS",
@@ -46,7 +48,8 @@ __all__ = [
 #: Most points one curve may have, and the largest |z| it may reach.
 MAX_CURVE_POINTS = 2001
 MAX_CURVE_Z = 1000.0
-CURVE_FLAGS = ("sigmoid saturated", "log clamped", "gradient vanished", "non-finite")
+#: The flags a curve row can carry (every flag of the classifier).
+CURVE_FLAGS = tuple(FLAGS)
 
 _LD = np.longdouble
 _LD_BITS = np.finfo(_LD).nmant + 1
@@ -230,42 +233,36 @@ def _row(
         "code": f.code_line(case),
         "via_probabilities": f.via_probabilities,
     }
-    missing = f.missing()
-    if missing is not None:
-        return CurveRow(**base, status="skipped", reason=missing)
-    try:
-        out = f.compute(case)
-    except NotApplicable as err:
-        return CurveRow(**base, status="not applicable", reason=str(err))
-    except (RuntimeError, TypeError, ValueError, NotImplementedError) as err:
-        text = str(err).strip()
-        first = text.splitlines()[0] if text else type(err).__name__
-        return CurveRow(**base, status="error", reason=f"{type(err).__name__}: {first}")
+    result = run(f, case)
+    if not result.ok:
+        return CurveRow(**base, status=result.status, reason=result.reason)
     v_hi, v_lo, g_hi, g_lo = exact_parts
-    value = np.asarray(out.value, dtype=np.float64).ravel()
-    grad = None if out.grad is None else np.asarray(out.grad, dtype=np.float64).ravel()
+    assert result.value is not None
+    value = result.value.ravel()
+    grad = None if result.grad is None else result.grad.ravel()
     z = case.logits.ravel()
-    flags: dict[str, list[tuple[float, float]]] = {}
-    if out.probabilities is not None:
-        p = np.asarray(out.probabilities, dtype=np.float64).ravel()
-        flags["sigmoid saturated"] = _intervals(z, (p == 0) | (p == 1))
-    if out.clamped is not None:
-        flags["log clamped"] = _intervals(z, np.asarray(out.clamped, dtype=bool).ravel())
-    grad_ulp = None
-    if grad is not None:
-        flags["gradient vanished"] = _intervals(z, (grad == 0) & (fmt.round(g_hi) != 0))
-        grad_ulp = ulp_error_array(grad, g_hi, fmt, g_lo)
-    bad = ~np.isfinite(value) & np.isfinite(v_hi)
-    if grad is not None:
-        bad |= ~np.isfinite(grad) & np.isfinite(g_hi)
-    flags["non-finite"] = _intervals(z, bad)
+    element = classify(
+        fmt,
+        value=value,
+        exact_value=fmt.round(v_hi),
+        grad=grad,
+        exact_grad=None if grad is None else fmt.round(g_hi),
+        probabilities=None if result.probabilities is None else result.probabilities.ravel(),
+        clamped=None if result.clamped is None else result.clamped.ravel(),
+        grad_clamped=None if result.grad_clamped is None else result.grad_clamped.ravel(),
+        clipped=None if result.clipped is None else result.clipped.ravel(),
+        weight=None if case.weight is None else case.weight.ravel(),
+        logits=z,
+        flushes=f.flushes_subnormals,
+    )
+    flags = {name: _intervals(z, element.any(name)) for name in element.flags}
     return CurveRow(
         **base,
         status="ok",
         value=value,
         grad=grad,
         ulp_error=ulp_error_array(value, v_hi, fmt, v_lo),
-        grad_ulp_error=grad_ulp,
+        grad_ulp_error=None if grad is None else ulp_error_array(grad, g_hi, fmt, g_lo),
         flags={k: v for k, v in flags.items() if v},
     )
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from logitlab.analysis.compare import FLAGS, Comparison, Row
+from logitlab.analysis.compare import Comparison, Row
 from logitlab.analysis.saturation import EXACT, SigmoidRow
 from logitlab.core.numbers import exact_repr, shortest_repr
 
@@ -57,7 +57,7 @@ def _values(a: np.ndarray, fmt_name: str) -> str:
 def _style(row: Row) -> str:
     if row.status != "ok":
         return "dim"
-    if row.flags:
+    if row.loss_flags:
         return "bold red"
     u = row.max_ulp_error
     return "green" if u <= 1 else "yellow"
@@ -84,7 +84,8 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
     table.add_column("loss", justify="right")
     table.add_column("ULP error", justify="right")
     table.add_column("rel. error", justify="right")
-    table.add_column("flags")
+    # Row flags: the union of the elements' loss flags.
+    table.add_column("loss flags, any element")
     exact_text = ", ".join(exact_repr(v, 17) for v in c.exact.values[:MAX_SHOWN])
     table.add_row(
         "exact", "mpmath, 160 bits", exact_text, "", "", f"{fmt}: {_values(c.exact_value(), fmt)}"
@@ -108,7 +109,7 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
             _values(row.value, fmt),
             format_ulps(row.max_ulp_error),
             format_relative(row.max_relative_error),
-            ", ".join(row.flags),
+            ", ".join(row.loss_flags),
             style=_style(row),
         )
     console.print(table)
@@ -124,7 +125,7 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
         ("gradient", "right"),
         ("exact", "right"),
         ("ULP error", "right"),
-        ("flags", "left"),
+        ("gradient flags", "left"),
     ):
         grads.add_column(
             name, justify=_justify(justify), no_wrap=name in ("formulation", "gradient", "exact")
@@ -139,12 +140,8 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
         g = row.grad.ravel()
         gu = row.grad_ulp_error.ravel()
         for i in range(shown):
-            element_flags = [f for f in row.element_flags[i] if f in FLAGS]
-            style = (
-                "bold red"
-                if "gradient vanished" in element_flags or "non-finite" in element_flags
-                else ("green" if gu[i] <= 1 else "yellow")
-            )
+            element_flags = row.element_grad_flags[i]
+            style = "bold red" if element_flags else ("green" if gu[i] <= 1 else "yellow")
             grads.add_row(
                 row.formulation.name if i == 0 else "",
                 str(i),
