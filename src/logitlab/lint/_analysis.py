@@ -317,6 +317,11 @@ class ModuleAnalysis:
             if top:
                 self.module_aliases[local] = f"{node.module}.{alias.name}"
 
+    @property
+    def frameworks(self) -> frozenset[str]:
+        """Top-level frameworks this module imports (``jax`` for ``jax.numpy as np``)."""
+        return frozenset(normalise(t).split(".", 1)[0] for t in self.aliases.values())
+
     # -- names -------------------------------------------------------------------------
 
     def resolve(self, node: ast.expr) -> str | None:
