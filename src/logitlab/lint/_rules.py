@@ -974,9 +974,12 @@ class LogOfSquashing(Rule):
             v = ana.value(core, scope)
             if v is None or v.kind not in ("sigmoid", "softmax"):
                 continue
+            if ana.is_helper_scope(scope):
+                continue  # reported where the helper is called
             if v.kind == "softmax" and negate:
                 continue  # log(1 - softmax) has no simple stable form; left alone
             plain = not eps.values and not eps.uppers and core is (arg.right if negate else arg)  # type: ignore[attr-defined]
+            plain = plain and id(call) not in ana.helper_calls and id(core) not in ana.helper_calls
             if v.kind == "softmax":
                 self._log_softmax(ctx, call, fw, core, plain, eps)
             else:
