@@ -256,6 +256,8 @@ class ModuleAnalysis:
         self.helper_calls: set[int] = set()
         #: project-wide summaries of other modules (set by the engine's project pass)
         self.project: object = None
+        #: the file this module was read from ("" for a string)
+        self.path = ""
         self._walk()
 
     # -- collection --------------------------------------------------------------------
@@ -374,7 +376,18 @@ class ModuleAnalysis:
                 if top:
                     self.module_aliases[local] = target
             return
-        if node.level or not node.module:
+        if node.level:
+            # relative: kept as ``..pkg.name``; the project pass resolves it
+            base = "." * node.level + (node.module or "")
+            for alias in node.names:
+                if alias.name != "*":
+                    local = alias.asname or alias.name
+                    sep = "." if node.module else ""
+                    self.aliases[local] = f"{base}{sep}{alias.name}"
+                    if top:
+                        self.module_aliases[local] = self.aliases[local]
+            return
+        if not node.module:
             return
         for alias in node.names:
             if alias.name == "*":
@@ -404,6 +417,8 @@ class ModuleAnalysis:
         if isinstance(node, ast.Name):
             target = self.aliases.get(node.id)
             if target is not None:
+                if self.project is not None:
+                    return self.project.canonical(self, target)  # type: ignore[attr-defined]
                 return target
             if node.id == "sum":
                 return "builtins.sum"
@@ -422,6 +437,10 @@ class ModuleAnalysis:
         qual = self.resolve(func)
         if qual is not None:
             hit = OPS.get(qual)
+            if hit is None and self.project is not None:
+                hit = self.project.helper_op(self, qual)  # type: ignore[attr-defined]
+                if hit is not None:
+                    self.helper_calls.add(id(call))
             if hit is None:
                 return None
             op, fw = hit
@@ -710,6 +729,10 @@ class ModuleAnalysis:
             return Value("softmax", call, "inline", "torch")
         if target.kind in ("sigmoid_model", "softmax_model"):
             return Value(target.kind[:-6], target.origin, "model", "torch", None, target.path)
+        if target.kind == "class" and target.cls is not None:
+            return self.instance_value(target.cls)
+        if target.kind == "function" and self.project is not None:
+            return self.project.function_value(target.cls)  # type: ignore[attr-defined]
         if target.kind == "instance" and target.cls is not None:
             out = self.forward_of(target.cls)
             if out is not None:
@@ -723,6 +746,38 @@ class ModuleAnalysis:
             return Value(out.kind + "_model", out.origin, "model", "torch", info, out.path)
         node = info.node if isinstance(info, ClassInfo) else ast.Pass()
         return Value("instance", node, "model", "", info)
+
+    def summary(self) -> dict[str, object]:
+        """What other modules may use from this one (JSON-able): classes whose forward or
+        methods return probabilities, functions that return them, one-line helpers, and
+        the module-level imports (for re-exports)."""
+        classes: dict[str, object] = {}
+        for name, info in self.classes.items():
+            fwd = self.forward_value(info)
+            methods = {}
+            for m in info.methods:
+                v = self.method_value(info, m, Value("instance", info.node, "self"))
+                if v is not None:
+                    methods[m] = [v.kind, getattr(v.origin, "lineno", 1)]
+            if fwd is not None or methods:
+                classes[name] = {
+                    "forward": None
+                    if fwd is None
+                    else [fwd.kind, getattr(fwd.origin, "lineno", 1)],
+                    "methods": methods,
+                }
+        functions: dict[str, object] = {}
+        for name, fn in self.functions.items():
+            helper = self.helper_op(name)
+            if helper is not None:
+                functions[name] = {"helper": list(helper)}
+                continue
+            for ret in fn.returns:
+                v = self.value(ret, fn)
+                if v is not None and v.kind in ("sigmoid", "softmax"):
+                    functions[name] = {"returns": [v.kind, getattr(v.origin, "lineno", 1)]}
+                    break
+        return {"classes": classes, "functions": functions, "aliases": dict(self.module_aliases)}
 
     def forward_of(self, info: object) -> Value | None:
         if isinstance(info, ClassInfo):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,12 @@ def minus_abs(node: ast.expr) -> bool:
 
 def line(node: ast.AST) -> int:
     return getattr(node, "lineno", 1)
+
+
+def where(v: Value) -> str:
+    """``line 12`` or, for a value from another file, ``line 12 of models.py``."""
+    text = f"line {line(v.origin)}"
+    return f"{text} of {os.path.basename(v.path)}" if v.path else text
 
 
 def sigmoid_input(ana: ModuleAnalysis, node: ast.expr) -> tuple[ast.expr, str] | None:
@@ -495,7 +502,7 @@ class HandWrittenCrossEntropy(Rule):
         v = ana.value(p, scope)
         origin = ""
         if v is not None and v.kind == "sigmoid":
-            origin = f" (p comes from a sigmoid at line {line(v.origin)}: pass its input)"
+            origin = f" (p comes from a sigmoid at {where(v)}: pass its input)"
         eps.dtype = dtype_of(ana, p, scope)
         fw = advice_framework(ana, ana.op_of(left[1])[1])  # type: ignore[index]
         ctx.emit(
@@ -532,7 +539,7 @@ class HandWrittenCrossEntropy(Rule):
             return  # a sigmoid here is one term of a binary CE; LGL011 reports its log
         ctx.covered.add(id(log))
         origin = (
-            f" (p comes from a softmax at line {line(v.origin)}: pass its input)"
+            f" (p comes from a softmax at {where(v)}: pass its input)"
             if is_softmax and v is not None
             else ""
         )
@@ -688,7 +695,7 @@ class SigmoidThenBinaryCrossEntropy(Rule):
             "LGL002",
             call,
             f"{loss} on the output of a model whose last layer is a sigmoid (line"
-            f" {line(origin)}): the loss saturates and its gradient vanishes for confident"
+            f" {where(v)[5:]}): the loss saturates and its gradient vanishes for confident"
             " mistakes; drop the sigmoid from the model and use nn.BCEWithLogitsLoss /"
             " F.binary_cross_entropy_with_logits, and apply torch.sigmoid where inference"
             " code needs probabilities",
@@ -821,7 +828,7 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
                 "LGL003",
                 call,
                 "Keras binary cross-entropy on the output of a sigmoid (line"
-                f" {line(v.origin)}): the TensorFlow backend recovers the logits from the"
+                f" {where(v)[5:]}): the TensorFlow backend recovers the logits from the"
                 " sigmoid op, but the torch and JAX backends compute log(p) on saturated"
                 " probabilities; pass the logits with from_logits=True",
             )
@@ -927,7 +934,7 @@ class SoftmaxIntoLogLoss(Rule):
                             (edit,),
                         )
                 instead = (
-                    f"; drop the final softmax from the model (line {line(v.origin)}) and"
+                    f"; drop the final softmax from the model ({where(v)}) and"
                     " apply softmax where inference code needs probabilities"
                     if v.via == "model"
                     else ""
