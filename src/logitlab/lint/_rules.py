@@ -681,6 +681,7 @@ class SigmoidThenBinaryCrossEntropy(Rule):
                 )
             else:
                 removable = False
+        blockers = other_uses(ana, origin, crit) if removable else []
         fix = (
             Fix(
                 "unsafe",
@@ -688,8 +689,14 @@ class SigmoidThenBinaryCrossEntropy(Rule):
                 " inference code must now apply torch.sigmoid to the model's output",
                 tuple(edits),
             )
-            if removable
+            if removable and not blockers
             else None
+        )
+        blocked = (
+            "; no fix offered: removing the sigmoid would feed logits to the other uses of"
+            " the model's output at line " + ", ".join(str(n) for n in blockers)
+            if blockers
+            else ""
         )
         ctx.emit(
             "LGL002",
@@ -698,9 +705,38 @@ class SigmoidThenBinaryCrossEntropy(Rule):
             f" {where(v)[5:]}): the loss saturates and its gradient vanishes for confident"
             " mistakes; drop the sigmoid from the model and use nn.BCEWithLogitsLoss /"
             " F.binary_cross_entropy_with_logits, and apply torch.sigmoid where inference"
-            " code needs probabilities",
+            " code needs probabilities" + blocked,
             fix,
         )
+
+
+def other_uses(ana: ModuleAnalysis, origin: ast.AST, crit: Value | None) -> list[int]:
+    """Lines where the output of the model ending in ``origin`` is used other than as the
+    input of the criterion being fixed (``crit``; None: a functional loss). Those uses
+    would get logits once the final sigmoid is removed."""
+    consumed: set[int] = set()
+    lines: list[int] = []
+    for call, scope in ana.calls:
+        op = ana.op_of(call)
+        crit_here = ana.value(call.func, scope) if op is None else None
+        is_loss = (op is not None and op[0] == "bce_fn") or (
+            crit is not None and crit_here is not None and crit_here.origin is crit.origin
+        )
+        if is_loss and call.args:
+            for node in ast.walk(call.args[0]):
+                consumed.add(id(node))
+    origin_line = line(origin)
+    for call, scope in ana.calls:
+        if id(call) in consumed:
+            continue
+        cls = scope.cls
+        if cls is not None and cls.node.lineno <= origin_line <= (cls.node.end_lineno or 0):
+            continue  # the model's own definition
+        v = ana.value(call, scope)
+        if v is None or v.origin is not origin or v.via != "model" or v.kind != "sigmoid":
+            continue
+        lines.append(line(call))
+    return sorted(set(lines))
 
 
 def model_squash_edit(ana: ModuleAnalysis, origin: ast.AST) -> Edit | None:
