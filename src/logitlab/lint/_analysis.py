@@ -549,9 +549,44 @@ class ModuleAnalysis:
             return self._subscript_value(expr, scope)
         if isinstance(expr, ast.IfExp):
             return self.value(expr.body, scope) or self.value(expr.orelse, scope)
-        if isinstance(expr, ast.Starred):
-            return None
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Div):
+            fw = self._softmax_ratio(expr, scope)
+            return None if fw is None else Value("softmax", expr, "inline", fw)
         return None
+
+    def _exp_of(self, node: ast.expr, scope: Scope, depth: int = 2) -> ast.expr | None:
+        """The ``exp(...)`` call ``node`` is (or a name holds), else None."""
+        if isinstance(node, ast.Call):
+            op = self.op_of(node)
+            return node if op is not None and op[0] == "exp" else None
+        if isinstance(node, ast.Name) and depth > 0:
+            found = self.lookup(node.id, scope, node.lineno, node.col_offset)
+            if found is not None:
+                return self._exp_of(found[0], found[1], depth - 1)
+        return None
+
+    def _softmax_ratio(self, div: ast.BinOp, scope: Scope) -> str | None:
+        """A hand-written softmax ``exp(a) / sum(exp(b))`` (shifted by the max or not,
+        InfoNCE's ``exp(pos) / exp(all).sum()``): its framework, else None."""
+        num = self._exp_of(div.left, scope)
+        if num is None:
+            return None
+        den: ast.expr | None = div.right
+        if isinstance(den, ast.Name):
+            found = self.lookup(den.id, scope, den.lineno, den.col_offset)
+            den = None if found is None else found[0]
+        if not isinstance(den, ast.Call):
+            return None
+        op = self.op_of(den)
+        if op is None or op[0] != "sum" or op[2] is None:
+            return None
+        summed = op[2]
+        if isinstance(summed, (ast.GeneratorExp, ast.ListComp)):
+            summed = summed.elt
+        if self._exp_of(summed, scope) is None:
+            return None
+        num_op = self.op_of(num)  # type: ignore[arg-type]
+        return "method" if num_op is None else num_op[1]
 
     def _name_value(self, expr: ast.Name, scope: Scope) -> Value | None:
         if expr.id == "self" and scope.cls is not None:
