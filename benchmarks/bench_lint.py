@@ -25,7 +25,7 @@ from logitlab.lint._engine import Options, decode_source, lint_file, lint_paths,
 
 OPTIONS = Options()
 
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.2
 TARGET_COLD_START_S = 0.3
 
 

@@ -207,3 +207,23 @@ def test_config_per_file_ignores(app: typer.Typer, project: Path) -> None:
     assert run(app, project)[0] == 0
     assert run(app, project, "--fix")[0] == 0
     assert (project / "bad.py").read_text() == BAD
+
+
+def test_diff_applies_with_patch_without_trailing_newline(app: typer.Typer, tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("patch") is None:
+        pytest.skip("patch not installed")
+    path = tmp_path / "bad.py"
+    path.write_text(BAD.rstrip("\n"))  # no newline at the end of the file
+    code, out, _ = run(app, path, "--diff")
+    assert code == 1 and "No newline at end of file" in out
+    proc = subprocess.run(
+        ["patch", "-p1", "--dry-run"],
+        input=out,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -14,6 +14,7 @@ import tokenize
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from logitlab.lint._analysis import ModuleAnalysis
 from logitlab.lint._codes import default_selection
@@ -100,9 +101,26 @@ def _char_col(lines: list[str], lineno: int, byte_col: int) -> int:
     return byte_col
 
 
-def check_tree(tree: ast.Module) -> list[Pending]:
+def may_match_project(source: str) -> bool:
+    """With project summaries a loss can consume a model defined elsewhere: a file needs
+    only a loss or a log/exp call."""
+    return may_match(source) or any(
+        w in source for w in ("ross", "BCE", "binary_", "nll", "NLL", "log(", "compile(")
+    )
+
+
+def _squash_text(source: str) -> bool:
+    return "igmoid" in source or "oftmax" in source or "expit" in source or "log(" in source
+
+
+def check_tree(
+    tree: ast.Module, project: object = None, path: str = "", analysis: ModuleAnalysis | None = None
+) -> list[Pending]:
     """Run every rule on a parsed module; positions are ``ast``'s (byte columns)."""
-    ctx = Context(ModuleAnalysis(tree))
+    ana = analysis or ModuleAnalysis(tree)
+    ana.project = project
+    ana.path = path
+    ctx = Context(ana)
     for prepare in PREPARE:
         prepare(ctx)
     for rule in RULES:
@@ -121,9 +139,24 @@ def _suppressed(line_text: str, code: str) -> bool:
 
 
 def lint_source(
-    source: str, path: str = "<string>", options: Options | None = None
+    source: str, path: str = "<string>", options: Options | None = None, project: object = None
 ) -> list[Finding]:
-    """Lint Python source text; return findings sorted by position."""
+    """Lint Python source text; return findings sorted by position.
+
+    ``project`` (a :class:`~logitlab.lint._project.Project`) lets values come from other
+    files of the project; without it each file stands alone (the flake8 plugin).
+    """
+    return _lint_source(source, path, options, project)[0]
+
+
+def _lint_source(
+    source: str,
+    path: str = "<string>",
+    options: Options | None = None,
+    project: object = None,
+    summarize: bool = False,
+) -> tuple[list[Finding], dict[str, object] | None]:
+    """Findings, and with ``summarize`` the module's summary for the project pass."""
     options = options or Options()
     try:
         with warnings.catch_warnings():
@@ -136,20 +169,41 @@ def lint_source(
         finding = Finding(
             path, lineno, max(offset - 1, 0), lineno, offset, "LGL900", f"syntax error: {msg}"
         )
-        return [finding] if "LGL900" in options.select else []
+        return ([finding] if "LGL900" in options.select else []), None
     except RecursionError:
         finding = Finding(path, 1, 0, 1, 0, "LGL900", "syntax error: too deeply nested to parse")
-        return [finding] if "LGL900" in options.select else []
-    if not may_match(source):
-        return []
-    return findings_from_tree(tree, source, path, options)
+        return ([finding] if "LGL900" in options.select else []), None
+    summary = None
+    analysis = None
+    if summarize:
+        from logitlab.lint._project import import_summary
+
+        summary = import_summary(tree)
+        if _squash_text(source):
+            try:
+                analysis = ModuleAnalysis(tree)
+                analysis.path = path
+                summary.update(analysis.summary())
+                summary["aliases"] = import_summary(tree)["aliases"]
+            except RecursionError:
+                analysis = None
+    matches = may_match_project(source) if project is not None else may_match(source)
+    if not matches:
+        return [], summary
+    return findings_from_tree(tree, source, path, options, True, project, analysis), summary
 
 
 def findings_from_tree(
-    tree: ast.Module, source: str, path: str, options: Options, noqa: bool = True
+    tree: ast.Module,
+    source: str,
+    path: str,
+    options: Options,
+    noqa: bool = True,
+    project: object = None,
+    analysis: ModuleAnalysis | None = None,
 ) -> list[Finding]:
     try:
-        pending = check_tree(tree)
+        pending = check_tree(tree, project, path, analysis)
     except RecursionError:
         return []
     if not pending:
@@ -232,12 +286,18 @@ def read_source(path: str, options: Options) -> tuple[str | None, Finding | None
 
 
 def lint_file(path: str, options: Options) -> list[Finding]:
+    return _lint_file(path, options)[0]
+
+
+def _lint_file(
+    path: str, options: Options, project: object = None, summarize: bool = False
+) -> tuple[list[Finding], dict[str, object] | None]:
     options = options.for_path(path)
     source, problem = read_source(path, options)
     if problem is not None:
-        return [problem] if problem.code in options.select else []
+        return ([problem] if problem.code in options.select else []), None
     assert source is not None
-    return lint_source(source, path, options)
+    return _lint_source(source, path, options, project, summarize)
 
 
 def _excluded(name: str, rel: str, patterns: tuple[str, ...]) -> bool:
@@ -312,12 +372,27 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
             stack.extend(reversed(subdirs))
 
 
-def _lint_one(args: tuple[str, Options]) -> list[Finding]:
+def _lint_one(args: tuple[str, Options]) -> tuple[list[Finding], dict[str, object] | None]:
+    """First pass: lint the file alone and summarise it for the project."""
     path, options = args
     try:
-        return lint_file(path, options)
+        return _lint_file(path, options, summarize=True)
     except Exception as err:  # a crash on one file must not stop the run
-        return [Finding(path, 1, 0, 1, 0, "LGL901", f"internal error while linting: {err!r}")]
+        crash = Finding(path, 1, 0, 1, 0, "LGL901", f"internal error while linting: {err!r}")
+        return [crash], None
+
+
+#: the project of the current run, inherited by forked workers of the second pass
+_PROJECT: object = None
+
+
+def _relint(args: tuple[str, Options]) -> tuple[list[Finding], dict[str, object] | None]:
+    """Second pass: lint again with the other files' summaries."""
+    path, options = args
+    try:
+        return _lint_file(path, options, project=_PROJECT)[0], None
+    except Exception:  # keep the first pass's findings
+        return [], {"failed": True}
 
 
 def lint_paths(
@@ -335,15 +410,36 @@ def lint_paths(
                 files.append(path)
         elif problem.code in options.select:
             findings.append(problem)
-    for chunk in map_files(_lint_one, files, options, jobs):
+    per_file: dict[str, list[Finding]] = {}
+    summaries: dict[str, dict[str, object]] = {}
+    for path, (chunk, summary) in zip(
+        files, map_files(_lint_one, files, options, jobs), strict=True
+    ):
+        per_file[path] = chunk
+        if summary is not None:
+            summaries[path] = summary
+    if len(summaries) > 1:
+        from logitlab.lint._project import Project
+
+        global _PROJECT
+        project = Project(summaries)
+        again = [p for p in files if project.imports_project(p)]
+        _PROJECT = project
+        try:
+            for path, (chunk, failed) in zip(
+                again, map_files(_relint, again, options, jobs), strict=True
+            ):
+                if not failed:
+                    per_file[path] = chunk
+        finally:
+            _PROJECT = None
+    for chunk in per_file.values():
         findings.extend(chunk)
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
     return findings
 
 
-def map_files(
-    fn: object, files: list[str], options: object, jobs: int = 0
-) -> Iterator[list[Finding]]:
+def map_files(fn: object, files: list[str], options: object, jobs: int = 0) -> Iterator[Any]:
     """Apply ``fn((path, options))`` to each file, in a process pool when it pays off."""
     jobs = jobs or (os.cpu_count() or 1)
     if jobs <= 1 or len(files) < 64:

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from logitlab.lint._analysis import OPS, PASS_THROUGH, ModuleAnalysis, Scope, Value
 from logitlab.lint._finding import Edit, Fix, Key
+from logitlab.lint._formats import (
+    BFLOAT16,
+    FLOAT16,
+    FLOAT32,
+    FLOAT64,
+    FORMATS,
+    approx,
+    per_format,
+)
 
-FLOAT32_HALF_ULP_AT_ONE = 2.0**-24  # 1 - eps rounds to 1.0 in float32 below this
-FLOAT16_HALF_ULP_AT_ONE = 2.0**-11
-FLOAT64_EPS = 2.0**-52
-FLOAT32_EPS = 2.0**-23
+FLOAT64_EPS = 2.0 ** (1 - FLOAT64.p)  # machine epsilon: spacing just above 1
+FLOAT32_EPS = 2.0 ** (1 - FLOAT32.p)
 
 
 @dataclass
@@ -99,6 +107,12 @@ def line(node: ast.AST) -> int:
     return getattr(node, "lineno", 1)
 
 
+def where(v: Value) -> str:
+    """``line 12`` or, for a value from another file, ``line 12 of models.py``."""
+    text = f"line {line(v.origin)}"
+    return f"{text} of {os.path.basename(v.path)}" if v.path else text
+
+
 def sigmoid_input(ana: ModuleAnalysis, node: ast.expr) -> tuple[ast.expr, str] | None:
     """If ``node`` applies a sigmoid right here, its input and the form (arg0/method)."""
     if not isinstance(node, ast.Call):
@@ -128,6 +142,8 @@ class Eps:
     values: list[float | None] = field(default_factory=list)
     uppers: list[float | None] = field(default_factory=list)
     float64_eps: bool = False
+    #: the dtype the code shows for the probabilities (``float64`` after ``.double()``)
+    dtype: str | None = None
 
 
 def eps_constant(ana: ModuleAnalysis, node: ast.expr, scope: Scope, eps: Eps) -> float | None:
@@ -203,28 +219,52 @@ def strip_eps(
 
 
 def eps_note(eps: Eps) -> str:
-    """What the eps does and does not do, and when it is too small for the dtype."""
+    """What the eps does and does not do, and when it is too small for the dtype.
+
+    The dtype is the one the code shows (``eps.dtype``); when it shows none, the note
+    names each of float32 and float64 where the statement holds.
+    """
     if not eps.values and not eps.uppers:
         return ""
     notes = []
-    small_upper = [u for u in eps.uppers if u is not None and u < FLOAT32_HALF_ULP_AT_ONE]
-    if eps.float64_eps:
+    names = [eps.dtype] if eps.dtype in FORMATS else ["float32", "float64"]
+    uppers = [u for u in eps.uppers if u is not None and not math.isnan(u)]
+    small_upper = False
+    if eps.float64_eps and eps.dtype != "float64":
         notes.append(
-            "the eps is float64's machine eps (2.2e-16), far below float32's spacing near 1"
-            " (6e-8): in float32, 1 - eps rounds to 1.0 and p + eps == p unless p is tiny"
+            f"the eps is float64's machine eps ({approx(FLOAT64_EPS)}), far below float32's"
+            f" spacing just below 1 ({approx(FLOAT32.spacing_below_one)}): in float32,"
+            " 1 - eps rounds to 1.0 and p + eps == p unless p is tiny"
         )
-    elif small_upper:
-        notes.append(
-            f"1 - {small_upper[0]:g} rounds to 1.0 in float32, so the clamp does not keep"
-            " log(1 - p) finite"
-        )
+        small_upper = True
+    elif uppers:
+        u = min(uppers)
+        rounding = [n for n in names if u <= FORMATS[n].one_minus_eps_is_one]
+        if rounding:
+            fmt = FORMATS[rounding[0]]
+            notes.append(
+                f"1 - {u:g} rounds to 1.0 in {' and '.join(rounding)} (1 - eps does once"
+                f" eps <= 2**-{fmt.p + 1} = {approx(fmt.one_minus_eps_is_one)}), so the clamp"
+                " does not keep log(1 - p) finite"
+            )
+            small_upper = True
     finite = [v for v in eps.values if v is not None and not math.isnan(v)]
     if finite:
         v = min(finite)
-        if v < FLOAT16_HALF_ULP_AT_ONE and not eps.float64_eps and not small_upper:
-            notes.append(
-                f"eps={v:g} vanishes next to p in float16/bfloat16 (p + eps == p unless p is tiny)"
-            )
+        if eps.dtype in (None, "float16", "bfloat16") and not small_upper:
+            halves = [
+                f
+                for f in (FLOAT16, BFLOAT16)
+                if eps.dtype in (None, f.name) and v <= f.one_plus_eps_is_one
+            ]
+            if halves:
+                notes.append(
+                    f"eps={v:g} vanishes next to p near 1 in "
+                    + "/".join(f.name for f in halves)
+                    + " (p + eps == p for eps <= "
+                    + ", ".join(f"{approx(f.one_plus_eps_is_one)} in {f.name}" for f in halves)
+                    + ")"
+                )
         notes.append(
             f"an eps only caps the loss at -log(eps) = {-math.log(v):.3g}; the gradient"
             " through a saturated probability is still zero"
@@ -235,6 +275,69 @@ def eps_note(eps: Eps) -> str:
             " probability is still zero"
         )
     return "; " + "; ".join(notes)
+
+
+#: spellings that name a dtype, by format
+_DTYPE_WORDS = (
+    ("float64", ("float64", "double", "'f8'", "float_")),
+    ("bfloat16", ("bfloat16",)),
+    ("float16", ("float16", "half", "'f2'")),
+    ("float32", ("float32", "'f4'")),
+)
+_CAST_METHODS = {"double": "float64", "float": "float32", "half": "float16", "bfloat16": "bfloat16"}
+
+
+def _dtype_word(node: ast.AST) -> str | None:
+    text = ast.dump(node)
+    for name, words in _DTYPE_WORDS:
+        if any(w in text for w in words):
+            return name
+    if isinstance(node, ast.Name) and node.id == "float":
+        return "float64"  # astype(float) is float64
+    return None
+
+
+def dtype_of(ana: ModuleAnalysis, node: ast.expr, scope: Scope, depth: int = 4) -> str | None:
+    """The floating-point format the code shows for ``node``: a cast on the way
+    (``.double()``, ``.astype(np.float64)``, ``.to(torch.float16)``, ``dtype=``), followed
+    through names; None when the code does not say."""
+    budget = [40]
+
+    def visit(n: ast.AST, d: int, sc: Scope = scope) -> str | None:
+        budget[0] -= 1
+        if budget[0] < 0 or d < 0:
+            return None
+        if isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute):
+                if func.attr in _CAST_METHODS and not n.args:
+                    return _CAST_METHODS[func.attr]
+                if func.attr in ("astype", "to", "type") and n.args:
+                    found = _dtype_word(n.args[-1] if func.attr == "to" else n.args[0])
+                    if found is not None:
+                        return found
+            for kw in n.keywords:
+                if kw.arg == "dtype":
+                    return _dtype_word(kw.value)
+            qual = ana.resolve(func)
+            if qual is not None and qual.rsplit(".", 1)[-1] in ("float64", "float32", "float16"):
+                return qual.rsplit(".", 1)[-1]
+            for child in (func.value if isinstance(func, ast.Attribute) else None, *n.args):
+                if child is not None:
+                    found = visit(child, d - 1, sc)
+                    if found is not None:
+                        return found
+            return None
+        if isinstance(n, ast.Name):
+            hit = ana.lookup(n.id, sc, n.lineno, n.col_offset)
+            return None if hit is None else visit(hit[0], d - 1, hit[1])
+        if isinstance(n, ast.BinOp):
+            return visit(n.left, d - 1, sc) or visit(n.right, d - 1, sc)
+        if isinstance(n, (ast.Subscript, ast.UnaryOp)):
+            return visit(n.value if isinstance(n, ast.Subscript) else n.operand, d - 1, sc)
+        return None
+
+    return visit(node, depth)
 
 
 # --- spelling replacements ---------------------------------------------------------------
@@ -275,6 +378,46 @@ PRETTY = {
     "tensorflow.math.reduce_logsumexp": "tf.math.reduce_logsumexp",
     "numpy.logaddexp": "np.logaddexp(0, x)",
 }
+
+
+#: binary cross-entropy from logits, by the framework the advice is for
+BCE_LOGITS = {
+    "torch": "F.binary_cross_entropy_with_logits(logits, y)",
+    "numpy": "np.logaddexp(0, z) - y * z (NumPy; scipy.special.log_expit(z) is log p)",
+    "jax": "optax.sigmoid_binary_cross_entropy(logits, y)",
+    "tensorflow": "tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z)",
+    "keras": "keras.losses.binary_crossentropy(y, z, from_logits=True)",
+}
+#: categorical cross-entropy from logits, by framework
+CE_LOGITS = {
+    "torch": "F.cross_entropy(logits, target) (it accepts class probabilities as target) or"
+    " -(y * F.log_softmax(logits, dim)).sum(dim)",
+    "numpy": "-(y * scipy.special.log_softmax(z, axis)).sum(axis)",
+    "jax": "optax.softmax_cross_entropy(logits, labels) or -(y * jax.nn.log_softmax(z)).sum(-1)",
+    "tensorflow": "tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=z)",
+    "keras": "keras.losses.categorical_crossentropy(y, z, from_logits=True)",
+}
+LOG_SOFTMAX = {
+    "torch": "F.log_softmax(x, dim)",
+    "numpy": "scipy.special.log_softmax(x, axis)",
+    "jax": "jax.nn.log_softmax(x, axis)",
+    "tensorflow": "tf.nn.log_softmax(x, axis)",
+    "keras": "keras.ops.log_softmax(x, axis)",
+}
+_FW_OF = {"scipy": "numpy", "math": "numpy", "numpy": "numpy", "torch": "torch"}
+_FW_OF.update({"jax": "jax", "tensorflow": "tensorflow", "keras": "keras"})
+
+
+def advice_framework(ana: ModuleAnalysis, *fws: str) -> str:
+    """The framework advice should be written for: the call's own, else the file's."""
+    for fw in fws:
+        if fw in _FW_OF:
+            return _FW_OF[fw]
+    present = ana.frameworks
+    for fw in ("torch", "tensorflow", "keras", "jax", "numpy", "scipy"):
+        if fw in present:
+            return _FW_OF[fw]
+    return "torch"
 
 
 def pretty(qual: str) -> str:
@@ -359,14 +502,16 @@ class HandWrittenCrossEntropy(Rule):
         v = ana.value(p, scope)
         origin = ""
         if v is not None and v.kind == "sigmoid":
-            origin = f" (p comes from a sigmoid at line {line(v.origin)}: pass its input)"
+            origin = f" (p comes from a sigmoid at {where(v)}: pass its input)"
+        eps.dtype = dtype_of(ana, p, scope)
+        fw = advice_framework(ana, ana.op_of(left[1])[1])  # type: ignore[index]
         ctx.emit(
             "LGL040",
             binop,
-            "hand-written binary cross-entropy on probabilities: log(p) and log(1 - p) lose"
-            " all precision once p rounds to 0 or 1 (|logit| > ~17 in float32); compute it"
-            " from the logits with F.binary_cross_entropy_with_logits(logits, y) (optax:"
-            " sigmoid_binary_cross_entropy, TF: tf.nn.sigmoid_cross_entropy_with_logits)"
+            "hand-written binary cross-entropy on probabilities: log(1 - p) is log(0) once"
+            " p rounds to 1, which a sigmoid does for logits >= "
+            + per_format("sigmoid_is_one", eps.dtype)
+            + f"; compute it from the logits with {BCE_LOGITS[fw]}"
             + origin
             + eps_note(eps),
         )
@@ -394,17 +539,20 @@ class HandWrittenCrossEntropy(Rule):
             return  # a sigmoid here is one term of a binary CE; LGL011 reports its log
         ctx.covered.add(id(log))
         origin = (
-            f" (p comes from a softmax at line {line(v.origin)}: pass its input)"
+            f" (p comes from a softmax at {where(v)}: pass its input)"
             if is_softmax and v is not None
             else ""
         )
+        eps.dtype = dtype_of(ana, p, scope)
+        fw = advice_framework(ana, found[0], op[1])
         ctx.emit(
             "LGL041",
             call,
             "hand-written cross-entropy on probabilities: log(p) underflows to -inf (or is"
-            " capped by the eps) for confident predictions; compute it from the logits with"
-            " F.cross_entropy(logits, target) (it accepts class probabilities as target) or"
-            " -(y * F.log_softmax(logits, dim)).sum(dim)" + origin + eps_note(eps),
+            " capped by the eps) for confident predictions; compute it from the logits with "
+            + CE_LOGITS[fw]
+            + origin
+            + eps_note(eps),
         )
 
 
@@ -487,8 +635,9 @@ class SigmoidThenBinaryCrossEntropy(Rule):
             ctx.emit(
                 "LGL001",
                 call,
-                f"{loss} on the output of a sigmoid: sigmoid rounds to exactly 0 or 1 once"
-                " |logit| > ~17 (float32), torch then clamps log at -100 and the gradient"
+                f"{loss} on the output of a sigmoid: sigmoid rounds to exactly 1 once"
+                f" logit >= {approx(FLOAT32.sigmoid_is_one)} (float32), torch then clamps"
+                " log(1 - p) at -100 and the gradient"
                 f" vanishes for confident mistakes; use {instead}, which computes"
                 " max(x, 0) - x*y + log1p(exp(-|x|)) exactly",
                 fix,
@@ -532,6 +681,7 @@ class SigmoidThenBinaryCrossEntropy(Rule):
                 )
             else:
                 removable = False
+        blockers = other_uses(ana, origin, crit) if removable else []
         fix = (
             Fix(
                 "unsafe",
@@ -539,19 +689,54 @@ class SigmoidThenBinaryCrossEntropy(Rule):
                 " inference code must now apply torch.sigmoid to the model's output",
                 tuple(edits),
             )
-            if removable
+            if removable and not blockers
             else None
+        )
+        blocked = (
+            "; no fix offered: removing the sigmoid would feed logits to the other uses of"
+            " the model's output at line " + ", ".join(str(n) for n in blockers)
+            if blockers
+            else ""
         )
         ctx.emit(
             "LGL002",
             call,
             f"{loss} on the output of a model whose last layer is a sigmoid (line"
-            f" {line(origin)}): the loss saturates and its gradient vanishes for confident"
+            f" {where(v)[5:]}): the loss saturates and its gradient vanishes for confident"
             " mistakes; drop the sigmoid from the model and use nn.BCEWithLogitsLoss /"
             " F.binary_cross_entropy_with_logits, and apply torch.sigmoid where inference"
-            " code needs probabilities",
+            " code needs probabilities" + blocked,
             fix,
         )
+
+
+def other_uses(ana: ModuleAnalysis, origin: ast.AST, crit: Value | None) -> list[int]:
+    """Lines where the output of the model ending in ``origin`` is used other than as the
+    input of the criterion being fixed (``crit``; None: a functional loss). Those uses
+    would get logits once the final sigmoid is removed."""
+    consumed: set[int] = set()
+    lines: list[int] = []
+    for call, scope in ana.calls:
+        op = ana.op_of(call)
+        crit_here = ana.value(call.func, scope) if op is None else None
+        is_loss = (op is not None and op[0] == "bce_fn") or (
+            crit is not None and crit_here is not None and crit_here.origin is crit.origin
+        )
+        if is_loss and call.args:
+            for node in ast.walk(call.args[0]):
+                consumed.add(id(node))
+    origin_line = line(origin)
+    for call, scope in ana.calls:
+        if id(call) in consumed:
+            continue
+        cls = scope.cls
+        if cls is not None and cls.node.lineno <= origin_line <= (cls.node.end_lineno or 0):
+            continue  # the model's own definition
+        v = ana.value(call, scope)
+        if v is None or v.origin is not origin or v.via != "model" or v.kind != "sigmoid":
+            continue
+        lines.append(line(call))
+    return sorted(set(lines))
 
 
 def model_squash_edit(ana: ModuleAnalysis, origin: ast.AST) -> Edit | None:
@@ -679,7 +864,7 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
                 "LGL003",
                 call,
                 "Keras binary cross-entropy on the output of a sigmoid (line"
-                f" {line(v.origin)}): the TensorFlow backend recovers the logits from the"
+                f" {where(v)[5:]}): the TensorFlow backend recovers the logits from the"
                 " sigmoid op, but the torch and JAX backends compute log(p) on saturated"
                 " probabilities; pass the logits with from_logits=True",
             )
@@ -785,7 +970,7 @@ class SoftmaxIntoLogLoss(Rule):
                             (edit,),
                         )
                 instead = (
-                    f"; drop the final softmax from the model (line {line(v.origin)}) and"
+                    f"; drop the final softmax from the model ({where(v)}) and"
                     " apply softmax where inference code needs probabilities"
                     if v.via == "model"
                     else ""
@@ -832,9 +1017,12 @@ class LogOfSquashing(Rule):
             v = ana.value(core, scope)
             if v is None or v.kind not in ("sigmoid", "softmax"):
                 continue
+            if ana.is_helper_scope(scope):
+                continue  # reported where the helper is called
             if v.kind == "softmax" and negate:
                 continue  # log(1 - softmax) has no simple stable form; left alone
             plain = not eps.values and not eps.uppers and core is (arg.right if negate else arg)  # type: ignore[attr-defined]
+            plain = plain and id(call) not in ana.helper_calls and id(core) not in ana.helper_calls
             if v.kind == "softmax":
                 self._log_softmax(ctx, call, fw, core, plain, eps)
             else:
@@ -846,6 +1034,8 @@ class LogOfSquashing(Rule):
         ana = ctx.analysis
         fix = None
         sm = softmax_call(ana, core)
+        eps.dtype = dtype_of(ana, core, ana.module_scope)
+        adv = advice_framework(ana, fw, sm[0] if sm else "")
         if plain and sm is not None and sm[0] in ("torch", "method", "scipy", "jax", "tensorflow"):
             assert isinstance(core, ast.Call)
             compatible = fw == "method" or sm[0] == "method" or fw == sm[0]
@@ -866,8 +1056,9 @@ class LogOfSquashing(Rule):
         ctx.emit(
             "LGL010",
             call,
-            "log of a softmax: softmax underflows to 0 for logits ~100 below the max (float32)"
-            " and log gives -inf; use log_softmax(x, dim), which computes"
+            "log of a softmax: softmax underflows to 0 for logits more than "
+            + per_format("log_underflow", eps.dtype).replace("-", "")
+            + f" below the max and log gives -inf; use {LOG_SOFTMAX[adv]}, which computes"
             " x - logsumexp(x) without forming the probabilities" + eps_note(eps),
             fix,
         )
@@ -887,6 +1078,7 @@ class LogOfSquashing(Rule):
         fix = None
         sig_fw = ana.op_of(core)[1] if isinstance(core, ast.Call) and ana.op_of(core) else ""  # type: ignore[index]
         qual = LOGSIGMOID.get(sig_fw)
+        adv = advice_framework(ana, fw, sig_fw)
         compatible = fw == "method" or sig_fw == "method" or fw == sig_fw
         compatible = compatible or (fw == "numpy" and sig_fw == "scipy")
         compatible = compatible or (fw == "jax" and sig_fw == "jax")
@@ -898,14 +1090,21 @@ class LogOfSquashing(Rule):
             )
         what = "log(1 - sigmoid(x))" if negate else "log(sigmoid(x))"
         instead = "logsigmoid(-x)" if negate else "logsigmoid(x)"
-        qual_text = pretty(qual or "torch.nn.functional.logsigmoid")
-        if "scipy" not in qual_text:
-            qual_text += "; NumPy: scipy.special.log_expit"
+        qual_text = pretty(
+            qual or LOGSIGMOID.get("scipy" if adv == "numpy" else adv) or LOGSIGMOID["torch"]
+        )
+        dtype = dtype_of(ana, core, ana.module_scope)
+        eps.dtype = dtype
+        when = (
+            "sigmoid(x) rounds to 1 (x >= " + per_format("sigmoid_is_one", dtype) + ")"
+            if negate
+            else "sigmoid(x) underflows to 0 (x < " + per_format("log_underflow", dtype) + ")"
+        )
         ctx.emit(
             "LGL011",
             call,
-            f"{what} becomes log(0) = -inf once sigmoid saturates (|x| > ~17 in float32,"
-            f" ~37 in float64); write {instead} ({qual_text}), which is exact for all x"
+            f"{what} becomes log(0) = -inf once {when}; write {instead} ({qual_text}),"
+            " which is exact for all x"
             + (" — identity: log(1 - sigmoid(x)) = logsigmoid(-x)" if negate else "")
             + eps_note(eps),
             fix,
@@ -966,8 +1165,9 @@ class LogOfSquashing(Rule):
         ctx.emit(
             "LGL031",
             call,
-            "hand-written softplus: exp(x) overflows to inf for x > ~88 (float32) / ~709"
-            " (float64 and math.exp raises); use softplus(x) (F.softplus, jax.nn.softplus,"
+            "hand-written softplus: exp(x) overflows to inf for x > "
+            + per_format("log_max")
+            + " (math.exp raises); use softplus(x) (F.softplus, jax.nn.softplus,"
             " np.logaddexp(0, x)), which is log1p(exp(-|x|)) + max(x, 0)",
             fix,
         )
@@ -1034,7 +1234,9 @@ class LogOfSquashing(Rule):
         ctx.emit(
             "LGL032",
             call,
-            "hand-written logsumexp: exp(x) overflows for x > ~88 (float32) and underflows"
+            "hand-written logsumexp: exp(x) overflows for x > "
+            + per_format("log_max")
+            + " and underflows"
             " to log(0) when all x are very negative; use logsumexp(x, dim)"
             " (torch.logsumexp, scipy.special.logsumexp, jax.nn.logsumexp), which subtracts"
             " the max first",
@@ -1052,7 +1254,7 @@ class HandWrittenSigmoid(Rule):
         ana = ctx.analysis
         helper = LogOfSquashing()
         helper._ana = ana
-        for binop, _scope in ana.binops:
+        for binop, scope in ana.binops:
             if not isinstance(binop.op, ast.Div) or id(binop) in ctx.in_where:
                 continue
             denom = helper._one_plus_exp(binop.right)
@@ -1081,14 +1283,16 @@ class HandWrittenSigmoid(Rule):
                     ),
                 )
             hint = {
-                "math": "math.exp raises OverflowError for x < -709; use"
-                " scipy.special.expit(x), or branch on the sign of x",
-                "numpy": "np.exp overflows (RuntimeWarning, inf) for x < -709; use"
-                " scipy.special.expit(x)",
+                "math": f"math.exp raises OverflowError for x < -{approx(FLOAT64.log_max)};"
+                " use scipy.special.expit(x), or branch on the sign of x",
+                "numpy": "np.exp overflows (RuntimeWarning, inf) for x < -"
+                + per_format("log_max", dtype_of(ana, exp_arg, scope))
+                + "; use scipy.special.expit(x)",
             }.get(
                 fw,
-                "exp overflows for large |x| (x < -88 in float32) and exp(x)/(1 + exp(x))"
-                " gives inf/inf = nan; use the framework's sigmoid",
+                "exp overflows for large |x| (x < -"
+                + per_format("log_max", dtype_of(ana, exp_arg, scope))
+                + ") and exp(x)/(1 + exp(x)) gives inf/inf = nan; use the framework's sigmoid",
             )
             ctx.emit("LGL030", binop, "hand-written sigmoid: " + hint, fix)
 

@@ -133,13 +133,13 @@ def lint_command(
                 findings.append(problem)
         fixed = changed = unsafe_left = 0
         for result in map_files(fix_file, files, (options, unsafe_fixes, fix and not diff), jobs):
-            findings.extend(result.remaining)  # type: ignore[attr-defined]
-            fixed += result.fixed  # type: ignore[attr-defined]
-            unsafe_left += result.fixable_unsafe  # type: ignore[attr-defined]
-            if result.diff:  # type: ignore[attr-defined]
+            findings.extend(result.remaining)
+            fixed += result.fixed
+            unsafe_left += result.fixable_unsafe
+            if result.diff:
                 changed += 1
                 if diff:
-                    out.write(result.diff)  # type: ignore[attr-defined]
+                    out.write(result.diff)
         findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
         if not diff:
             out.write(render(findings, output_format))
