@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from logitlab import exact
+from logitlab.analysis.flags import FLAGS, classify
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat, get_format
 from logitlab.core.inputs import BCECase
 from logitlab.core.numbers import json_number
 from logitlab.core.ulp import ulp_error_array
-from logitlab.analysis.flags import FLAGS, classify
-from logitlab.formulations import Formulation, all_formulations, get
+from logitlab.formulations import Formulation
 from logitlab.formulations.run import run
 
 __all__ = [
@@ -126,30 +126,13 @@ def select(
     """The BCE formulations the explorer shows: those named, else those of ``frameworks``
     (``["all"]`` for every one), else compare's default set.
 
-    Uses :func:`logitlab.analysis.compare.select_formulations` where this build has it, so the
+    The same choice as :func:`logitlab.analysis.compare.select_formulations`, so the
     explorer's default rows are the CLI's.  Raises :class:`~logitlab.InputError` naming
     ``formulations`` or ``frameworks`` for unknown names.
     """
-    import importlib
+    from logitlab.analysis.compare import select_formulations
 
-    # Looked up by name: compare gained select_formulations after this module was written.
-    select_formulations = getattr(
-        importlib.import_module("logitlab.analysis.compare"), "select_formulations", None
-    )
-    if select_formulations is not None:
-        return list(select_formulations("bce", formulations, frameworks))
-    if formulations is not None:
-        return [get(name, "bce", argument="formulations") for name in formulations]
-    available = all_formulations("bce")
-    if frameworks is None or "all" in frameworks:
-        return available
-    known = sorted({f.framework for f in available})
-    for w in frameworks:
-        if w not in known:
-            raise InputError(
-                "frameworks", f"unknown framework {w!r}; choose from all, {', '.join(known)}"
-            )
-    return [f for f in available if f.framework in frameworks]
+    return list(select_formulations("bce", formulations, frameworks))
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:

@@ -16,13 +16,16 @@ import numpy as np
 
 from logitlab import exact
 from logitlab.core.formats import DTYPE_NAMES, FloatFormat, get_format
+from logitlab.core.inputs import ElementwiseCase
 from logitlab.core.numbers import exact_repr, shortest_repr
 from logitlab.core.ulp import relative_error, round_to_format, ulp_error
 from logitlab.formulations import Formulation
+from logitlab.formulations.run import run
 
 __all__ = [
     "EXACT",
     "Saturation",
+    "SearchError",
     "SigmoidRow",
     "Thresholds",
     "saturation",
@@ -34,12 +37,6 @@ __all__ = [
 EXACT = "exact, correctly rounded"
 # Neighbours checked on each side of a bisected threshold.
 _WINDOW = 4096
-
-
-@dataclass(frozen=True)
-class _Case:
-    logits: np.ndarray
-    dtype: FloatFormat
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,14 @@ def _evaluator(
     if isinstance(implementation, str):  # the exact sigmoid, correctly rounded
         return lambda z: np.array([round_to_format(exact.sigmoid(float(v)), fmt) for v in z])
     f = implementation
-    return lambda z: np.asarray(f.compute(_Case(np.asarray(z, dtype=np.float64), fmt)).value)
+
+    def evaluate(z: np.ndarray) -> np.ndarray:
+        result = run(f, ElementwiseCase(np.asarray(z, dtype=np.float64), fmt))
+        if not result.ok or result.value is None:
+            raise SearchError(f"{f.name} did not run in {fmt.name}: {result.reason}")
+        return result.value
+
+    return evaluate
 
 
 def _name(implementation: Formulation | str) -> str:
@@ -96,21 +100,36 @@ def _bisect(pred: Callable[[int], bool], lo: int, hi: int) -> int:
     return hi
 
 
+class SearchError(RuntimeError):
+    """The implementation could not be run, so there is nothing to search."""
+
+
 def saturation_thresholds(
     dtype: str | FloatFormat, implementation: Formulation | str = "torch.sigmoid"
 ) -> Thresholds:
     """Find where ``implementation`` (a sigmoid formulation, its name, or :data:`EXACT`)
     returns exactly 1 and exactly 0 in ``dtype``.
 
+    This is the one saturation table: each implementation is searched once per dtype and
+    the result cached for the process; compare, ``logitlab sigmoid``, the explorer, the
+    audit and the explanations all read it from here.
+
     >>> t = saturation_thresholds("float16")
     >>> t.one_from, t.zero_up_to
     (8.3203125, -17.34375)
     """
     fmt = get_format(dtype)
-    if isinstance(implementation, str) and implementation != EXACT:
+    return _thresholds(fmt.name, _name(implementation))
+
+
+@functools.cache
+def _thresholds(dtype: str, name: str) -> Thresholds:
+    fmt = get_format(dtype)
+    implementation: Formulation | str = name
+    if name != EXACT:
         from logitlab.formulations import get
 
-        implementation = get(implementation, "sigmoid")
+        implementation = get(name, "sigmoid")
     f = _evaluator(implementation, fmt)
     name = _name(implementation)
     if fmt.bits == 16 and not isinstance(implementation, str):
@@ -226,8 +245,8 @@ def sigmoid_report(
             )
         )
         for f in chosen:
-            missing = f.missing()
-            if missing:
+            result = run(f, ElementwiseCase(np.array([zr]), fmt))
+            if not result.ok or result.value is None:
                 rows.append(
                     SigmoidRow(
                         fmt.name,
@@ -239,12 +258,12 @@ def sigmoid_report(
                         None,
                         None,
                         Thresholds(fmt.name, f.name, None, None, "not run"),
-                        "skipped",
-                        missing,
+                        result.status,
+                        result.reason,
                     )
                 )
                 continue
-            value = float(f.compute(_Case(np.array([zr]), fmt)).value[0])
+            value = float(result.value.ravel()[0])
             rows.append(
                 SigmoidRow(
                     fmt.name,

@@ -17,7 +17,14 @@ import numpy as np
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat, get_format
 
-__all__ = ["MAX_ELEMENTS", "REDUCTIONS", "BCECase", "as_float_array", "check_reduction"]
+__all__ = [
+    "MAX_ELEMENTS",
+    "REDUCTIONS",
+    "BCECase",
+    "ElementwiseCase",
+    "as_float_array",
+    "check_reduction",
+]
 
 #: The most elements one comparison accepts: each costs an exact mpmath evaluation.
 MAX_ELEMENTS = 10_000
@@ -55,6 +62,15 @@ def as_float_array(values: Any, argument: str, *, allow_inf: bool = False) -> np
 def _index(array: np.ndarray, mask: np.ndarray) -> tuple[int, float]:
     flat = int(np.flatnonzero(mask.ravel())[0])
     return flat, float(array.ravel()[flat])
+
+
+@dataclass(frozen=True)
+class ElementwiseCase:
+    """Inputs of an elementwise quantity (sigmoid, log-sigmoid, softplus): logits as float64
+    holding values of ``dtype``."""
+
+    logits: np.ndarray
+    dtype: FloatFormat
 
 
 @dataclass(frozen=True)
