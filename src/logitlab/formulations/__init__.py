@@ -10,13 +10,24 @@ from __future__ import annotations
 import importlib
 
 from logitlab.core.errors import InputError
-from logitlab.formulations._base import QUANTITIES, Formulation, NotApplicable, Outcome
+from logitlab.formulations._base import (
+    QUANTITIES,
+    BCEInputs,
+    ElementwiseInputs,
+    Formulation,
+    NotApplicable,
+    Outcome,
+    SoftmaxInputs,
+)
 
 __all__ = [
     "QUANTITIES",
+    "BCEInputs",
+    "ElementwiseInputs",
     "Formulation",
     "NotApplicable",
     "Outcome",
+    "SoftmaxInputs",
     "all_formulations",
     "get",
     "names",

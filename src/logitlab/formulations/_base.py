@@ -5,14 +5,60 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["QUANTITIES", "Formulation", "NotApplicable", "Outcome"]
+from logitlab.core.formats import FloatFormat
+
+__all__ = [
+    "QUANTITIES",
+    "BCEInputs",
+    "ElementwiseInputs",
+    "Formulation",
+    "NotApplicable",
+    "Outcome",
+    "SoftmaxInputs",
+]
 
 #: What a formulation can compute.  Elementwise quantities take logits only.
 QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
+
+
+class ElementwiseInputs(Protocol):
+    """What an elementwise formulation reads: logits (float64 holding ``dtype`` values)."""
+
+    @property
+    def logits(self) -> np.ndarray: ...
+
+    @property
+    def dtype(self) -> FloatFormat: ...
+
+
+class BCEInputs(ElementwiseInputs, Protocol):
+    """What a BCE formulation reads (:class:`logitlab.core.inputs.BCECase`)."""
+
+    @property
+    def targets(self) -> np.ndarray: ...
+
+    @property
+    def weight(self) -> np.ndarray | None: ...
+
+    @property
+    def pos_weight(self) -> np.ndarray | None: ...
+
+    @property
+    def reduction(self) -> str: ...
+
+
+class SoftmaxInputs(ElementwiseInputs, Protocol):
+    """What a softmax cross-entropy formulation reads: logits (N, C), class labels (N,)."""
+
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    @property
+    def reduction(self) -> str: ...
 
 
 class NotApplicable(Exception):

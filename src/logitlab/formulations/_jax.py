@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.formulations._base import Formulation, NotApplicable, Outcome, as_float64
+from logitlab.formulations._base import (
+    BCEInputs,
+    ElementwiseInputs,
+    Formulation,
+    NotApplicable,
+    Outcome,
+    SoftmaxInputs,
+    as_float64,
+)
 from logitlab.formulations._numpy import as_dtype
 
 __all__ = ["FORMULATIONS"]
@@ -61,7 +69,7 @@ def _reduce(jnp: Any, loss: Any, reduction: str) -> Any:
     return loss
 
 
-def _run(case: Any, fn: Any) -> Outcome:
+def _run(case: ElementwiseInputs, fn: Any) -> Outcome:
     jax = _jax()
     import jax.numpy as jnp
 
@@ -74,7 +82,7 @@ def _run(case: Any, fn: Any) -> Outcome:
     )
 
 
-def _optax(case: Any) -> Outcome:
+def _optax(case: BCEInputs) -> Outcome:
     _jax()
     import jax.numpy as jnp
     import optax
@@ -93,7 +101,7 @@ def _optax(case: Any) -> Outcome:
     return _run(case, loss)
 
 
-def _naive(case: Any) -> Outcome:
+def _naive(case: BCEInputs) -> Outcome:
     jax = _jax()
     import jax.numpy as jnp
 
@@ -117,7 +125,7 @@ def _naive(case: Any) -> Outcome:
 
 
 def _softmax(kind: str) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: SoftmaxInputs) -> Outcome:
         jax = _jax()
         import jax.numpy as jnp
         import optax
@@ -138,7 +146,7 @@ def _softmax(kind: str) -> Any:
 
 
 def _elementwise(name: str) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: ElementwiseInputs) -> Outcome:
         jax = _jax()
         out = _run(case, getattr(jax.nn, name))
         return Outcome(out.value, out.grad, out.value if name == "sigmoid" else None)

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.formulations._base import Formulation, NotApplicable, Outcome
+from logitlab.formulations._base import (
+    BCEInputs,
+    ElementwiseInputs,
+    Formulation,
+    NotApplicable,
+    Outcome,
+    SoftmaxInputs,
+)
 from logitlab.formulations._torch import _outcome, _tensor
 
 __all__ = ["FORMULATIONS"]
@@ -45,7 +52,7 @@ def _clipped(keras: Any, p: Any) -> Any:
 
 
 def _bce(from_logits: bool) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: BCEInputs) -> Outcome:
         keras = _keras()
         if case.pos_weight is not None:
             raise NotApplicable("keras.losses.BinaryCrossentropy takes no pos_weight")
@@ -69,7 +76,7 @@ def _bce(from_logits: bool) -> Any:
 
 
 def _sparse_ce(from_logits: bool) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: SoftmaxInputs) -> Outcome:
         import torch
 
         keras = _keras()
@@ -87,7 +94,7 @@ def _sparse_ce(from_logits: bool) -> Any:
 
 
 def _elementwise(name: str) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: ElementwiseInputs) -> Outcome:
         keras = _keras()
         z = _tensor(case.logits, case, requires_grad=True)
         out = getattr(keras.ops, name)(z)

@@ -11,12 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.formulations._base import Formulation, Outcome, as_float64
+from logitlab.formulations._base import (
+    BCEInputs,
+    ElementwiseInputs,
+    Formulation,
+    Outcome,
+    as_float64,
+)
 
 __all__ = ["FORMULATIONS", "as_dtype", "reduce"]
 
 
-def as_dtype(values: np.ndarray | None, case: Any) -> Any:
+def as_dtype(values: np.ndarray | None, case: ElementwiseInputs) -> Any:
     """The case's float64 values as an array of its dtype (exact: they are dtype values)."""
     if values is None:
         return None
@@ -31,7 +37,7 @@ def reduce(loss: Any, reduction: str) -> Any:
     return loss
 
 
-def _naive(case: Any) -> Outcome:
+def _naive(case: BCEInputs) -> Outcome:
     z = as_dtype(case.logits, case)
     y = as_dtype(case.targets, case)
     one = np.ones((), dtype=z.dtype)
@@ -47,7 +53,7 @@ def _naive(case: Any) -> Outcome:
     return Outcome(value=as_float64(value), probabilities=as_float64(p))
 
 
-def _logits(case: Any) -> Outcome:
+def _logits(case: BCEInputs) -> Outcome:
     z = as_dtype(case.logits, case)
     y = as_dtype(case.targets, case)
     one = np.ones((), dtype=z.dtype)
@@ -68,7 +74,7 @@ def _logits(case: Any) -> Outcome:
 
 
 def _elementwise(name: str) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: ElementwiseInputs) -> Outcome:
         z = as_dtype(case.logits, case)
         one = np.ones((), dtype=z.dtype)
         zero = np.zeros((), dtype=z.dtype)
@@ -82,7 +88,7 @@ def _elementwise(name: str) -> Any:
     return compute
 
 
-def _code(case: Any) -> str:
+def _code(case: BCEInputs) -> str:
     return "-(y*np.log(1/(1+np.exp(-z))) + (1-y)*np.log(1-1/(1+np.exp(-z))))"
 
 

@@ -10,13 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.formulations._base import Formulation, Outcome, as_float64
+from logitlab.formulations._base import (
+    BCEInputs,
+    ElementwiseInputs,
+    Formulation,
+    Outcome,
+    as_float64,
+)
 from logitlab.formulations._numpy import as_dtype, reduce
 
 __all__ = ["FORMULATIONS"]
 
 
-def _bce(case: Any) -> Outcome:
+def _bce(case: BCEInputs) -> Outcome:
     from scipy.special import log_expit
 
     z = as_dtype(case.logits, case)
@@ -34,7 +40,7 @@ def _bce(case: Any) -> Outcome:
 
 
 def _elementwise(name: str) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: ElementwiseInputs) -> Outcome:
         from scipy.special import expit, log_expit
 
         z = as_dtype(case.logits, case)

@@ -8,11 +8,9 @@ audit runs it on a sample of the points.  No autograd.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from logitlab.formulations._base import Formulation, NotApplicable, Outcome
+from logitlab.formulations._base import BCEInputs, Formulation, NotApplicable, Outcome
 from logitlab.formulations._numpy import as_dtype
 
 __all__ = ["FORMULATIONS", "PER_CALL"]
@@ -21,7 +19,7 @@ __all__ = ["FORMULATIONS", "PER_CALL"]
 PER_CALL = frozenset({"sklearn.log_loss"})
 
 
-def _log_loss(case: Any) -> Outcome:
+def _log_loss(case: BCEInputs) -> Outcome:
     from scipy.special import expit
     from sklearn.metrics import log_loss
 

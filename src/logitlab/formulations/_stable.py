@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from logitlab.formulations._base import Formulation, Outcome
+from logitlab.formulations._base import BCEInputs, ElementwiseInputs, Formulation, Outcome
 
 # Same plumbing as PyTorch's own rows: exact conversion in, autograd out.
 from logitlab.formulations._torch import _args, _outcome, _tensor
@@ -18,7 +18,7 @@ from logitlab.formulations._torch import _args, _outcome, _tensor
 __all__ = ["FORMULATIONS"]
 
 
-def _bce(case: Any) -> Outcome:
+def _bce(case: BCEInputs) -> Outcome:
     from logitlab import stable
 
     z = _tensor(case.logits, case, requires_grad=True)
@@ -32,12 +32,12 @@ def _bce(case: Any) -> Outcome:
     return _outcome(loss, z)
 
 
-def _bce_code(case: Any) -> str:
+def _bce_code(case: BCEInputs) -> str:
     return f"logitlab.stable.binary_cross_entropy_with_logits(z, y{_args(case)})"
 
 
 def _elementwise(name: str) -> Callable[[Any], Outcome]:
-    def compute(case: Any) -> Outcome:
+    def compute(case: ElementwiseInputs) -> Outcome:
         from logitlab import stable
 
         z = _tensor(case.logits, case, requires_grad=True)

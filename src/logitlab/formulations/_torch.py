@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from logitlab.formulations._base import Formulation, NotApplicable, Outcome, as_float64
+from logitlab.formulations._base import (
+    BCEInputs,
+    ElementwiseInputs,
+    Formulation,
+    NotApplicable,
+    Outcome,
+    as_float64,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +33,7 @@ TORCH_LOG_CLAMP = -100.0
 TORCH_BACKWARD_EPSILON = 1e-12
 
 
-def _tensor(values: np.ndarray | None, case: Any, requires_grad: bool = False) -> Any:
+def _tensor(values: np.ndarray | None, case: ElementwiseInputs, requires_grad: bool = False) -> Any:
     import torch
 
     if values is None:
@@ -80,7 +87,7 @@ def _up(t: Any) -> Any:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
-def _args(case: BCECase) -> str:
+def _args(case: BCEInputs) -> str:
     extra = ""
     if case.weight is not None:
         extra += ", weight=w"
@@ -165,7 +172,7 @@ def _naive_code(case: BCECase) -> str:
 
 
 def _elementwise(fn_name: str) -> Any:
-    def compute(case: Any) -> Outcome:
+    def compute(case: ElementwiseInputs) -> Outcome:
         import torch
         import torch.nn.functional as F
 
