@@ -94,6 +94,15 @@ def _guard(run: Callable[[], None]) -> None:
         _fail(str(err))
 
 
+def _output(width: int | None) -> Any:
+    from logitlab.core.errors import InputError
+    from logitlab.ui.tables import MAX_WIDTH, MIN_WIDTH, output_for
+
+    if width is not None and not MIN_WIDTH <= width <= MAX_WIDTH:
+        raise InputError("--width", f"{width} is outside [{MIN_WIDTH}, {MAX_WIDTH}]")
+    return output_for(width)
+
+
 def _numbers(text: str | None, argument: str) -> list[float] | None:
     from logitlab.core.inputs import parse_numbers
 
@@ -121,6 +130,9 @@ def compare_command(
         None, "--formulation", help="Rows to show by name (repeatable), e.g. keras.logits."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    width: int | None = typer.Option(
+        None, "--width", help="Output width in columns (default: COLUMNS or the terminal's)."
+    ),
 ) -> None:
     """Run every BCE code path on the same logits and targets, against the exact value."""
 
@@ -128,6 +140,7 @@ def compare_command(
         from logitlab.analysis.compare import compare
         from logitlab.ui.tables import print_comparison
 
+        output = _output(width)
         comparison = compare(
             _numbers(logits, "logits"),
             _numbers(targets, "targets"),
@@ -142,7 +155,7 @@ def compare_command(
             json.dump(comparison.to_dict(), sys.stdout, indent=2, allow_nan=False)
             sys.stdout.write("\n")
         else:
-            print_comparison(comparison)
+            print_comparison(comparison, output)
 
     _guard(run)
 
@@ -158,6 +171,9 @@ def sigmoid_command(
         help="Frameworks to show (repeatable), or all. Default: torch and stable.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    width: int | None = typer.Option(
+        None, "--width", help="Output width in columns (default: COLUMNS or the terminal's)."
+    ),
 ) -> None:
     """Hand-written sigmoid against torch.sigmoid and the exact value, per dtype, with the
     logits at which each rounds to exactly 0 and 1 (found by search)."""
@@ -167,6 +183,7 @@ def sigmoid_command(
         from logitlab.core.formats import DTYPE_NAMES, get_format
         from logitlab.ui.tables import print_sigmoid_report
 
+        output = _output(width)
         if math.isnan(z):
             from logitlab.core.errors import InputError
 
@@ -177,7 +194,7 @@ def sigmoid_command(
             json.dump([row_to_dict(r) for r in rows], sys.stdout, indent=2, allow_nan=False)
             sys.stdout.write("\n")
         else:
-            print_sigmoid_report(z, rows)
+            print_sigmoid_report(z, rows, output)
 
     _guard(run)
 

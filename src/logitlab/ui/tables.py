@@ -1,10 +1,25 @@
-"""Terminal tables (rich) for compare and sigmoid; they only present what those return."""
+"""Terminal output for compare and sigmoid; it only presents what the core returns.
+
+Two layouts, never a cut number:
+
+* a wide table (rich), used on a terminal at least as wide as the table's natural width;
+* blocks, one per formulation, with ``label  value`` lines, used when piped (plain text,
+  stable to grep) or when the terminal (or ``--width``/``COLUMNS``) is narrower.  Long
+  values wrap at their separators, the code line wraps on its own; numbers and flag names
+  are never split, and no line is longer than the width (a single number wider than the
+  width is the one exception).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Literal
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, TextIO
 
 import numpy as np
 from rich.console import Console
@@ -15,7 +30,53 @@ from logitlab.analysis.compare import Comparison, Row
 from logitlab.analysis.saturation import EXACT, SigmoidRow
 from logitlab.core.numbers import exact_repr, shortest_repr
 
-__all__ = ["format_ulps", "print_comparison", "print_sigmoid_report"]
+__all__ = [
+    "MIN_WIDTH",
+    "Output",
+    "format_ulps",
+    "output_for",
+    "print_comparison",
+    "print_sigmoid_report",
+]
+
+#: The narrowest layout logitlab promises to keep whole.
+MIN_WIDTH = 40
+MAX_WIDTH = 1000
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where text goes and how wide it may be: ``terminal`` is False when piped."""
+
+    width: int
+    terminal: bool
+    stream: TextIO
+
+    def console(self) -> Console:
+        return Console(
+            file=self.stream,
+            width=self.width,
+            force_terminal=self.terminal,
+            highlight=False,
+            soft_wrap=False,
+        )
+
+
+def output_for(width: int | None = None, stream: TextIO | None = None) -> Output:
+    """The output's width: ``width`` (``--width``) if given, else ``COLUMNS``, else the
+    terminal's, else 80 (piped)."""
+    stream = stream or sys.stdout
+    terminal = bool(getattr(stream, "isatty", lambda: False)())
+    if width is None:
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            width = int(columns)
+        elif terminal:
+            width = shutil.get_terminal_size((80, 24)).columns
+        else:
+            width = 80
+    return Output(max(MIN_WIDTH, min(MAX_WIDTH, width)), terminal, stream)
+
 
 # Show at most this many elements in a table; --json has them all.
 MAX_SHOWN = 20
@@ -63,38 +124,151 @@ def _style(row: Row) -> str:
     return "green" if u <= 1 else "yellow"
 
 
-def print_comparison(c: Comparison, console: Console | None = None) -> None:
-    console = console or Console()
+# --- blocks: label  value lines that wrap without cutting ------------------------------
+
+
+def _wrap(label: str, value: str, width: int, indent: int, label_width: int) -> Iterator[str]:
+    """``label  value`` lines within ``width``: values wrap at ", " or spaces and never
+    inside a number or a flag name (code wraps anywhere: :func:`_code_lines`)."""
+    head = " " * indent + label.ljust(label_width) + "  "
+    room = max(12, width - len(head))
+    if len(value) <= room:
+        yield (head + value).rstrip()
+        return
+    # Break at ", " first (lists of numbers or flags), and inside a too-long piece of prose at
+    # its spaces; a number or a flag name is never split.
+    tokens: list[str] = []
+    pieces = value.split(", ")
+    for i, piece in enumerate(pieces):
+        comma = "," if i < len(pieces) - 1 else ""
+        words = [piece] if len(piece) + 1 <= room else piece.split(" ")
+        tokens.extend(words[:-1])
+        tokens.append(words[-1] + comma)
+    lines: list[str] = []
+    current = ""
+    for token in tokens:
+        candidate = token if not current else current + " " + token
+        if len(candidate) <= room or not current:
+            current = candidate
+        else:
+            lines.append(current)
+            current = token
+    lines.append(current)
+    pad = " " * len(head)
+    for i, line in enumerate(lines):
+        yield ((head if i == 0 else pad) + line).rstrip()
+
+
+def _code_lines(code: str, width: int, indent: int, label_width: int) -> Iterator[str]:
+    head = " " * indent + "code".ljust(label_width) + "  "
+    room = max(12, width - len(head))
+    chunks = [code[i : i + room] for i in range(0, len(code), room)] or [""]
+    for i, chunk in enumerate(chunks):
+        yield (head if i == 0 else " " * len(head)) + chunk
+
+
+def comparison_blocks(c: Comparison, width: int) -> list[str]:
+    """The comparison as plain lines no longer than ``width`` (see the module docstring)."""
     case = c.case
     fmt = c.dtype.name
-    head = f"[bold]BCE[/] · {fmt} · reduction={case.reduction}"
-    console.print(head)
-    console.print(f"logits  {_values(case.logits, fmt)}")
-    console.print(f"targets {_values(case.targets, fmt)}")
-    if case.weight is not None:
-        console.print(f"weight  {_values(case.weight, fmt)}")
-    if case.pos_weight is not None:
-        console.print(f"pos_weight {_values(case.pos_weight, fmt)}")
+    lw = 14
+    out = [f"BCE · {fmt} · reduction={case.reduction}"]
+    inputs: list[tuple[str, np.ndarray | None]] = [
+        ("logits", case.logits),
+        ("targets", case.targets),
+        ("weight", case.weight),
+        ("pos_weight", case.pos_weight),
+    ]
+    for name, values in inputs:
+        if values is not None:
+            out.extend(_wrap(name, _values(values, fmt).strip("[]"), width, 0, lw))
     for note in c.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        out.extend(_wrap("note", note, width, 0, lw))
+    out.append("")
+    out.append("exact (mpmath, 160 bits)")
+    out.extend(
+        _wrap(
+            "loss", ", ".join(exact_repr(v, 17) for v in c.exact.values[:MAX_SHOWN]), width, 2, lw
+        )
+    )
+    out.extend(_wrap(f"in {fmt}", _values(c.exact_value(), fmt).strip("[]"), width, 2, lw))
+    z = case.logits.ravel()
+    y = case.targets.ravel()
+    n = len(c.exact.grads)
+    shown = min(n, MAX_SHOWN)
+    for row in c.rows:
+        out.append("")
+        out.append(row.formulation.name)
+        out.extend(_code_lines(row.code, width, 2, lw))
+        if row.status != "ok":
+            out.extend(_wrap("status", f"{row.status}: {row.reason}", width, 2, lw))
+            continue
+        assert row.value is not None
+        out.extend(_wrap("loss", _values(row.value, fmt).strip("[]"), width, 2, lw))
+        out.extend(_wrap("ULP error", format_ulps(row.max_ulp_error), width, 2, lw))
+        out.extend(_wrap("rel. error", format_relative(row.max_relative_error), width, 2, lw))
+        out.extend(_wrap("loss flags", ", ".join(row.loss_flags) or "none", width, 2, lw))
+        for note in row.notes:
+            out.extend(_wrap("note", note, width, 2, lw))
+        if row.grad is None or row.grad_ulp_error is None:
+            out.extend(_wrap("gradient", "none (no autograd)", width, 2, lw))
+            continue
+        g = row.grad.ravel()
+        gu = row.grad_ulp_error.ravel()
+        out.append("  gradient d loss / d z, per element")
+        for i in range(shown):
+            out.append(f"  element {i}")
+            out.extend(_wrap("z", shortest_repr(z[i], fmt), width, 4, lw - 2))
+            out.extend(_wrap("y", shortest_repr(y[i], fmt), width, 4, lw - 2))
+            out.extend(_wrap("gradient", shortest_repr(g[i], fmt), width, 4, lw - 2))
+            out.extend(_wrap("exact", exact_repr(c.exact.grads[i], 12), width, 4, lw - 2))
+            out.extend(_wrap("ULP error", format_ulps(gu[i]), width, 4, lw - 2))
+            flags = ", ".join(row.element_grad_flags[i]) or "none"
+            out.extend(_wrap("flags", flags, width, 4, lw - 2))
+    if n > shown:
+        out.append("")
+        out.append(f"(showing {shown} of {n} elements; --json has them all)")
+    return out
+
+
+# --- the wide table ------------------------------------------------------------------------
+
+
+def _comparison_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
+    case = c.case
+    fmt = c.dtype.name
+    head = [Text.assemble(("BCE", "bold"), f" · {fmt} · reduction={case.reduction}")]
+    head.append(Text(f"logits  {_values(case.logits, fmt)}"))
+    head.append(Text(f"targets {_values(case.targets, fmt)}"))
+    if case.weight is not None:
+        head.append(Text(f"weight  {_values(case.weight, fmt)}"))
+    if case.pos_weight is not None:
+        head.append(Text(f"pos_weight {_values(case.pos_weight, fmt)}"))
+    for note in c.notes:
+        head.append(Text.assemble(("note: ", "yellow"), note))
 
     table = Table(title="loss", title_justify="left", show_lines=False)
     table.add_column("formulation", no_wrap=True)
-    table.add_column("code", overflow="fold", min_width=24)
-    table.add_column("loss", justify="right")
-    table.add_column("ULP error", justify="right")
-    table.add_column("rel. error", justify="right")
+    table.add_column("code", no_wrap=True)
+    table.add_column("loss", justify="right", no_wrap=True)
+    table.add_column("ULP error", justify="right", no_wrap=True)
+    table.add_column("rel. error", justify="right", no_wrap=True)
     # Row flags: the union of the elements' loss flags.
-    table.add_column("loss flags, any element")
+    table.add_column("loss flags, any element", no_wrap=True)
     exact_text = ", ".join(exact_repr(v, 17) for v in c.exact.values[:MAX_SHOWN])
     table.add_row(
-        "exact", "mpmath, 160 bits", exact_text, "", "", f"{fmt}: {_values(c.exact_value(), fmt)}"
+        "exact",
+        "mpmath, 160 bits",
+        exact_text,
+        "",
+        "",
+        Text(f"{fmt}: {_values(c.exact_value(), fmt)}"),
     )
     for row in c.rows:
         if row.status != "ok":
             table.add_row(
                 row.formulation.name,
-                row.code,
+                Text(row.code),
                 "—",
                 "",
                 "",
@@ -105,14 +279,13 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
         assert row.value is not None
         table.add_row(
             row.formulation.name,
-            row.code,
-            _values(row.value, fmt),
+            Text(row.code),
+            Text(_values(row.value, fmt)),
             format_ulps(row.max_ulp_error),
             format_relative(row.max_relative_error),
             ", ".join(row.loss_flags),
             style=_style(row),
         )
-    console.print(table)
 
     grads = Table(
         title="gradient d loss / d z, per element", title_justify="left", show_lines=False
@@ -127,9 +300,7 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
         ("ULP error", "right"),
         ("gradient flags", "left"),
     ):
-        grads.add_column(
-            name, justify=_justify(justify), no_wrap=name in ("formulation", "gradient", "exact")
-        )
+        grads.add_column(name, justify=_justify(justify), no_wrap=True)
     n = len(c.exact.grads)
     shown = min(n, MAX_SHOWN)
     z = case.logits.ravel()
@@ -154,19 +325,115 @@ def print_comparison(c: Comparison, console: Console | None = None) -> None:
                 style=style,
                 end_section=i == shown - 1,
             )
-    console.print(grads)
-    if n > shown:
-        console.print(f"(showing {shown} of {n} elements; --json has them all)")
+    return head, table, grads
+
+
+def _fits(console: Console, *renderables: Table) -> bool:
+    """Whether each table's natural width (measured unconstrained) fits the console."""
+    unconstrained = console.options.update_width(MAX_WIDTH * 10)
+    return all(
+        console.measure(r, options=unconstrained).maximum <= console.width for r in renderables
+    )
+
+
+def print_comparison(c: Comparison, output: Output | None = None) -> None:
+    """Print ``c``: the wide table on a terminal that fits it, else blocks."""
+    output = output or output_for()
+    console = output.console()
+    if output.terminal:
+        head, table, grads = _comparison_tables(c)
+        if _fits(console, table, grads):
+            for text in head:
+                console.print(text)
+            console.print(table)
+            console.print(grads)
+            n = len(c.exact.grads)
+            if n > MAX_SHOWN:
+                console.print(f"(showing {MAX_SHOWN} of {n} elements; --json has them all)")
+            return
+    for line in comparison_blocks(c, output.width):
+        output.stream.write(line + "\n")
+
+
+def _sigmoid_label(r: SigmoidRow) -> str:
+    return "exact, rounded once" if r.implementation == EXACT else r.code
+
+
+def sigmoid_blocks(z: float, rows: Sequence[SigmoidRow], width: int) -> list[str]:
+    lw = 16
+    out = textwrap.wrap(
+        f"sigmoid({z!r}) in each dtype, and where each implementation saturates", width
+    )
+    exact_value = next((r.exact for r in rows), None)
+    if exact_value is not None:
+        out.extend(_wrap("exact", exact_repr(exact_value, 17), width, 0, lw))
+    last = None
+    for r in rows:
+        if r.dtype != last:
+            out.append("")
+            out.append(r.dtype)
+            last = r.dtype
+        label = _sigmoid_label(r)
+        out.extend("  " + line for line in textwrap.wrap(label, width - 2, break_on_hyphens=False))
+        if r.status != "ok" or r.value is None:
+            out.extend(_wrap("status", f"{r.status}: {r.reason}", width, 4, lw))
+            continue
+        t = r.thresholds
+        out.extend(_wrap("sigmoid(z)", shortest_repr(r.value, r.dtype), width, 4, lw))
+        ulp = format_ulps(r.ulp_error if r.ulp_error is not None else math.nan)
+        out.extend(_wrap("ULP error", ulp, width, 4, lw))
+        rel = format_relative(r.relative_error if r.relative_error is not None else math.nan)
+        out.extend(_wrap("rel. error", rel, width, 4, lw))
+        one = "never" if t.one_from is None else shortest_repr(t.one_from, r.dtype)
+        zero = "never" if t.zero_up_to is None else shortest_repr(t.zero_up_to, r.dtype)
+        out.extend(_wrap("== 1 from z >=", one, width, 4, lw))
+        out.extend(_wrap("== 0 for z <=", zero, width, 4, lw))
+    out.append("")
+    out.extend(_sigmoid_notes(z, rows, width))
+    return out
+
+
+def _sigmoid_notes(z: float, rows: Sequence[SigmoidRow], width: int) -> list[str]:
+    out = []
+    for r in rows:
+        if r.implementation == EXACT and r.z != z:
+            out.append(f"note: z = {z!r} is {r.z!r} in {r.dtype}")
+    out.extend(
+        textwrap.wrap(
+            "Thresholds are found by searching each dtype's values with the real "
+            "implementation (exhaustively for 16-bit formats).",
+            width,
+        )
+    )
+    return out
 
 
 def print_sigmoid_report(
-    z: float, rows: Sequence[SigmoidRow], console: Console | None = None
+    z: float, rows: Sequence[SigmoidRow], output: Output | None = None
 ) -> None:
-    console = console or Console()
-    console.print(f"[bold]sigmoid({z!r})[/] in each dtype, and where each implementation saturates")
-    exact_value = next((r.exact for r in rows), None)
-    if exact_value is not None:
-        console.print(f"exact: {exact_repr(exact_value, 17)}")
+    output = output or output_for()
+    console = output.console()
+    if output.terminal:
+        table = _sigmoid_table(rows)
+        if _fits(console, table):
+            console.print(
+                Text.assemble(
+                    (f"sigmoid({z!r})", "bold"),
+                    " in each dtype, and where each implementation saturates",
+                )
+            )
+            exact_value = next((r.exact for r in rows), None)
+            if exact_value is not None:
+                console.print(Text(f"exact: {exact_repr(exact_value, 17)}"))
+            console.print(table)
+            for line in _sigmoid_notes(z, rows, output.width):
+                console.print(Text(line))
+            return
+    for line in sigmoid_blocks(z, rows, output.width):
+        output.stream.write(line + "\n")
+
+
+def _sigmoid_table(rows: Sequence[SigmoidRow]) -> Table:
     table = Table(show_lines=False)
     for name, justify in (
         ("dtype", "left"),
@@ -177,26 +444,30 @@ def print_sigmoid_report(
         ("== 1 from z >=", "right"),
         ("== 0 for z <=", "right"),
     ):
-        # Numbers never wrap (a folded float64 is unreadable); the code may.
-        wide = name == "implementation"
-        table.add_column(
-            name, justify=_justify(justify), no_wrap=not wide, min_width=26 if wide else None
-        )
+        table.add_column(name, justify=_justify(justify), no_wrap=True)
     last = None
     for i, r in enumerate(rows):
         t = r.thresholds
-        label = "exact, rounded once" if r.implementation == EXACT else r.code
+        label = _sigmoid_label(r)
         end = i == len(rows) - 1 or rows[i + 1].dtype != r.dtype
         if r.status != "ok":
             table.add_row(
-                r.dtype, label, "—", "", "", r.reason or "", "", style="dim", end_section=end
+                r.dtype,
+                Text(label),
+                "—",
+                "",
+                "",
+                Text(r.reason or ""),
+                "",
+                style="dim",
+                end_section=end,
             )
             continue
         assert r.value is not None
         lost = r.value == 0 and r.exact != 0
         table.add_row(
             r.dtype if r.dtype != last else "",
-            label,
+            Text(label),
             shortest_repr(r.value, r.dtype),
             format_ulps(r.ulp_error if r.ulp_error is not None else math.nan),
             format_relative(r.relative_error if r.relative_error is not None else math.nan),
@@ -206,11 +477,4 @@ def print_sigmoid_report(
             end_section=end,
         )
         last = r.dtype
-    console.print(table)
-    for r in rows:
-        if r.implementation == EXACT and r.z != z:
-            console.print(f"note: z = {z!r} is {r.z!r} in {r.dtype}")
-    console.print(
-        "Thresholds are found by searching each dtype's values with the real implementation "
-        "(exhaustively for 16-bit formats)."
-    )
+    return table
