@@ -14,9 +14,33 @@ app = typer.Typer(
     name="logitlab",
     help="See, measure and fix what floating point does to probabilities, logits and losses.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    # Plain help: no "<bool>" metavars, and "[tool.logitlab.lint]" is text, not markup.
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from logitlab._version import __version__
+
+        typer.echo(f"logitlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """See, measure and fix what floating point does to probabilities, logits and losses."""
+
 
 # Subcommand modules each define ``register(app)``; they keep their heavy imports inside
 # the command functions.
@@ -40,6 +64,18 @@ def _register_commands() -> None:
 
 
 _register_commands()
+
+
+def _short_help() -> None:
+    # Click cuts a summary at 45 characters with "..."; give each command its whole first line.
+    for info in app.registered_commands:
+        doc = (info.callback.__doc__ or "") if info.callback else ""
+        first = doc.strip().split("\n\n")[0].replace("\n", " ")
+        if info.short_help is None and first:
+            info.short_help = " ".join(first.split())
+
+
+_short_help()
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from logitlab.core.extras import install_hint
 from logitlab.core.formats import FloatFormat
 
 __all__ = [
@@ -115,11 +116,9 @@ class Formulation:
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
                 hint = (
-                    f"pip install 'logitlab[{self.extra}]'"
-                    if self.extra
-                    else f"pip install {module}"
+                    f"pip install 'logitlab[{self.extra}]'" if self.extra else install_hint(module)
                 )
-                return f"skipped: {module} is not installed; {hint}"
+                return f"{module} is not installed; {hint}"
         return None
 
     def code_line(self, case: Any = None) -> str:

@@ -80,6 +80,12 @@ class NumbersCommand(TyperCommand):
         return result
 
 
+def require(command: str) -> None:
+    from logitlab.core.extras import require as check
+
+    check(command)
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -137,6 +143,7 @@ def compare_command(
     """Run every BCE code path on the same logits and targets, against the exact value."""
 
     def run() -> None:
+        require("compare")
         from logitlab.analysis.compare import compare
         from logitlab.ui.tables import print_comparison
 
@@ -175,10 +182,13 @@ def sigmoid_command(
         None, "--width", help="Output width in columns (default: COLUMNS or the terminal's)."
     ),
 ) -> None:
-    """Hand-written sigmoid against torch.sigmoid and the exact value, per dtype, with the
-    logits at which each rounds to exactly 0 and 1 (found by search)."""
+    """Sigmoid at one logit per dtype and implementation, and where each rounds to 0 and 1.
+
+    Hand-written sigmoid against torch.sigmoid and the exact value, with the logits at
+    which each returns exactly 0 and 1 (found by search)."""
 
     def run() -> None:
+        require("sigmoid")
         from logitlab.analysis.saturation import row_to_dict, sigmoid_report
         from logitlab.core.formats import DTYPE_NAMES, get_format
         from logitlab.ui.tables import print_sigmoid_report

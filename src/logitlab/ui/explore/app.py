@@ -229,6 +229,25 @@ def _warm_up() -> None:
         compare([20.0, 20.0], [0.3, 0.7], dtype=dtype, formulations=names)
 
 
+def _mount_docs(app: Any) -> None:
+    """Swagger UI at ``/docs`` from the installed ``swagger_ui_bundle`` package (offline)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title}: API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastAPI:
     """The explorer's FastAPI app.
 
@@ -247,6 +266,9 @@ def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastA
 
         threading.Thread(target=_warm_up, name="logitlab-explore-warm-up", daemon=True).start()
     app = FastAPI(
+        # /docs is served below from swagger-ui-bundle's files: nothing from a CDN.
+        docs_url=None,
+        redoc_url=None,
         title="logitlab explore",
         version=__version__,
         description=(
@@ -277,6 +299,7 @@ def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastA
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    _mount_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/api/info", summary="Dtypes, reductions, formulations and limits")
