@@ -11,6 +11,7 @@ MODULES = [
     "logitlab.core.ulp",
     "logitlab.core.numbers",
     "logitlab.exact._loss",
+    "logitlab.exact.fast",
     "logitlab.analysis.compare",
     "logitlab.analysis.saturation",
 ]

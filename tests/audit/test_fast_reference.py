@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from logitlab import exact
-from logitlab.analysis.points import FULL_TARGETS, edges
+from logitlab.analysis.points import FULL_TARGETS, edges, logit_points, neighbours, targets_for
 from logitlab.core.formats import get_format
 from logitlab.core.ulp import ordinal
 from logitlab.exact import fast
@@ -100,13 +100,129 @@ def test_elementwise_against_mpmath(dtype: str, quantity: str, value: object, gr
         assert _ulp(grads[i], grad(float(zi)), fmt) < LIMIT, (zi, quantity)  # type: ignore[operator]
 
 
-def test_fallback_is_rare_and_counted() -> None:
+ROOT_TARGETS = (1e-10, 1e-3, 0.05, 0.3, 0.5, 0.7, 0.95, 0.999, 1 - 1e-10)
+
+
+def _near_zero_crossing(fmt: object, y: float, pw: float, rng: np.random.Generator) -> np.ndarray:
+    """Logits of ``fmt`` at the gradient's zero crossing: the nearest values and their
+    neighbours, relative offsets down to 1e-12, and a uniform spread of +-1."""
+    z0 = math.log(pw * y / (1 - y))
+    near = float(fmt.round(z0))  # type: ignore[attr-defined]
+    z = np.concatenate(
+        [
+            neighbours(near, fmt, 4),  # type: ignore[arg-type]
+            z0 + z0 * rng.choice([-1, 1], 8) * 10 ** rng.uniform(-12, -2, 8),
+            z0 + rng.uniform(-1, 1, 6),
+        ]
+    )
+    return fmt.round(z)  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradient_at_zero_crossing_against_per_point_mpmath(dtype: str) -> None:
+    fmt = get_format(dtype)
+    rng = np.random.default_rng(7)
+    worst = worst_v = 0.0
+    checked = 0
+    for y_raw in ROOT_TARGETS:
+        y = float(fmt.round(y_raw))
+        if not 0 < y < 1:
+            continue  # 1 - 1e-10 is 1 below float64
+        for pw_raw, w_raw in ((1.0, 1.0), (3.0, 0.5), (1e-3, 2.0)):
+            pw, w = float(fmt.round(pw_raw)), float(fmt.round(w_raw))
+            z = _near_zero_crossing(fmt, y, pw, rng)
+            ref = fast.bce(z, np.full(z.shape, y), fmt, np.asarray(w), np.asarray(pw))
+            assert ref.fallback <= 1  # at most the one value nearest z0
+            values, grads = fast.to_mpf(ref.value), fast.to_mpf(ref.grad)
+            for i, zi in enumerate(z.tolist()):
+                g = exact.bce_grad(zi, y, w, pw)
+                worst = max(worst, _ulp(grads[i], g, fmt))
+                worst_v = max(worst_v, _ulp(values[i], exact.bce(zi, y, w, pw), fmt))
+                checked += 1
+    assert checked > 300
+    assert worst < LIMIT
+    assert worst_v < LIMIT
+
+
+def _boundary_points(n: int) -> tuple[np.ndarray, np.ndarray]:
+    z = np.random.default_rng(0).uniform(-3, 1, n)
+    return z, np.full(n, 0.3)
+
+
+def test_fallback_is_rare_near_the_decision_boundary() -> None:
+    z, y = _boundary_points(50_000)
+    ref = fast.bce(z, y, "float64")
+    assert ref.fallback < 0.01 * z.size
+    # the double-double path handled the cancelling points: the plain estimate doubts ~40%
+    zstar = math.log(3 / 7)
+    assert np.count_nonzero(np.abs(z - zstar) < 0.5) > 0.1 * z.size
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fallback_is_rare_on_a_mixed_audit_set(dtype: str) -> None:
+    fmt = get_format(dtype)
+    z = logit_points(fmt, 2_000, 0)
+    ys, _ = targets_for(fmt, FULL_TARGETS)
+    zz, yy = np.tile(z, ys.size), np.repeat(ys, z.size)
+    for pw in (1.0, 3.0, 1e-3):
+        ref = fast.bce(zz, yy, fmt, np.asarray(0.5), np.asarray(float(fmt.round(pw))))
+        assert ref.fallback < 0.01 * zz.size
+
+
+def test_mpmath_fallback_is_counted_and_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the double-double path refused, every doubtful point goes to mpmath."""
+    from logitlab.exact import _root
+
     fmt = get_format("float64")
-    z = np.linspace(-30, 30, 10_001)
-    ref = fast.bce(z, np.full(z.shape, 0.3), fmt)
-    assert 0 < ref.fallback < 500  # only near the zero crossing z* = log(3/7)
-    ref = fast.bce(z, np.full(z.shape, 0.5), fmt)  # tanh form: no cancellation left
-    assert ref.fallback <= 2
+    rng = np.random.default_rng(5)
+    z = _near_zero_crossing(fmt, 0.3, 3.0, rng)
+    z = np.concatenate([z, [0.0, 5.0]])
+    y = np.full(z.shape, 0.3)
+    y[-2] = 0.25  # pw * y = 1 - y at z = 0: exactly zero
+    pw = np.full(z.shape, 3.0)
+    pw[-1] = -1.0  # not the double-double path's business: the general definition
+
+    def refuse(z: np.ndarray, *args: np.ndarray) -> tuple[np.ndarray, ...]:
+        return np.zeros_like(z), np.zeros_like(z), np.zeros(z.shape, int), np.full(z.shape, np.inf)
+
+    monkeypatch.setattr(_root, "near_root", refuse)
+    ref = fast.bce(z, y, fmt, None, pw)
+    assert 0 < ref.fallback <= z.size
+    grads = fast.to_mpf(ref.grad)
+    for i, zi in enumerate(z.tolist()):
+        assert _ulp(grads[i], _mp_grad(zi, float(y[i]), 1.0, float(pw[i])), fmt) < LIMIT
+    assert ref.grad[-2] == 0
+
+
+def test_double_double_bound_is_honest() -> None:
+    """The double-double gradient's error stays below its own bound, 2**-90 + 3 eps_t."""
+    from logitlab.exact import _root
+
+    rng = np.random.default_rng(11)
+    fmt = get_format("float64")
+    zs, ys, pws = [], [], []
+    for y in ROOT_TARGETS[:-1]:
+        for pw in (1.0, 3.0, 1e-3):
+            z = _near_zero_crossing(fmt, y, pw, rng)
+            zs.append(z)
+            ys.append(np.full(z.shape, y))
+            pws.append(np.full(z.shape, pw))
+    z, y, pw = np.concatenate(zs), np.concatenate(ys), np.concatenate(pws)
+    w = np.full(z.shape, 0.5)
+    gh, gl, e, bound = _root.near_root(z, y, pw, w)
+    assert np.isfinite(bound).mean() > 0.9
+    assert (bound[np.isfinite(bound)] < 2.0**-70).all()
+    with mpmath.workprec(1300):
+        for i in np.flatnonzero(np.isfinite(bound)):
+            g = _mp_grad(float(z[i]), float(y[i]), 0.5, float(pw[i]))
+            got = mpmath.ldexp(mpmath.mpf(float(gh[i])) + mpmath.mpf(float(gl[i])), int(e[i]))
+            if g == 0:  # z = z0 = 0
+                assert got == 0
+                continue
+            rel = abs(got - g) / abs(g)
+            assert rel <= bound[i], (z[i], y[i], pw[i], float(rel), bound[i])
+            # and the bound itself is not vacuous: the value is far better than float64
+            assert rel < 2.0**-85
 
 
 def test_ulp_errors_longdouble_matches_float64_path() -> None:

@@ -13,8 +13,13 @@ mpmath:
 * the only difference that can cancel, the BCE gradient
   ``w * ((1 - y) * sigma(z) - pw * y * sigma(-z))``, carries a conditioning estimate
   ``r = max(|a|, |b|) / |a - b|``; where ``(C * r + 1) * u`` exceeds ``TOLERANCE`` ULPs of the
-  audited format (``u`` the working unit roundoff) the point is recomputed with
-  :func:`logitlab.exact.bce_grad` (adaptive mpmath) and counted in ``fallback``.
+  audited format (``u`` the working unit roundoff) the point is near the zero crossing
+  ``z0 = log(pw * y / (1 - y))`` and is recomputed without cancellation as
+  ``-w A expm1(z0 - z) / (1 + B expm1(z0 - z))`` in double-double arithmetic, with ``z0``
+  held to 156 bits and a rigorous error bound per point (:mod:`logitlab.exact._root`);
+* the points that bound cannot vouch for (``z`` within some ``2**-100 |z0|`` of ``z0``,
+  or exotic weights) are recomputed in mpmath, in one context for the batch, and counted
+  in ``fallback``.
 
 Everything else is a sum or product of non-negative terms (no cancellation):
 
@@ -30,12 +35,14 @@ crossing) and require agreement within 0.01 ULP of the audited format.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from logitlab.core.formats import FloatFormat, get_format
+from logitlab.exact import _root
 
 __all__ = [
     "ELEMENTWISE",
@@ -103,32 +110,6 @@ def _pieces(z: np.ndarray) -> tuple[np.ndarray, ...]:
     return e, log1p_e, sig, sig_neg, sp, sp_neg
 
 
-def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """a + b = s + e exactly (Knuth's TwoSum)."""
-    s = a + b
-    bb = s - a
-    e = (a - (s - bb)) + (b - bb)
-    return s, e
-
-
-def _split(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # Veltkamp: a = hi + lo with each half of the significand
-    bits = np.finfo(a.dtype).nmant + 1
-    factor = a.dtype.type(2.0 ** ((bits + 1) // 2) + 1)
-    c = factor * a
-    hi = c - (c - a)
-    return hi, a - hi
-
-
-def _two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """a * b = p + e exactly (Dekker's product, no FMA)."""
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    return p, e
-
-
 def _times(coef: Any, values: np.ndarray) -> np.ndarray:
     # A zero coefficient removes its term even where the term is infinite (the limit).
     with np.errstate(invalid="ignore"):
@@ -171,9 +152,12 @@ def bce(
     ``grad = w * ((1 - y) * sigma(z) - pw * y * sigma(-z))``; arrays broadcast together.
     Inputs hold values of ``dtype`` (as float64).
 
-    >>> r = bce(np.array([20.0]), np.array([0.3]), "float32")
+    >>> r = bce(np.array([20.0]), np.float32([0.3]), "float32")  # the target torch receives
     >>> round(float(r.value[0]), 9), round(float(r.grad[0]), 11)
-    (14.000000001, 0.69999999794)
+    (13.999999764, 0.69999998602)
+    >>> r = bce(np.array([-0.8472978603872037]), np.array([0.3]), "float64")  # ~log(3/7)
+    >>> float(r.grad[0]), r.fallback  # no digit lost to the cancellation, no mpmath
+    (-1.0978815579014908e-18, 0)
     """
     fmt = get_format(dtype)
     work = working_format(fmt)
@@ -201,48 +185,30 @@ def bce(
         tol = TOLERANCE * 2.0 ** (-fmt.precision)
         tiny = TOLERANCE * fmt.smallest_subnormal
         doubtful = np.isfinite(z) & ~(err * np.abs(w) <= np.maximum(tol * np.abs(w * diff), tiny))
-        if doubtful.any():
-            # Where a and b nearly cancel, rewrite with k = (1-y) + pw*y, m = (1-y) - pw*y:
-            # (1-y) sigma(z) - pw y sigma(-z) = k/2 * tanh(z/2) + m/2, with m exact as a
-            # double word: for pw = 1, y = 1/2 it is exactly tanh(z/2)/2, no cancellation.
-            idx = np.flatnonzero(doubtful.ravel())
-            zi = z.ravel()[idx]
-            yi = y.ravel()[idx]
-            pwi = np.broadcast_to(pw, shape).ravel()[idx]
-            s1, e1 = _two_sum(np.broadcast_to(one, yi.shape), -yi)
-            p, pe = _two_prod(pwi, yi)
-            m_hi, e2 = _two_sum(s1, -p)
-            m_lo = (e2 + e1) - pe
-            k = s1 + p
-            t = k / 2 * np.tanh(zi / 2)
-            d2 = (t + m_hi / 2) + m_lo / 2
-            # m_lo's two roundings cost at most 2u (|e1| + |e2| + |pe|); the error-free
-            # transformations are exact unless pw * y underflows, hence the u**2 floor there
-            err2 = (
-                ((_TERM_ULPS + 2) * np.abs(t) + np.abs(d2)) * u
-                + 2 * u * (np.abs(e1) + np.abs(e2) + np.abs(pe))
-                + np.where(np.abs(p) < 1e-280, 4 * u * u * (np.abs(s1) + np.abs(p)), 0)
-            )
-            wi = np.broadcast_to(w, shape).ravel()[idx]
-            good = err2 * np.abs(wi) <= np.maximum(tol * np.abs(wi * d2), tiny)
-            flat = diff.reshape(-1).copy()
-            flat[idx[good]] = d2[good]
-            diff = flat.reshape(shape)
-            dflat = doubtful.reshape(-1).copy()
-            dflat[idx[good]] = False
-            doubtful = dflat.reshape(shape)
         grad = _times(w, diff)
     fallback = 0
     if doubtful.any():
         idx = np.flatnonzero(doubtful.ravel())
-        fallback = int(idx.size)
-        zf = z.ravel()
-        yf = y.ravel()
-        wf = np.broadcast_to(w, shape).ravel()
-        pwf = np.broadcast_to(pw, shape).ravel()
+        z64 = np.broadcast_to(arrays[0], shape).ravel()[idx]
+        y64 = np.broadcast_to(arrays[1], shape).ravel()[idx]
+        pw_i = np.broadcast_to(1.0 if pw64 is None else pw64, shape).ravel()[idx]
+        w_i = np.broadcast_to(1.0 if w64 is None else w64, shape).ravel()[idx]
+        # Near the zero crossing: double-double without cancellation (see _root), then
+        # one rounding to the working format.
+        gh, gl, e2, bound = _root.near_root(z64, y64, pw_i, w_i)
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            g = np.ldexp(gh.astype(work) + gl.astype(work), e2.astype(np.int32))
+            # one rounding (and, in float64, perhaps a subnormal one from ldexp)
+            sub = float(np.finfo(work).smallest_subnormal)
+            err = (u + bound) * (1 + 4 * u) * np.abs(g) + sub
+            good = np.isfinite(g) & (err <= np.maximum(tol * np.abs(g), tiny))
         gflat = grad.reshape(-1).copy()
-        exact = [_bce_grad_mp(float(zf[i]), float(yf[i]), float(wf[i]), float(pwf[i])) for i in idx]
-        gflat[idx] = from_mpf(exact, work)
+        gflat[idx[good]] = g[good]
+        rest = ~good
+        if rest.any():
+            fallback = int(rest.sum())
+            exact = _bce_grad_batch(z64[rest], y64[rest], w_i[rest], pw_i[rest])
+            gflat[idx[rest]] = from_mpf(exact, work)
         grad = gflat.reshape(shape)
     scale = np.abs(w) * np.maximum(np.abs(a), np.abs(b))
     return Reference(loss, grad, fallback, scale)
@@ -251,12 +217,56 @@ def bce(
 _GOOD_BITS = 120
 
 
-def _bce_grad_mp(z: float, y: float, w: float, pw: float) -> Any:
-    """The BCE gradient of one point in mpmath, with precision raised until the
-    difference keeps ``_GOOD_BITS`` bits after cancellation (z is finite)."""
+def _bce_grad_batch(z: np.ndarray, y: np.ndarray, w: np.ndarray, pw: np.ndarray) -> list[Any]:
+    """The BCE gradients of a few points in mpmath, sharing one context.
+
+    For ``0 < y < 1`` and ``pos_weight > 0`` it evaluates ``-w A m / (1 + B m)`` with
+    ``m = expm1(z0 - z)`` (see :mod:`logitlab.exact._root`): only ``t = z0 - z`` cancels,
+    so ``z0`` (once per distinct target) gets the bits that ``t`` loses plus
+    ``_GOOD_BITS``.  Other points take the adaptive definition, :func:`_bce_grad_mp`.
+    """
     import mpmath
 
     ctx = mpmath.MPContext()
+    roots: dict[tuple[float, float, int], tuple[Any, Any, Any]] = {}
+
+    def constants(yi: float, pwi: float, prec: int) -> tuple[Any, Any, Any]:
+        key = (yi, pwi, prec)
+        if key not in roots:
+            ctx.prec = prec
+            p = ctx.fmul(pwi, yi, exact=True)
+            q = ctx.fsub(1, yi, exact=True)
+            k = ctx.fadd(p, q, exact=True)
+            z0 = ctx.mpf(0) if p == q else ctx.log(p / q)
+            roots[key] = (z0, q * p / k, q / k)
+        return roots[key]
+
+    out = []
+    for zi, yi, wi, pwi in zip(z.tolist(), y.tolist(), w.tolist(), pw.tolist()):
+        if not (0 < yi < 1 and 0 < pwi < math.inf and math.isfinite(zi)):
+            out.append(_bce_grad_mp(zi, yi, wi, pwi, ctx))
+            continue
+        prec = 2 * _GOOD_BITS + 64
+        while True:
+            z0, a, b = constants(yi, pwi, prec)
+            ctx.prec = prec
+            t = z0 - zi
+            if t == 0:  # z0 == 0 == z: the gradient is exactly zero
+                out.append(ctx.mpf(0))
+                break
+            # t keeps prec - lost bits (z0's error is 2**-prec relative to 1 + |z0|)
+            lost = int(ctx.log((1 + abs(z0)) / abs(t), 2)) + 2
+            if prec - lost >= _GOOD_BITS + 16:
+                m = ctx.expm1(t)
+                out.append(-ctx.mpf(wi) * a * m / (1 + b * m))
+                break
+            prec = lost + 2 * _GOOD_BITS
+    return out
+
+
+def _bce_grad_mp(z: float, y: float, w: float, pw: float, ctx: Any) -> Any:
+    """The BCE gradient of one point in mpmath (``ctx``), with precision raised until the
+    difference keeps ``_GOOD_BITS`` bits after cancellation (z is finite)."""
     if z == 0:
         # sigma(0) = 1/2 exactly: w * ((1 - y) - pw * y) / 2, exact in rationals
         ctx.prec = 400
