@@ -266,6 +266,8 @@ def run_batch(
         )
         _emit(result, as_json)
         return True
+    if dtype is not None:
+        resolve_dtype(dtype, None)  # a bad --dtype is named before the file is read
     clash = [k for k, v in given.items() if v is not None]
     if clash:
         option = "--" + clash[0].replace("_", "-")
