@@ -249,10 +249,8 @@ def run_batch(
 
     if source is None:
         defaults = {"logits": "-2 2", "targets": "0.3 0.7"}
-        numbers = {
-            k: None if (v or defaults.get(k)) is None else parse_numbers(v or defaults[k], k)
-            for k, v in given.items()
-        }
+        texts = {k: defaults.get(k) if v is None else v for k, v in given.items()}
+        numbers = {k: None if v is None else parse_numbers(v, k) for k, v in texts.items()}
         if not summary and _size(numbers["logits"], numbers["targets"]) <= SUMMARY_THRESHOLD:
             return False
         fmt, where = resolve_dtype(dtype, None)

@@ -162,8 +162,8 @@ def compare_command(
         ):
             return
         comparison = compare(
-            _numbers(logits or "-2 2", "logits"),
-            _numbers(targets or "0.3 0.7", "targets"),
+            _numbers("-2 2" if logits is None else logits, "logits"),
+            _numbers("0.3 0.7" if targets is None else targets, "targets"),
             dtype=dtype or "float32",
             weight=_numbers(weight, "weight"),
             pos_weight=_numbers(pos_weight, "pos_weight"),
