@@ -116,11 +116,18 @@ def _numbers(text: str | None, argument: str) -> list[float] | None:
 
 
 def compare_command(
-    logits: str = typer.Option(
-        "-2 2", "--logits", help="Logits, e.g. --logits 20 20 or --logits=-2,2.", show_default=True
+    logits: str | None = typer.Option(
+        None, "--logits", help="Logits, e.g. --logits 20 20 or --logits=-2,2. Default: -2 2."
     ),
-    targets: str = typer.Option("0.3 0.7", "--targets", help="Targets in [0, 1]."),
-    dtype: str = typer.Option("float32", "--dtype", help="float16, bfloat16, float32 or float64."),
+    targets: str | None = typer.Option(
+        None, "--targets", help="Targets in [0, 1]. Default: 0.3 0.7."
+    ),
+    dtype: str | None = typer.Option(
+        None,
+        "--dtype",
+        help="float16, bfloat16, float32 or float64. Default: the --from file's float "
+        "dtype, else float32.",
+    ),
     weight: str | None = typer.Option(None, "--weight", help="Per-element weights (broadcast)."),
     pos_weight: str | None = typer.Option(
         None, "--pos-weight", help="Weight of the positive term (broadcast)."
@@ -139,19 +146,45 @@ def compare_command(
     width: int | None = typer.Option(
         None, "--width", help="Output width in columns (default: COLUMNS or the terminal's)."
     ),
+    source: str | None = typer.Option(
+        None,
+        "--from",
+        help="Read logits, targets (and weight, pos_weight) from a .npz, .npy, .pt or .csv "
+        "file; see the README.",
+    ),
+    summary: bool = typer.Option(
+        False,
+        "--summary",
+        help="Summarise (errors, histograms, flag counts, worst elements) "
+        "even for a small batch; batches over 20 elements always are.",
+    ),
 ) -> None:
     """Run every BCE code path on the same logits and targets, against the exact value."""
 
     def run() -> None:
         require("compare")
         from logitlab.analysis.compare import compare
+        from logitlab.ui.batch_report import run_batch
         from logitlab.ui.tables import print_comparison
 
         output = _output(width)
-        comparison = compare(
-            _numbers(logits, "logits"),
-            _numbers(targets, "targets"),
+        # A file, --summary or more than 20 elements: the batch summary (or, for a small
+        # file, the tables below); else compare as always.
+        if run_batch(
+            source,
+            {"logits": logits, "targets": targets, "weight": weight, "pos_weight": pos_weight},
             dtype=dtype,
+            reduction=reduction,
+            formulations=formulation or None,
+            frameworks=framework or None,
+            as_json=as_json,
+            summary=summary,
+        ):
+            return
+        comparison = compare(
+            _numbers("-2 2" if logits is None else logits, "logits"),
+            _numbers("0.3 0.7" if targets is None else targets, "targets"),
+            dtype=dtype or "float32",
             weight=_numbers(weight, "weight"),
             pos_weight=_numbers(pos_weight, "pos_weight"),
             reduction=reduction,
