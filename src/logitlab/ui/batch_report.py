@@ -317,10 +317,12 @@ def run_batch(
         json.dump(data_out, sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
-        console = _console(None)
+        from logitlab.ui.tables import output_for
+
+        output = output_for()
         for note in notes:
-            console.print(f"[yellow]note:[/] {escape(note)}")
-        print_comparison(comparison, console)
+            output.stream.write(f"note: {note}\n")
+        print_comparison(comparison, output)
     return True
 
 
