@@ -22,6 +22,7 @@ from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
 from logitlab.core.inputs import REDUCTIONS
+from logitlab.ui.html import comparison_html
 
 __all__ = ["CurvePlot", "NotebookExplorer", "comparison_html", "notebook_explorer"]
 
@@ -29,78 +30,6 @@ _COLORS = {"torch.probabilities": "#d32f2f", "torch.logits": "#1565c0", "torch.n
 # For the other formulations, colours far from the three above.
 _PALETTE = ("#6a1b9a", "#00897b", "#5d4037", "#c2185b", "#558b2f", "#455a64", "#f9a825", "#26c6da")
 _CURVE_POINTS = 601
-
-
-def _fmt_ulp(u: float | None) -> str:
-    if u is None:
-        return ""
-    if math.isnan(u):
-        return "NaN"
-    if math.isinf(u):
-        return "∞"
-    return f"{u:.3g}" if u < 1e4 else f"{u:.2e}"
-
-
-def _fmt_rel(r: float | None) -> str:
-    if r is None:
-        return ""
-    if math.isnan(r):
-        return "NaN"
-    if math.isinf(r):
-        return "∞"
-    return "0" if r == 0 else f"{r:.1e}"
-
-
-def comparison_html(c: Comparison, sentences: Sequence[str] = ()) -> str:
-    """The explorer's table (and explanation) as HTML, from ``compare``'s dictionary."""
-    d = c.to_dict()
-    esc = html.escape
-    cell = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top"
-    mono = "font-family:monospace"
-    head = "".join(
-        f"<th style='{cell}'>{h}</th>"
-        for h in ("code path", "loss", "error (ULP)", "rel. error", "d loss / dz", "flags")
-    )
-    ex = d["exact"]
-    rows = [
-        f"<tr style='background:#f3f7fd'><td style='{cell}'><b>exact</b></td>"
-        f"<td style='{cell};{mono}'><b>{esc(', '.join(ex['value_repr']))}</b></td>"
-        f"<td style='{cell}'>≤ 0.5</td><td style='{cell}'></td>"
-        f"<td style='{cell};{mono}'>{esc(', '.join(ex['grad_repr']))}</td>"
-        f"<td style='{cell}'></td></tr>"
-    ]
-    for r in d["rows"]:
-        name = (
-            f"<b>{esc(r['name'])}</b><br><code style='font-size:85%;color:#555'>"
-            f"{esc(r['code'])}</code>"
-        )
-        if r["status"] != "ok":
-            rows.append(
-                f"<tr><td style='{cell}'>{name}</td><td style='{cell}'>—</td>"
-                f"<td style='{cell};color:#666' colspan='4'>{esc(r['status'])}: "
-                f"{esc(str(r['reason']))}</td></tr>"
-            )
-            continue
-        row = c.row(r["name"])
-        flags = " ".join(
-            f"<span style='background:#fdecea;color:#c62828;border-radius:8px;padding:0 5px;"
-            f"font-size:85%'>{esc(f)}</span>"
-            for f in r["flags"]
-        )
-        grad = ", ".join(r["grad_repr"]) if r["grad_repr"] else "—"
-        rows.append(
-            f"<tr data-name='{esc(r['name'])}'><td style='{cell}'>{name}</td>"
-            f"<td style='{cell};{mono}'><b>{esc(', '.join(r['value_repr']))}</b></td>"
-            f"<td style='{cell}'>{_fmt_ulp(row.max_ulp_error)}</td>"
-            f"<td style='{cell}'>{_fmt_rel(row.max_relative_error)}</td>"
-            f"<td style='{cell};{mono}'>{esc(grad)}</td><td style='{cell}'>{flags}</td></tr>"
-        )
-    table = (
-        f"<table style='border-collapse:collapse'><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-    why = "".join(f"<li>{esc(s)}</li>" for s in sentences)
-    return table + (f"<ul style='margin-top:6px'>{why}</ul>" if why else "")
 
 
 class CurvePlot:
