@@ -147,25 +147,39 @@ def _names(rows: Iterable[Row]) -> str:
 
 
 def _up(u: float) -> str:
-    """``u`` to two significant digits, rounded up (a bound: "within 0.52 ULPs")."""
+    """``u`` to two significant digits, rounded up: the text reads back as a bound >= ``u``
+    ("within 0.52 ULPs" for 0.5104)."""
     if u == 0:
         return "0"
     scale = 10.0 ** (math.floor(math.log10(u)) - 1)
-    bound = math.ceil(u / scale - 1e-9) * scale
-    if bound < 1e-3:
-        return f"{bound:.2g}"
-    if bound >= 1e4:
-        mantissa, exponent = f"{bound:.1e}".split("e")
-        return f"{mantissa}e{int(exponent)}"
-    return f"{bound:.{max(0, -math.floor(math.log10(scale)))}f}"
+    if scale == 0 or not math.isfinite(u / scale):
+        return f"{u:.2g}"
+
+    def text(k: int) -> str:
+        bound = k * scale
+        if bound < 1e-3:
+            return f"{bound:.2g}"
+        if bound >= 1e4:
+            mantissa, exponent = f"{bound:.1e}".split("e")
+            return f"{mantissa}e{int(exponent)}"
+        return f"{bound:.{max(0, -math.floor(math.log10(scale)))}f}"
+
+    k = max(1, math.ceil(u / scale) - 1)
+    while float(text(k)) < u:
+        k += 1
+    return text(k)
 
 
 def _ulps(u: float) -> str:
+    """An error in ULPs to about two digits (nearest: it says how far off, not a bound)."""
     if math.isnan(u):
         return "NaN"
     if math.isinf(u):
         return "infinitely many"
-    return _up(u)
+    if u >= 1e4:
+        mantissa, exponent = f"{u:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{u:.3g}"
 
 
 def _minus(text: str) -> str:
