@@ -38,7 +38,7 @@ def test_moving_the_sliders_to_20_shows_50_and_10() -> None:
     html = ui.table.value
     assert "<b>50.0</b>" in html and "<b>10.0</b>" in html
     assert "sigmoid saturated" in html and "log clamped" in html and "gradient vanished" in html
-    assert "16.64 float32 sigmoid is exactly 1" in html
+    assert "From z = 16.635532 up, float32 sigmoid" in html
     assert (
         bytes(ui.plot.value).startswith(PNG) and bytes(ui.plot.value) != before
     )  # the marker moved
