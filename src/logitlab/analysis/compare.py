@@ -18,7 +18,7 @@ from logitlab.analysis.flags import FLAGS, classify
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat
 from logitlab.core.inputs import BCECase
-from logitlab.core.numbers import exact_repr, json_number, shortest_repr
+from logitlab.core.numbers import exact_json, json_number, shortest_repr
 from logitlab.core.ulp import relative_error, ulp_error
 from logitlab.formulations import Formulation, all_formulations, get
 from logitlab.formulations.run import run
@@ -26,11 +26,15 @@ from logitlab.formulations.run import run
 __all__ = [
     "DEFAULT_FRAMEWORKS",
     "FLAGS",
+    "SCHEMA_VERSION",
     "Comparison",
     "Row",
     "compare",
     "select_formulations",
 ]
+
+#: The version of :meth:`Comparison.to_dict`'s layout; it changes when a field changes meaning.
+SCHEMA_VERSION = 1
 
 #: The rows compare shows unless asked for more: fast to import, and the post's subject.
 DEFAULT_FRAMEWORKS = ("torch", "stable")
@@ -110,8 +114,32 @@ class Comparison:
     def exact_grad(self) -> np.ndarray:
         return self.exact.grad_rounded(self.dtype)
 
+    def __repr__(self) -> str:
+        shown = []
+        for r in self.rows:
+            if r.status != "ok" or r.value is None:
+                shown.append(f"{r.formulation.name}: {r.status}")
+                continue
+            values = np.asarray(r.value).ravel()
+            text = shortest_repr(values[0], self.dtype) + (", ..." if values.size > 1 else "")
+            flags = f" [{', '.join(r.flags)}]" if r.flags else ""
+            shown.append(f"{r.formulation.name}={text}{flags}")
+        return (
+            f"Comparison(bce, {self.dtype.name}, reduction={self.case.reduction}, "
+            f"{int(np.prod(self.case.shape))} element(s): {'; '.join(shown)})"
+        )
+
+    def _repr_html_(self) -> str:
+        from logitlab.ui.html import comparison_html
+
+        return comparison_html(self)
+
     def to_dict(self) -> dict[str, Any]:
-        """Everything, JSON-ready (NaN and infinities as strings, see :func:`json_number`)."""
+        """Everything, JSON-ready: the ``compare`` JSON (``logitlab/schemas/compare.json``).
+
+        Non-finite numbers are the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
+        (:func:`~logitlab.core.numbers.json_number`), everywhere logitlab writes JSON.
+        """
         fmt = self.dtype
         case = self.case
 
@@ -126,6 +154,9 @@ class Comparison:
             return [shortest_repr(v, fmt) for v in np.asarray(a).ravel()]
 
         return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "compare",
+            "quantity": "bce",
             "dtype": fmt.name,
             "reduction": case.reduction,
             "shape": list(case.shape),
@@ -137,10 +168,10 @@ class Comparison:
                 "pos_weight": nums(case.pos_weight),
             },
             "exact": {
-                "value": [exact_repr(v, 30) for v in self.exact.values],
+                "value": [exact_json(v) for v in self.exact.values],
                 "value_rounded": nums(self.exact_value()),
                 "value_repr": reprs(self.exact_value()),
-                "grad": [exact_repr(g, 30) for g in self.exact.grads],
+                "grad": [exact_json(g) for g in self.exact.grads],
                 "grad_rounded": nums(self.exact_grad()),
                 "grad_repr": reprs(self.exact_grad()),
             },

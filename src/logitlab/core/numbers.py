@@ -9,7 +9,7 @@ import mpmath
 
 from logitlab.core.formats import FloatFormat, get_format
 
-__all__ = ["exact_repr", "json_number", "shortest_repr"]
+__all__ = ["exact_json", "exact_repr", "json_number", "shortest_repr"]
 
 
 def shortest_repr(value: float, dtype: str | FloatFormat) -> str:
@@ -57,3 +57,11 @@ def json_number(value: float) -> float | str:
     if math.isinf(v):
         return "Infinity" if v > 0 else "-Infinity"
     return v
+
+
+def exact_json(value: Any, digits: int = 30) -> str:
+    """An exact value for JSON: ``digits`` significant digits as a decimal string, and the
+    infinities as ``"Infinity"`` and ``"-Infinity"``, as :func:`json_number` writes them."""
+    if mpmath.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return exact_repr(value, digits)
