@@ -159,6 +159,22 @@ def _wrap(label: str, value: str, width: int, indent: int, label_width: int) -> 
         yield ((head if i == 0 else pad) + line).rstrip()
 
 
+def _plain_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, indent: int
+) -> list[str] | None:
+    """Columns of plain text, or ``None`` when they do not fit in ``width`` whole."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    if indent + sum(widths) + 2 * (len(widths) - 1) > width:
+        return None
+    right = [True] * (len(headers) - 1) + [False]  # numbers right, the flags left
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
+        return (" " * indent + "  ".join(parts)).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
 def _code_lines(code: str, width: int, indent: int, label_width: int) -> Iterator[str]:
     head = " " * indent + "code".ljust(label_width) + "  "
     room = max(12, width - len(head))
@@ -215,16 +231,36 @@ def comparison_blocks(c: Comparison, width: int) -> list[str]:
             continue
         g = row.grad.ravel()
         gu = row.grad_ulp_error.ravel()
+        cells = [
+            (
+                str(i),
+                shortest_repr(z[i], fmt),
+                shortest_repr(y[i], fmt),
+                shortest_repr(g[i], fmt),
+                exact_repr(c.exact.grads[i], 12),
+                format_ulps(gu[i]),
+                ", ".join(row.element_grad_flags[i]) or "none",
+            )
+            for i in range(shown)
+        ]
+        table = _plain_table(
+            ("i", "z", "y", "gradient", "exact", "ULP error", "gradient flags"), cells, width, 2
+        )
         out.append("  gradient d loss / d z, per element")
-        for i in range(shown):
+        if table is not None:
+            out.extend(table)
+            continue
+        for i, (_, zi, yi, gi, ei, ui, fi) in enumerate(cells):
             out.append(f"  element {i}")
-            out.extend(_wrap("z", shortest_repr(z[i], fmt), width, 4, lw - 2))
-            out.extend(_wrap("y", shortest_repr(y[i], fmt), width, 4, lw - 2))
-            out.extend(_wrap("gradient", shortest_repr(g[i], fmt), width, 4, lw - 2))
-            out.extend(_wrap("exact", exact_repr(c.exact.grads[i], 12), width, 4, lw - 2))
-            out.extend(_wrap("ULP error", format_ulps(gu[i]), width, 4, lw - 2))
-            flags = ", ".join(row.element_grad_flags[i]) or "none"
-            out.extend(_wrap("flags", flags, width, 4, lw - 2))
+            for label, text in (
+                ("z", zi),
+                ("y", yi),
+                ("gradient", gi),
+                ("exact", ei),
+                ("ULP error", ui),
+                ("flags", fi),
+            ):
+                out.extend(_wrap(label, text, width, 4, lw - 2))
     if n > shown:
         out.append("")
         out.append(f"(showing {shown} of {n} elements; --json has them all)")

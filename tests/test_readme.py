@@ -1,0 +1,42 @@
+"""Every console output pasted in README.md is what the code prints now."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("readme_script", ROOT / "scripts" / "readme.py")
+assert spec is not None and spec.loader is not None
+readme = importlib.util.module_from_spec(spec)
+sys.modules["readme_script"] = readme
+spec.loader.exec_module(readme)
+
+TEXT = (ROOT / "README.md").read_text(encoding="utf-8")
+BLOCKS = readme.blocks(TEXT)
+
+
+def test_the_readme_has_generated_outputs() -> None:
+    commands = [b.command for b in BLOCKS]
+    assert any(c.startswith("logitlab compare") for c in commands)
+    assert any(c.startswith("logitlab sigmoid") for c in commands)
+
+
+def _check(block: object) -> None:
+    expected = readme.render(block, readme.run(block.command))  # type: ignore[attr-defined]
+    actual = TEXT[block.start : block.end]  # type: ignore[attr-defined]
+    assert actual == expected, f"README.md is stale: run python scripts/readme.py ({block.command})"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if not b.slow], ids=lambda b: b.command)
+def test_readme_output_is_current(block: object) -> None:
+    _check(block)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.slow], ids=lambda b: b.command)
+def test_slow_readme_output_is_current(block: object) -> None:
+    _check(block)
