@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import mpmath
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,19 +19,57 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def table_rows(out: str) -> dict[str, list[str]]:
+    """The first table's rows, by formulation name: the cells after the name."""
+    rows: dict[str, list[str]] = {}
+    for line in out.split("gradient d loss / d z")[0].splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if cells and cells[0]:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
 def test_compare_defaults_print_the_posts_numbers() -> None:
     code, out, _ = run("compare")
     assert code == 0
-    assert "0.726928" in out and "0.7269281" in out  # probabilities path, logits path
-    assert "0.72692803488483041" in out  # exact
+    rows = table_rows(out)
+    # columns: code, loss, ULP error, rel. error, flags
+    with mpmath.workprec(200):
+        exact = mpmath.mpf("0.7269280348848304066")
+    # The post's float32 numbers: each row's loss cell must read back, in float32, as that
+    # row's value (the shortest float32 repr is printed), and be distinct from the others.
+    expected = {
+        "torch.probabilities": 0.7269279956817627,
+        "torch.logits": 0.7269281148910522,
+    }
+    for name, value in expected.items():
+        loss, ulp, rel = rows[name][1:4]
+        assert float(np.float32(loss)) == value, (name, loss)
+        # ULP error worked out by hand: |value - exact| / 2**-24 (float32 spacing in [0.5, 1))
+        by_hand = abs(mpmath.mpf(value) - exact) / mpmath.mpf(2) ** -24
+        assert ulp == f"{float(by_hand):.2f}", (name, ulp)
+        assert rel == f"{float(abs(mpmath.mpf(value) - exact) / exact):.2e}", (name, rel)
+    assert rows["torch.probabilities"][1] == "0.726928"
+    assert rows["torch.logits"][1] == "0.7269281"
+    assert rows["exact"][1] == "0.72692803488483041"
+    assert rows["exact"][-1] == "float32: 0.72692806"  # the exact value rounded to float32
+    assert float(np.float32(0.72692806)) == float(np.float32(float(exact)))
     assert "gradient d loss / d z" in out
 
 
 def test_compare_large_logits() -> None:
     code, out, _ = run("compare", "--logits", "20", "20")
     assert code == 0
-    assert "50.0" in out and "10.0" in out
-    assert "log clamped" in out and "sigmoid saturated" in out and "gradient vanished" in out
+    rows = table_rows(out)
+    # sigmoid(20) = 1 in float32: each log(1 - p) is clamped at -100, mean of 0.7 * 100 and
+    # 0.3 * 100 = 50.  The exact mean is 10 + log1p(e**-20) = 10.0000000021; in float32 10.0.
+    assert rows["torch.probabilities"][1] == "50.0"
+    assert rows["torch.logits"][1] == "10.0"
+    assert rows["exact"][1] == "10.000000002061154"  # 10 + 2.0611536e-9, 17 digits
+    flags = rows["torch.probabilities"][-1]
+    assert "log clamped" in flags and "sigmoid saturated" in flags
+    assert "gradient vanished" in out
+    assert rows["torch.logits"][-1] == ""
 
 
 @pytest.mark.parametrize(
@@ -111,8 +151,20 @@ def test_sigmoid_table() -> None:
     rows = json.loads(out)
     by = {r["implementation"]: r for r in rows}
     assert by["torch.naive_sigmoid"]["value"] == 0.0  # the post: exactly 0 at -90 in float32
-    assert by["torch.sigmoid"]["one_from"] == pytest.approx(16.635532, abs=1e-5)
-    assert by["torch.sigmoid"]["zero_up_to"] == pytest.approx(-88.72284, abs=1e-4)
+    # 1 / (1 + exp(-z)) is 1 once exp(-z) <= 2**-24 (1 + 2**-24 ties to 1): the first
+    # float32 at or above 24 ln 2.  It is 0 once exp(-z) overflows float32, i.e.
+    # -z >= ln(2**128 - 2**103) (max + half an ULP): the last float32 at or below minus it.
+    with mpmath.workprec(100):
+        one = 24 * mpmath.log(2)
+        zero = -mpmath.log(mpmath.mpf(2) ** 128 - mpmath.mpf(2) ** 103)
+        one_from = np.float32(float(one))
+        if mpmath.mpf(float(one_from)) < one:
+            one_from = np.nextafter(one_from, np.float32(np.inf))
+        zero_up_to = np.float32(float(zero))
+        if mpmath.mpf(float(zero_up_to)) > zero:
+            zero_up_to = np.nextafter(zero_up_to, np.float32(-np.inf))
+    assert by["torch.sigmoid"]["one_from"] == float(one_from) == 16.63553237915039
+    assert by["torch.sigmoid"]["zero_up_to"] == float(zero_up_to) == -88.72283935546875
 
 
 def test_sigmoid_table_text() -> None:

@@ -11,6 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+# logitlab.exact first: importing logitlab.core.ulp first hits a circular import (a bug,
+# pinned in tests/test_imports.py); this keeps the file runnable on its own meanwhile.
+import logitlab.exact  # noqa: F401
 from logitlab.core.formats import DTYPE_NAMES, get_format
 from logitlab.core.ulp import (
     relative_error,
@@ -119,16 +122,42 @@ def test_round_to_format_overflow_and_underflow() -> None:
 
 @pytest.mark.parametrize("name", DTYPE_NAMES)
 @settings(max_examples=150, deadline=None)
-@given(c=st.floats(-1e30, 1e30), e=st.floats(-1e30, 1e30))
-def test_array_matches_scalar(name: str, c: float, e: float) -> None:
+@given(data=st.data(), e=st.floats(-1e30, 1e30))
+def test_array_matches_scalar(name: str, data: st.DataObject, e: float) -> None:
+    # The computed value is drawn from the format's own finite range (it used to be drawn
+    # from +-1e30 and most float16 and bfloat16-rounded examples were inf and skipped).
     fmt = get_format(name)
+    c = data.draw(st.floats(-min(fmt.max, 1e30), min(fmt.max, 1e30)), label="c")
     cr = round_to_format(c, fmt)
     er = round_to_format(e, "float64")
-    if not (math.isfinite(cr) and math.isfinite(er)):
-        return
+    assert math.isfinite(cr) and math.isfinite(er)
     scalar = ulp_error(cr, er, fmt)
     array = ulp_error_array([cr], [er], fmt)[0]
     assert array == pytest.approx(scalar, rel=1e-9, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", DTYPE_NAMES)
+@pytest.mark.parametrize(
+    ("computed", "exact", "expected"),
+    [
+        (math.inf, 1.0, math.inf),
+        (-math.inf, 1.0, math.inf),
+        (math.inf, math.inf, 0.0),
+        (-math.inf, -math.inf, 0.0),
+        (-math.inf, math.inf, math.inf),
+        (math.nan, 1.0, math.nan),
+    ],
+)
+def test_array_matches_scalar_for_non_finite(
+    name: str, computed: float, exact: float, expected: float
+) -> None:
+    # The examples the hypothesis test above used to drop: the documented conventions.
+    scalar = ulp_error(computed, mpmath.mpf(exact), name)
+    array = ulp_error_array([computed], [exact], name)[0]
+    if math.isnan(expected):
+        assert math.isnan(scalar) and math.isnan(array)
+    else:
+        assert scalar == array == expected
 
 
 def test_array_uses_the_low_part_for_float64() -> None:

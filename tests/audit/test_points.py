@@ -47,7 +47,12 @@ def test_edges_match_the_exact_sigmoid(dtype: str) -> None:
     above = neighbours(e.sigmoid_zero, fmt, 1)[-1]
     assert round_to_format(exact.sigmoid(e.sigmoid_zero), fmt) == 0.0
     assert round_to_format(exact.sigmoid(float(above)), fmt) > 0.0
-    assert e.exp_overflow == pytest.approx(math.log(fmt.max), rel=1e-2)
+    # exp(z) rounds to inf once it reaches max + ulp(max) / 2: exp_overflow is the first
+    # format value at or above log(max + 2**(emax - precision)), and the one before is below.
+    with mpmath.workprec(200):
+        top = mpmath.mpf(fmt.max) + mpmath.mpf(2) ** (fmt.emax - fmt.precision)
+        before_over = float(neighbours(e.exp_overflow, fmt, 1)[0])
+        assert mpmath.mpf(e.exp_overflow) >= mpmath.log(top) > mpmath.mpf(before_over)
     # 1 + exp(-z) rounds to 1 exactly from this logit on, and not before it
     assert fmt.round(1 + math.exp(-e.one_plus_exp)) == 1.0 or dtype == "float64"
     with mpmath.workprec(200):

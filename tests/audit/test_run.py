@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
+import torch
 
 from logitlab import formulations
 from logitlab.analysis.audit import AuditResult, audit
@@ -24,10 +26,22 @@ def test_rows_in_order_with_measures(small_audit: AuditResult) -> None:
 def test_probabilities_path_breaks_where_sigmoid_saturates(small_audit: AuditResult) -> None:
     r = small_audit.row("torch.probabilities", "float32")
     assert r.measures is not None
-    # torch.sigmoid rounds to 1 from z ~ 16.64 in float32: log(1 - p) is clamped, the
-    # gradient for y = 0 vanishes there
+    # torch.sigmoid(z) = 1 / (1 + exp(-z)) is exactly 1 once 1 + exp(-z) rounds to 1, i.e.
+    # exp(-z) <= 2**-24 (half an ULP of 1 from above; the tie goes to the even 1): from
+    # z = 24 ln 2 = 16.6355323...  The first float32 at or above it is where log(1 - p) is
+    # clamped and the y = 0 gradient vanishes; the audit must put its breakpoint there.
+    with mpmath.workprec(100):
+        threshold = 24 * mpmath.log(2)
+        first = np.float32(float(threshold))
+        if mpmath.mpf(float(first)) < threshold:
+            first = np.nextafter(first, np.float32(np.inf))
+    assert float(first) == 16.63553237915039
     v = r.measures.breakpoints["y=0"].vanished
-    assert v is not None and 15 < v < 17.5
+    assert v == float(first)
+    # Just below it the float32 sigmoid is still below 1 (so the breakpoint is the first).
+    below = np.nextafter(first, np.float32(0))
+    assert float(torch.sigmoid(torch.tensor(below))) < 1.0
+    assert float(torch.sigmoid(torch.tensor(first))) == 1.0
     assert r.measures.counts["log clamped"] > 0
     logits = small_audit.row("torch.logits", "float32").measures
     assert logits is not None and logits.counts["log clamped"] == 0
@@ -35,7 +49,10 @@ def test_probabilities_path_breaks_where_sigmoid_saturates(small_audit: AuditRes
 
 def test_float16_is_exhaustive(small_audit: AuditResult) -> None:
     m = small_audit.row("torch.logits", "float16").measures
-    assert m is not None and m.points > 63_000 * 9
+    # Every float16 logit: 31 binades (subnormals included) of 1024 values each side of 0,
+    # less the two zeros, plus +-0 and +-inf: 2 * (31 * 1024 - 1) + 4 = 63,490.  Targets:
+    # the 11 defaults less 1e-10 and 1 - 1e-10, which round to 0 and 1 in float16: 9.
+    assert m is not None and m.points == (2 * (31 * 1024 - 1) + 4) * 9
     assert small_audit.reference["float16"]["points"] == m.points
 
 

@@ -46,7 +46,9 @@ def test_compare_the_posts_example(client: TestClient) -> None:
         "gradient vanished",
     ]
     assert data["exact"]["value_repr"] == ["10.0"]
-    assert data["saturation"]["one_from"] == pytest.approx(16.6355, abs=1e-4)
+    # the first float32 at or above 24 ln 2 = 16.6355323 (derived in tests/audit/test_run.py)
+    assert data["saturation"]["one_from"] == 16.63553237915039
+    assert np.float32(16.63553237915039) >= 24 * math.log(2) > np.float32(16.635530471801758)
     assert any("From z = 16.635532 up" in s for s in data["explanation"])
     assert any("torch.probabilities clamps each log at −100" in s for s in data["explanation"])
 
@@ -91,6 +93,19 @@ def test_infinite_logits_are_allowed_and_come_back_as_strings(client: TestClient
     assert r.json()["inputs"]["logits"] == ["Infinity", "-Infinity"]
 
 
+def test_out_of_range_number_literals_round_to_the_nearest_float(client: TestClient) -> None:
+    # 1e999999 is beyond float64: JSON parsing rounds it to +inf, an allowed logit (not a 422),
+    # and 1e-999999 to 0.0; the response says so.
+    raw = '{"logits": [1e999999, 1e-999999], "targets": [0.5, 0.5], "reduction": "none"}'
+    r = post_raw(client, "/api/compare", raw)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["inputs"]["logits"] == ["Infinity", 0.0]
+    # exact losses: softplus(inf) / 2 + softplus(-inf) / 2 = inf, and ln 2 at z = 0
+    assert data["exact"]["value"][0] == "inf"  # exact values are mpmath strings
+    assert float(data["exact"]["value"][1]) == pytest.approx(math.log(2), rel=1e-15)
+
+
 BAD_COMPARE = [
     # (raw JSON body, field the error must name)
     ('{"logits": []}', "logits"),
@@ -99,7 +114,7 @@ BAD_COMPARE = [
     ('{"logits": "1, 2"}', "logits"),
     ('{"logits": null}', "logits"),
     ('{"logits": [NaN]}', "logits"),
-    ('{"logits": [1e999999]}' if False else '{"logits": [1, NaN]}', "logits"),
+    ('{"logits": [1, NaN]}', "logits"),  # a NaN after a valid element
     ('{"logits": [' + ",".join(["1"] * (MAX_API_ELEMENTS + 1)) + "]}", "logits"),
     ('{"logits": [1, 2], "targets": [0.3, 0.4, 0.5]}', "targets"),
     ('{"targets": [1.5, 0.5]}', "targets"),
@@ -177,12 +192,19 @@ def test_curve(client: TestClient) -> None:
     probs = row(data, "torch.probabilities")
     logits = row(data, "torch.logits")
     i = data["z"].index(20.0)
-    assert probs["value"][i] == pytest.approx(70.0, rel=1e-6)  # (1 - y) * 100, clamped
-    assert logits["value"][i] == pytest.approx(14.0, rel=1e-6)
+    # float32 y = 0.30000001192..., 1 - y = 0.69999998807... exactly.  Probabilities path:
+    # log(1 - sigmoid(20)) = log(0) clamps to -100, (1 - y) * 100 = 69.9999988 rounds to 70
+    # (float32 spacing there is 2**-17).  Logits path: (1 - y) * 20 + log1p(e**-20)
+    # = 13.99999976 + 2e-9 rounds to 14 (spacing 2**-20).
+    assert probs["value"][i] == 70.0
+    assert logits["value"][i] == 14.0
     y = float(np.float32(0.3))
     assert data["exact"]["value"][i] == pytest.approx(float(exact.bce(20.0, y)), rel=1e-15)
     (lo, hi), *_ = [iv for iv in probs["flags"]["sigmoid saturated"] if iv[1] == 300.0]
-    assert 16.6 < lo < 17.7 and hi == 300.0
+    # 601 points on [-300, 300] are the integers; saturation starts at the first float32
+    # >= 24 ln 2 = 16.64, so the first saturated grid point is 17.
+    assert data["z"][i - 3 : i] == [17.0, 18.0, 19.0]
+    assert lo == 17.0 and hi == 300.0
     assert "gradient vanished" in probs["flags"]
     assert logits["flags"] == {}
     assert data["saturation"]["dtype"] == "float32"
@@ -340,8 +362,7 @@ def test_frameworks_choose_the_rows_for_compare_and_curve(client: TestClient) ->
     assert [r["name"] for r in data["rows"]] == default
     assert "torch.probabilities" in default and "torch.logits" in default
     numpy_rows = [f.name for f in select(frameworks=["numpy"])]
-    if not numpy_rows:
-        pytest.skip("no numpy formulations in this build")
+    assert numpy_rows  # NumPy is a core dependency: its rows are always there
     data = client.post("/api/compare", json={"logits": [20, 20], "frameworks": ["numpy"]}).json()
     assert [r["name"] for r in data["rows"]] == numpy_rows
     curve = client.post(

@@ -31,10 +31,16 @@ CASES = [
 
 def _sample_logits() -> np.ndarray:
     rng = np.random.default_rng(6)
-    # (No subnormal z: logitlab.exact.bce_grad cannot resolve the cancellation at
-    # z = 5e-324, y = 0.5 and raises ArithmeticError; the API answers 422 there.)
+    # Subnormal and smallest-normal logits too: at y = 0.5, z = 5e-324 the gradient is
+    # (1/2) sigma(z) - (1/2) sigma(-z) = tanh(z/2)/2 ~ z/4, a full cancellation.
     special = [
         0.0,
+        5e-324,
+        -5e-324,
+        1e-310,
+        -1e-310,
+        2.2250738585072014e-308,
+        -2.2250738585072014e-308,
         1e-30,
         -1e-30,
         16.64,
@@ -57,7 +63,6 @@ def _sample_logits() -> np.ndarray:
         if 0 < y < 1:
             r = math.log(pw * y / (1 - y))
             roots += [r, math.nextafter(r, math.inf), math.nextafter(r, -math.inf), r + 1e-9]
-    roots = [r for r in roots if r == 0 or abs(r) > 1e-300]
     return np.array(special + roots + list(rng.uniform(-300, 300, 60)) + list(rng.normal(0, 5, 40)))
 
 
@@ -79,6 +84,16 @@ def test_fast_exact_curve_agrees_with_mpmath(y: float, w: float, pw: float) -> N
                     assert got == 0, (zi, name)
                 elif abs(ref) > 1e-290:  # lo underflows below that; hi alone is then enough
                     assert abs(got - ref) <= abs(ref) * mpmath.mpf(2) ** -59, (zi, name)
+
+
+def test_fast_exact_gradient_at_subnormal_logits_by_hand() -> None:
+    # y = 1/2: the gradient is (sigma(z) - sigma(-z)) / 2 = tanh(z / 2) / 2 = z/4 - z**3/48...
+    # so at a subnormal z it is z / 4 rounded (the cube is far below any float64); the loss
+    # is 2 softplus(0) / 2 + O(z) = ln 2.
+    z = np.array([1e-310, -1e-310, 4 * 5e-324, 5e-324])
+    v_hi, _, g_hi, _ = exact_bce_curve(z, 0.5, 1.0, 1.0, precision=53)
+    assert g_hi.tolist() == [1e-310 / 4, -1e-310 / 4, 5e-324, 0.0]
+    assert v_hi.tolist() == [math.log(2)] * 4
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -7,9 +7,15 @@ import pytest
 pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
-from logitlab.analysis.compare import compare
+import math
+import re
+
+import ml_dtypes
+import torch
+import torch.nn.functional as F
+
 from logitlab.ui.explore import notebook_explorer
-from logitlab.ui.explore._notebook import NotebookExplorer, comparison_html
+from logitlab.ui.explore._notebook import NotebookExplorer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -44,15 +50,49 @@ def test_moving_the_sliders_to_20_shows_50_and_10() -> None:
     )  # the marker moved
 
 
-def test_same_numbers_as_compare() -> None:
-    """The widget shows compare()'s numbers, formatted the same way."""
+def _cells(html: str, name: str) -> list[str]:
+    """The text of each cell of the table row for ``name`` (tags stripped)."""
+    start = html.index(f"<tr data-name='{name}'>")
+    segment = html[start : html.index("</tr>", start)]
+    return [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", segment)]
+
+
+def test_numbers_worked_out_independently() -> None:
+    """bfloat16, z = (-30, 5), y = (1e-3, 0.5): the widget's rows against torch and by hand."""
     ui = notebook_explorer(logits=(-30.0, 5.0), targets=(1e-3, 0.5), dtype="bfloat16")
-    c = compare([-30.0, 5.0], [1e-3, 0.5], dtype="bfloat16")
-    assert ui.comparison is not None
-    for r in c.rows:
-        if r.status == "ok":
-            assert ui.comparison.row(r.formulation.name).value.tolist() == r.value.tolist()
-    assert comparison_html(c) in ui.table.value
+    c = ui.comparison
+    assert c is not None
+    z = torch.tensor([-30.0, 5.0], dtype=torch.bfloat16)
+    y = torch.tensor([1e-3, 0.5], dtype=torch.bfloat16)
+    y0 = float(y[0])
+    assert y0 == 0.00099945068359375  # bfloat16's 1e-3
+    # Each row is the framework's own call on the same bfloat16 tensors.
+    by_torch = {
+        "torch.probabilities": F.binary_cross_entropy(torch.sigmoid(z), y),
+        "torch.logits": F.binary_cross_entropy_with_logits(z, y),
+    }
+    for name, value in by_torch.items():
+        assert float(c.row(name).value) == float(value), name
+    assert float(by_torch["torch.probabilities"]) == 1.2265625
+    assert float(by_torch["torch.logits"]) == 1.25
+    # The exact mean, by hand: (y0 softplus(30) + (1 - y0) softplus(-30)) / 2
+    # + (softplus(5) + softplus(-5)) / 4, with softplus(-t) = log1p(e**-t), softplus(t) =
+    # t + softplus(-t).
+    sp_m30, sp_m5 = math.log1p(math.exp(-30)), math.log1p(math.exp(-5))
+    exact = (y0 * (30 + sp_m30) + (1 - y0) * sp_m30) / 2 + (5 + 2 * sp_m5) / 4
+    assert float(c.exact.values[0]) == pytest.approx(exact, rel=1e-14)
+    # What the table shows: the shortest bfloat16 repr of each loss and its ULP error, with
+    # bfloat16's spacing in [1, 2) of 2**-7.
+    html = ui.table.value
+    for name, shown in (("torch.probabilities", "1.23"), ("torch.logits", "1.25")):
+        cells = _cells(html, name)
+        value = float(by_torch[name])
+        assert cells[1] == shown and float(ml_dtypes.bfloat16(shown)) == value, cells
+        assert cells[2] == f"{abs(value - exact) / 2**-7:.2f}", cells
+    assert _cells(html, "torch.probabilities")[2] == "5.35"
+    assert _cells(html, "torch.logits")[2] == "2.35"
+    assert "<b>1.266</b>" in html  # the exact value rounded to bfloat16: 1.265625
+    assert float(ml_dtypes.bfloat16(exact)) == 1.265625
 
 
 def test_dtype_and_target_change_redraw_the_curve() -> None:

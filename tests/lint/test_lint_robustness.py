@@ -62,9 +62,23 @@ def test_missing_path_is_a_finding(tmp_path: Path) -> None:
 
 
 def test_deeply_nested_expression_does_not_crash() -> None:
+    # 200 nested calls (CPython's limit on nested parentheses) with nothing to report ...
     source = "import torch\ny = " + "torch.exp(" * 200 + "x" + ")" * 200 + "\n"
-    lint_source(source, "deep.py", ALL)
-    lint_source("y = " + " + ".join(["torch.log(x)"] * 5000) + "\n", "wide.py", ALL)
+    assert lint_source(source, "deep.py", ALL) == []
+    # ... and a log-softmax at the bottom of 190 of them is still found, where it is:
+    # column len("y = ") + 190 * len("torch.exp(") = 1904.
+    inner = "torch.log(torch.softmax(x, 1))"
+    source = "import torch\ny = " + "torch.exp(" * 190 + inner + ")" * 190 + "\n"
+    assert [(f.code, f.line, f.col) for f in lint_source(source, "deep.py", ALL)] == [
+        ("LGL010", 2, 4 + 190 * len("torch.exp("))
+    ]
+    # A 5000-term sum nests too deep for the parser: one finding saying so, no crash.
+    wide = lint_source("y = " + " + ".join(["torch.log(x)"] * 5000) + "\n", "wide.py", ALL)
+    assert [(f.code, f.line) for f in wide] == [("LGL900", 1)]
+    assert "too deeply nested" in wide[0].message
+    # 2000 terms parse: every one of the 2000 log-softmaxes is reported.
+    many = lint_source("import torch\ny = " + " + ".join([inner] * 2000) + "\n", "w.py", ALL)
+    assert len(many) == 2000 and {f.code for f in many} == {"LGL010"}
 
 
 def test_many_files_in_parallel(tmp_path: Path) -> None:
