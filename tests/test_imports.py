@@ -13,19 +13,11 @@ MODULES = [
     "logitlab.core.formats",
     "logitlab.core.numbers",
     "logitlab.core.inputs",
-    pytest.param(
-        "logitlab.core.ulp",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "bug: circular import. logitlab.core.ulp imports logitlab.exact._mp, which "
-                "runs logitlab/exact/__init__, whose _loss imports round_to_format from the "
-                "half-initialised logitlab.core.ulp (ImportError). Works only when "
-                "logitlab.exact was imported first."
-            ),
-        ),
-    ),
+    "logitlab.core.mp",
+    "logitlab.core.ulp",
     "logitlab.exact",
+    "logitlab.analysis",
+    "logitlab.formulations",
 ]
 
 

@@ -11,9 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-# logitlab.exact first: importing logitlab.core.ulp first hits a circular import (a bug,
-# pinned in tests/test_imports.py); this keeps the file runnable on its own meanwhile.
-import logitlab.exact  # noqa: F401
 from logitlab.core.formats import DTYPE_NAMES, get_format
 from logitlab.core.ulp import (
     relative_error,

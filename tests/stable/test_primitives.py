@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from logitlab import exact, stable
 from logitlab.core.formats import get_format
+from logitlab.core.mp import mp_context
 from logitlab.exact import fast
-from logitlab.exact._mp import mp_context
 
 from ._helpers import narrow_values, ulps_against
 

@@ -40,7 +40,7 @@ import mpmath
 import numpy as np
 
 from logitlab.core.formats import FloatFormat, get_format
-from logitlab.exact._mp import mp_context
+from logitlab.core.mp import mp_context
 
 __all__ = [
     "ordinal",

@@ -2,7 +2,7 @@
 
 Inputs are the binary values a framework actually received (a float32 logit ``0.1`` is
 ``0.100000001490116...``, not one tenth).  Each function is evaluated in mpmath at
-160 bits of working precision (:data:`logitlab.exact._mp.WORKING_PRECISION`).
+160 bits of working precision (:data:`logitlab.core.mp.WORKING_PRECISION`).
 
 Why 160 bits is enough: every value here is a short chain of operations (``exp``,
 ``log1p``, products and a sum of non-negative terms), each with a relative error of at

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from logitlab.core.formats import FloatFormat, get_format
+from logitlab.core.mp import mp_context
 from logitlab.core.ulp import round_to_format
 from logitlab.exact import _scalar
-from logitlab.exact._mp import mp_context
 
 __all__ = ["REDUCTIONS", "ExactResult", "bce_loss", "elementwise", "reduce"]
 

@@ -11,7 +11,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
-from logitlab.exact._mp import WORKING_PRECISION, mp_context
+from logitlab.core.mp import WORKING_PRECISION, mp_context
 
 __all__ = [
     "bce",

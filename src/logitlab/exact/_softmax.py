@@ -2,7 +2,7 @@
 softmax cross-entropy with PyTorch's semantics, with its gradient.
 
 Inputs are the binary values a framework received (Python floats).  Values are computed
-at 160 bits (:data:`logitlab.exact._mp.WORKING_PRECISION`); gradients, differences
+at 160 bits (:data:`logitlab.core.mp.WORKING_PRECISION`); gradients, differences
 ``Q p_j - q_j`` that can cancel, at 480 bits, so that far more than 53 bits survive any
 cancellation a float64 input can produce.
 
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from logitlab.core.mp import WORKING_PRECISION, mp_context
 from logitlab.exact._loss import REDUCTIONS, ExactResult
-from logitlab.exact._mp import WORKING_PRECISION, mp_context
 
 __all__ = [
     "log_softmax",
