@@ -63,7 +63,7 @@ def run(command: str) -> str:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", command],
+        ["bash", "-c", command],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -160,13 +160,19 @@ def _wrap(label: str, value: str, width: int, indent: int, label_width: int) -> 
 
 
 def _plain_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, indent: int
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int,
+    indent: int,
+    left: Sequence[int] = (-1,),
 ) -> list[str] | None:
-    """Columns of plain text, or ``None`` when they do not fit in ``width`` whole."""
+    """Columns of plain text, or ``None`` when they do not fit in ``width`` whole.  Numbers
+    are right-aligned; the columns in ``left`` (text: names, flags) left-aligned."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     if indent + sum(widths) + 2 * (len(widths) - 1) > width:
         return None
-    right = [True] * (len(headers) - 1) + [False]  # numbers right, the flags left
+    lefts = {i % len(headers) for i in left}
+    right = [i not in lefts for i in range(len(headers))]
 
     def line(cells: Sequence[str]) -> str:
         parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)]
@@ -403,30 +409,43 @@ def sigmoid_blocks(z: float, rows: Sequence[SigmoidRow], width: int) -> list[str
     exact_value = next((r.exact for r in rows), None)
     if exact_value is not None:
         out.extend(_wrap("exact", exact_repr(exact_value, 17), width, 0, lw))
-    last = None
-    for r in rows:
-        if r.dtype != last:
-            out.append("")
-            out.append(r.dtype)
-            last = r.dtype
-        label = _sigmoid_label(r)
-        out.extend("  " + line for line in textwrap.wrap(label, width - 2, break_on_hyphens=False))
-        if r.status != "ok" or r.value is None:
-            out.extend(_wrap("status", f"{r.status}: {r.reason}", width, 4, lw))
-            continue
-        t = r.thresholds
-        out.extend(_wrap("sigmoid(z)", shortest_repr(r.value, r.dtype), width, 4, lw))
-        ulp = format_ulps(r.ulp_error if r.ulp_error is not None else math.nan)
-        out.extend(_wrap("ULP error", ulp, width, 4, lw))
-        rel = format_relative(r.relative_error if r.relative_error is not None else math.nan)
-        out.extend(_wrap("rel. error", rel, width, 4, lw))
-        one = "never" if t.one_from is None else shortest_repr(t.one_from, r.dtype)
-        zero = "never" if t.zero_up_to is None else shortest_repr(t.zero_up_to, r.dtype)
-        out.extend(_wrap("== 1 from z >=", one, width, 4, lw))
-        out.extend(_wrap("== 0 for z <=", zero, width, 4, lw))
+    for dtype in dict.fromkeys(r.dtype for r in rows):
+        out.append("")
+        out.append(dtype)
+        group = [r for r in rows if r.dtype == dtype]
+        cells = [_sigmoid_cells(r) for r in group]
+        headers: tuple[str, ...] = ("implementation", "sigmoid(z)", "ULP error", "rel. error")
+        headers += ("== 1 from z >=", "== 0 for z <=")
+        if all(r.status == "ok" for r in group):
+            table = _plain_table(headers, cells, width, 2, left=(0,))
+            if table is not None:
+                out.extend(table)
+                continue
+        for r, row_cells in zip(group, cells):
+            label = row_cells[0]
+            out.extend("  " + line for line in textwrap.wrap(label, width - 2))
+            if r.status != "ok" or r.value is None:
+                out.extend(_wrap("status", f"{r.status}: {r.reason}", width, 4, lw))
+                continue
+            for name, text in zip(headers[1:], row_cells[1:]):
+                out.extend(_wrap(name, text, width, 4, lw))
     out.append("")
     out.extend(_sigmoid_notes(z, rows, width))
     return out
+
+
+def _sigmoid_cells(r: SigmoidRow) -> tuple[str, ...]:
+    if r.status != "ok" or r.value is None:
+        return (_sigmoid_label(r), "", "", "", "", "")
+    t = r.thresholds
+    return (
+        _sigmoid_label(r),
+        shortest_repr(r.value, r.dtype),
+        format_ulps(r.ulp_error if r.ulp_error is not None else math.nan),
+        format_relative(r.relative_error if r.relative_error is not None else math.nan),
+        "never" if t.one_from is None else shortest_repr(t.one_from, r.dtype),
+        "never" if t.zero_up_to is None else shortest_repr(t.zero_up_to, r.dtype),
+    )
 
 
 def _sigmoid_notes(z: float, rows: Sequence[SigmoidRow], width: int) -> list[str]:
