@@ -77,10 +77,8 @@ def run(command: str) -> str:
 
 def render(block: Block, output: str) -> str:
     head = f"<!-- {block.kind}{' slow' if block.slow else ''}: {block.command} -->\n"
-    if block.kind == "markdown":
-        body = output
-    else:
-        body = f"```console\n$ {block.command}\n{output}```\n"
+    fence = f"```console\n$ {block.command}\n{output}```\n"
+    body = output if block.kind == "markdown" else fence
     return f"{head}{body}<!-- /{block.kind} -->"
 
 
