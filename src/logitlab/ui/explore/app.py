@@ -24,13 +24,13 @@ import math
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from logitlab._version import __version__
 from logitlab.analysis.curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve, select
@@ -51,8 +51,19 @@ _T = TypeVar("_T")
 
 STATIC_DIR = Path(__file__).parent / "static"
 
-Scalar = float | None
-ScalarOrList = float | list[float] | None
+
+def _not_bool(value: Any) -> Any:
+    # JSON true/false are not numbers (pydantic would read them as 1 and 0).
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+#: A number in a request: an int or a float, never a boolean.
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Integer = Annotated[int, BeforeValidator(_not_bool)]
+Scalar = Number | None
+ScalarOrList = Number | list[Number] | None
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -70,13 +81,13 @@ class CompareRequest(BaseModel):
         },
     )
 
-    logits: list[float] = Field(
+    logits: list[Number] = Field(
         default=[-2.0, 2.0],
         min_length=1,
         max_length=MAX_API_ELEMENTS,
         description="Logits z (infinite values allowed, NaN not).",
     )
-    targets: list[float] = Field(
+    targets: list[Number] = Field(
         default=[0.3, 0.7],
         min_length=1,
         max_length=MAX_API_ELEMENTS,
@@ -108,13 +119,13 @@ class CurveRequest(BaseModel):
         json_schema_extra={"examples": [{"target": 0.3, "dtype": "float32", "points": 1201}]},
     )
 
-    target: float = Field(default=0.3, description="The element's target y in [0, 1].")
+    target: Number = Field(default=0.3, description="The element's target y in [0, 1].")
     dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
     weight: Scalar = Field(default=None, description="The element's weight; null for none.")
     pos_weight: Scalar = Field(default=None, description="Its pos_weight; null for none.")
-    z_min: float = Field(default=-300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
-    z_max: float = Field(default=300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
-    points: int = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
+    z_min: Number = Field(default=-300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
+    z_max: Number = Field(default=300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
+    points: Integer = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
     frameworks: list[str] | None = Field(default=None, max_length=32)
     formulations: list[str] | None = Field(default=None, max_length=64)
 
