@@ -54,7 +54,7 @@ class Watcher:
         self.dump_dir = None if dump is None else os.fspath(dump)
         self.resolution = resolution
         self.sync_every = sync_every
-        self.step = 0
+        self._user_step = 0
         self._user_steps = False
         self._backward_steps = 0
         self.sites: dict[tuple[str, str, int], Site] = {}
@@ -107,14 +107,17 @@ class Watcher:
     def on_step(self, step: int | None = None) -> None:
         """Tell the watcher a training step ended (``step``: the next step's number)."""
         self._user_steps = True
-        self.step = self.step + 1 if step is None else int(step)
-        if self.sync_every and self.step % self.sync_every == 0:
+        self._user_step = self._user_step + 1 if step is None else int(step)
+        if self.sync_every and self._user_step % self.sync_every == 0:
             self.flush()
 
     def backward_done(self) -> None:
         self._backward_steps += 1
-        if not self._user_steps:
-            self.step = self._backward_steps
+
+    @property
+    def step(self) -> int:
+        """The current step: the last ``on_step`` value, or else the backward calls so far."""
+        return self._user_step if self._user_steps else self._backward_steps
 
     # --- sites ------------------------------------------------------------------------
 
