@@ -476,7 +476,8 @@ class WatchMode(TorchFunctionMode):
             z = rec.logits_like(pd) if rec is not None else None
             if z is not None:
                 # The gradient torch's chain gives at the logits, elementwise, against
-                # the logits path's sigma(z) - y (computed in float64 from the logits).
+                # the logits path's: sigma(z) - y from the tracked logits, in their dtype
+                # (what BCEWithLogitsLoss's backward computes).
                 s = torch.sigmoid(z)
                 passes = torch.ones_like(pd, dtype=torch.bool)
                 sc = s.to(pd.dtype)
@@ -485,7 +486,7 @@ class WatchMode(TorchFunctionMode):
                 if rec.hi is not None:
                     passes &= sc <= rec.hi
                 chained = numerator / variance.clamp_min(TORCH_BACKWARD_EPSILON) * ((1 - s) * s)
-                reference = torch.sigmoid(z.to(torch.float64)) - yd.to(torch.float64)
+                reference = s - yd.to(s.dtype)
                 vanished = ((chained == 0) | ~passes) & (reference != 0)
                 if live is not None:
                     vanished &= live
