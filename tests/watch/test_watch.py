@@ -365,3 +365,22 @@ def test_report_text_json_and_rich(tmp_path):
 def test_bad_options():
     with pytest.raises(ValueError, match="every"):
         watch(every=0)
+
+
+def test_rich_table_on_a_terminal_escapes_user_text(monkeypatch):
+    import io
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    with watch(full=True, warn=False) as w:
+        F.binary_cross_entropy(torch.sigmoid(torch.tensor([20.0])), torch.tensor([0.0]))
+    report = w.report()
+    report.findings[0].file = "[bold]odd[/bold].py"  # markup in a user's path stays text
+    out = Terminal()
+    report.print(out)
+    text = out.getvalue()
+    assert "LGL001" in text and "[bold]odd" in text

@@ -144,7 +144,8 @@ class Report:
             return
         table = Table(show_lines=True)
         for name in ("where", "code", "finding", "calls", "elements", "affected", "first step"):
-            table.add_column(name, overflow="fold", no_wrap=name in ("calls", "affected"))
+            whole = name in ("code", "calls", "elements", "affected", "first step")
+            table.add_column(name, overflow="fold", no_wrap=whole)
         table.add_column("worst / fix", overflow="fold")
         for f in self.findings:
             finding = escape(f.kind) + "\n" + escape(f.counts_text())
