@@ -22,6 +22,7 @@ from logitlab._version import __version__
 from logitlab.core.errors import InputError
 
 if TYPE_CHECKING:
+    from logitlab import watch as watch
     from logitlab.analysis.audit import AuditResult, audit
     from logitlab.analysis.compare import Comparison, compare
 
@@ -32,6 +33,7 @@ __all__ = [
     "__version__",
     "audit",
     "compare",
+    "watch",
 ]
 
 _LAZY = {
@@ -43,15 +45,20 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "watch":
+        # the module itself is callable: logitlab.watch() is logitlab.watch.watch()
+        module = importlib.import_module("logitlab.watch")
+        globals()[name] = module
+        return module
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'logitlab' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module_name), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"watch"})

@@ -49,6 +49,7 @@ _COMMAND_MODULES = (
     "logitlab.ui.cli_audit",
     "logitlab.ui.explore.cli",
     "logitlab.lint.cli",
+    "logitlab.watch.cli",
 )
 
 
