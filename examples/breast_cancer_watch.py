@@ -37,14 +37,16 @@ def model(probabilities: bool) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def train(probabilities: bool, steps: int, lr: float) -> tuple[list[float], logitlab.watch.Report]:
+def train(
+    probabilities: bool, steps: int, lr: float, full: bool = False
+) -> tuple[list[float], logitlab.watch.Report]:
     x, y = data()
     net = model(probabilities)
     criterion = nn.BCELoss() if probabilities else nn.BCEWithLogitsLoss()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     g = torch.Generator().manual_seed(1)
     losses = []
-    with logitlab.watch(warn=False) as w:
+    with logitlab.watch(warn=False, full=full) as w:
         for step in range(steps):
             idx = torch.randperm(len(x), generator=g)[:256]
             opt.zero_grad()
@@ -80,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=0.2)
     parser.add_argument("--plot", default=None, help="save the training curves here (PNG)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--full", action="store_true", help="check every call (not sampled)")
     args = parser.parse_args(argv)
     curves = {}
     reports = {}
     for name, probabilities in (("nn.Sigmoid + nn.BCELoss", True), ("nn.BCEWithLogitsLoss", False)):
-        curves[name], reports[name] = train(probabilities, args.steps, args.lr)
+        curves[name], reports[name] = train(probabilities, args.steps, args.lr, args.full)
     if args.json:
         json.dump({k: r.to_dict() for k, r in reports.items()}, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,7 +47,16 @@ class Finding:
 
     @property
     def where(self) -> str:
-        return f"{self.file}:{self.line}"
+        """``file:line``, the file relative to the working directory when it is inside it
+        (as a compiler or lint prints it)."""
+        path = self.file
+        try:
+            relative = os.path.relpath(path)
+        except ValueError:  # another drive
+            relative = path
+        if not relative.startswith(os.pardir):
+            path = relative
+        return f"{path}:{self.line}"
 
     def counts_text(self) -> str:
         parts = [f"{COUNT_LABELS.get(k, k)} {v}" for k, v in self.counts.items() if v]
