@@ -20,12 +20,36 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def table_rows(out: str) -> dict[str, list[str]]:
-    """The first table's rows, by formulation name: the cells after the name."""
+    """The loss part of each block of piped output, by name, as table cells would be:
+    [code, loss, ULP error, rel. error, loss flags] ("exact": [source, loss, "", "", rounded])."""
     rows: dict[str, list[str]] = {}
-    for line in out.split("gradient d loss / d z")[0].splitlines():
-        cells = [c.strip() for c in line.split("│")[1:-1]]
-        if cells and cells[0]:
-            rows[cells[0]] = cells[1:]
+    name, fields = None, {}
+    for line in [*out.splitlines(), ""]:
+        if line and not line.startswith(" ") and name is None:
+            name, fields = line, {}
+        elif line.startswith("  ") and name is not None and not line.startswith("    "):
+            label, _, value = line.strip().partition("  ")
+            fields.setdefault(label, value.strip())
+        elif not line and name is not None:
+            if name.startswith("exact"):
+                dtype = next(k for k in fields if k.startswith("in "))[3:]
+                rows["exact"] = [
+                    "mpmath",
+                    fields["loss"],
+                    "",
+                    "",
+                    f"{dtype}: {fields['in ' + dtype]}",
+                ]
+            elif "loss" in fields or "status" in fields:
+                flags = fields.get("loss flags", "")
+                rows[name] = [
+                    fields.get("code", ""),
+                    fields.get("loss", ""),
+                    fields.get("ULP error", ""),
+                    fields.get("rel. error", ""),
+                    "" if flags == "none" else flags,
+                ]
+            name = None
     return rows
 
 
@@ -192,4 +216,4 @@ def test_compare_framework_option() -> None:
     assert code == 0
     assert {r["framework"] for r in json.loads(out)["rows"]} == {"numpy"}
     code, _, err = run("compare", "--framework", "matlab")
-    assert code == 2 and "frameworks" in err
+    assert code == 2 and "--framework" in err

@@ -10,8 +10,11 @@ import importlib
 
 import typer
 
+from logitlab.ui.cli_common import Group, StrictCommand
+
 app = typer.Typer(
     name="logitlab",
+    cls=Group,
     help="See, measure and fix what floating point does to probabilities, logits and losses.",
     no_args_is_help=True,
     add_completion=True,
@@ -69,7 +72,10 @@ _register_commands()
 
 def _short_help() -> None:
     # Click cuts a summary at 45 characters with "..."; give each command its whole first line.
+    # Every command refuses an option given twice.
     for info in app.registered_commands:
+        if info.cls is None:
+            info.cls = StrictCommand
         doc = (info.callback.__doc__ or "") if info.callback else ""
         first = doc.strip().split("\n\n")[0].replace("\n", " ")
         if info.short_help is None and first:

@@ -293,11 +293,16 @@ def select_formulations(
     if formulations is not None:
         if isinstance(formulations, str):
             formulations = [formulations]
-        return [get(name, quantity, argument="formulations") for name in formulations]
+        return [
+            get(str(name).strip().lower(), quantity, argument="formulations")
+            for name in formulations
+        ]
     available = all_formulations(quantity)
     wanted = DEFAULT_FRAMEWORKS if frameworks is None else tuple(frameworks)
     if isinstance(frameworks, str):
         wanted = (frameworks,)
+    # Names are case-insensitive everywhere (frameworks, formulations, dtypes, reductions).
+    wanted = tuple(str(w).strip().lower() for w in wanted)
     if "all" in wanted:
         return available
     known = sorted({f.framework for f in available})

@@ -103,9 +103,10 @@ class BCECase:
         """Check the input, broadcast logits with targets, and round everything to ``dtype``.
 
         Raises :class:`~logitlab.InputError` naming the argument for: non-numbers, empty or
-        oversized input, NaN anywhere, infinite targets or weights, targets outside
-        [0, 1], shapes that do not broadcast, an unknown dtype or reduction.  Infinite
-        logits are allowed: what frameworks do there is worth seeing.
+        oversized input, NaN anywhere, infinite targets or weights, negative weights (the
+        audit's rule too), targets outside [0, 1], shapes that do not broadcast, an unknown
+        dtype or reduction.  Infinite logits are allowed: what frameworks do there is worth
+        seeing.
         """
         fmt = get_format(dtype)
         reduction = check_reduction(reduction)
@@ -153,6 +154,9 @@ class BCECase:
                 raise InputError(
                     name, f"shape {a.shape} does not broadcast to logits shape {shape}"
                 )
+            if (a < 0).any():
+                i, v = _index(a, a < 0)
+                raise InputError(name, f"value {v!r} at index {i} is negative; give weights >= 0")
             rounded = fmt.round(a)
             if not np.isfinite(rounded).all():
                 i, v = _index(a, ~np.isfinite(rounded))

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
+
+from logitlab.ui.cli_common import StrictCommand, flag_for
 
 __all__ = ["register"]
 
@@ -29,7 +30,7 @@ def _is_number(token: str) -> bool:
     return True
 
 
-class NumbersCommand(TyperCommand):
+class NumbersCommand(StrictCommand):
     """A command whose number options take several values and whose numbers may be negative.
 
     Click gives an option one value and reads ``-2`` as an option name; this gathers the
@@ -97,7 +98,7 @@ def _guard(run: Callable[[], None]) -> None:
     try:
         run()
     except InputError as err:
-        _fail(str(err))
+        _fail(f"{flag_for(err.argument)}: {err.message}")
 
 
 def _output(width: int | None) -> Any:
