@@ -185,7 +185,7 @@ def compare_command(
         comparison = compare(
             _numbers("-2 2" if logits is None else logits, "logits"),
             _numbers("0.3 0.7" if targets is None else targets, "targets"),
-            dtype=dtype or "float32",
+            dtype="float32" if dtype is None else dtype,
             weight=_numbers(weight, "weight"),
             pos_weight=_numbers(pos_weight, "pos_weight"),
             reduction=reduction,
