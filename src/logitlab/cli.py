@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 import typer
+from typer.core import TyperCommand
 
 from logitlab.ui.cli_common import Group, StrictCommand
 
@@ -74,7 +75,7 @@ def _short_help() -> None:
     # Click cuts a summary at 45 characters with "..."; give each command its whole first line.
     # Every command refuses an option given twice.
     for info in app.registered_commands:
-        if info.cls is None:
+        if info.cls in (None, TyperCommand):
             info.cls = StrictCommand
         doc = (info.callback.__doc__ or "") if info.callback else ""
         first = doc.strip().split("\n\n")[0].replace("\n", " ")

@@ -9,8 +9,12 @@ against paths relative to the current directory and against file names).
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
+
+#: The largest config file read; a pyproject.toml is a few KiB (``/dev/zero`` never ends).
+MAX_CONFIG_BYTES = 1 << 20
 
 KNOWN_KEYS = frozenset({"select", "ignore", "exclude", "max-file-bytes", "per-file-ignores"})
 
@@ -54,7 +58,13 @@ def _load_toml(path: str) -> dict[str, Any] | None:
         except ModuleNotFoundError:
             continue
         with open(path, "rb") as fh:
-            data: dict[str, Any] = toml.load(fh)
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ValueError("not a regular file")
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ValueError(f"larger than {MAX_CONFIG_BYTES} bytes")
+        data: dict[str, Any] = toml.loads(raw.decode("utf-8"))
         return data
     return None
 
@@ -73,15 +83,23 @@ def load_config(start: str, explicit: str | None = None) -> LintConfig:
         return LintConfig()
     try:
         data = _load_toml(path)
-    except (OSError, ValueError) as err:
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from err
+    except ValueError as err:  # TOMLDecodeError, UnicodeDecodeError, not a regular file
         raise ConfigError(f"cannot read {path}: {err}") from err
     config = LintConfig(path=path)
     if data is None:
         config.warnings.append(f"{path}: not read (install tomli to read it on Python 3.10)")
         return config
-    section = data.get("tool", {}).get("logitlab", {}).get("lint")
-    if not isinstance(section, dict):
-        return config
+    section: Any = data
+    where = []
+    for key in ("tool", "logitlab", "lint"):
+        if not isinstance(section, dict) or key not in section:
+            return config
+        section = section[key]
+        where.append(key)
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [{'.'.join(where)}] must be a table")
     for key in section:
         if key not in KNOWN_KEYS:
             config.warnings.append(f"{path}: unknown key [tool.logitlab.lint] {key}")

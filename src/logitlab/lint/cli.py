@@ -63,6 +63,7 @@ def lint_command(
     ] = 0,
 ) -> None:
     """Find probability-space loss code (sigmoid+BCE, log(softmax), ...) and fix it."""
+    import importlib.util
     import os
 
     from logitlab.lint._codes import FILE_CODES, default_selection, expand_selection
@@ -111,6 +112,11 @@ def lint_command(
         max_file_bytes=cfg.max_file_bytes or MAX_FILE_BYTES,
         per_file_ignores=per_file,
     )
+    if (fix or diff) and importlib.util.find_spec("libcst") is None:
+        flag = "--fix" if fix else "--diff"
+        raise _usage_error(
+            f"{flag} needs libcst, which is not installed: pip install 'logitlab[lint]'"
+        )
     for target in targets:
         if not os.path.exists(target) and not os.path.islink(target):
             sys.stderr.write(f"logitlab lint: warning: {target}: no such file or directory\n")
