@@ -30,5 +30,7 @@ def test_range_numbers_match_the_format(name: str) -> None:
     lint = FORMATS[name]
     assert lint.p == fmt.precision
     assert math.isclose(lint.log_max, math.log(fmt.max), rel_tol=1e-15)
-    assert math.isclose(lint.log_underflow, math.log(fmt.smallest_subnormal / 2), rel_tol=1e-15)
+    assert math.isclose(
+        lint.log_underflow, math.log(fmt.smallest_subnormal) - math.log(2), rel_tol=1e-15
+    )
     assert lint.one_minus_eps_is_one == 2.0 ** -(fmt.precision + 1)
