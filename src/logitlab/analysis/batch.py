@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from logitlab.analysis.compare import select_formulations
-from logitlab.analysis.flags import FLAGS, GRAD_FLAGS, LOSS_FLAGS, ElementFlags, classify
+from logitlab.analysis.flags import FLAGS, GRAD_FLAGS, LOSS_FLAGS, ElementFlags, classify_run
 from logitlab.analysis.measure import relative_errors
 from logitlab.core.batch_file import batch_case, read_batch
 from logitlab.core.formats import FloatFormat, get_format
@@ -392,19 +392,8 @@ def _path(
         grad = result.grad.reshape(case.shape)
         gulps = fast.ulp_errors(grad, ref.grad, fmt)
         grels = relative_errors(grad, ref.grad)
-    flags = classify(
-        fmt,
-        value=value,
-        exact_value=exact_value,
-        grad=grad,
-        exact_grad=exact_grad,
-        probabilities=result.probabilities,
-        clamped=result.clamped,
-        grad_clamped=result.grad_clamped,
-        clipped=result.clipped,
-        weight=case.weight,
-        logits=case.logits,
-        flushes=f.flushes_subnormals,
+    flags = classify_run(
+        result, case, value=value, exact_value=exact_value, grad=grad, exact_grad=exact_grad
     )
     loss_masks = {n: flags.loss[n] for n in LOSS_FLAGS if n in flags.loss}
     grad_masks = {n: flags.grad[n] for n in GRAD_FLAGS if n in flags.grad}

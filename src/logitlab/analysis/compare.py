@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from logitlab import exact
-from logitlab.analysis.flags import FLAGS, classify
+from logitlab.analysis.flags import FLAGS, classify_run
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat
 from logitlab.core.inputs import BCECase
@@ -249,19 +249,13 @@ def _row(
             if unreduced.ok and unreduced.value is not None
             else np.full(case.shape, np.nan if not np.isfinite(value).all() else 0.0)
         )
-    flags = classify(
-        fmt,
+    flags = classify_run(
+        result,
+        case,
         value=elements,
         exact_value=exact_elements,
         grad=grad,
         exact_grad=exact_grad,
-        probabilities=result.probabilities,
-        clamped=result.clamped,
-        grad_clamped=result.grad_clamped,
-        clipped=result.clipped,
-        weight=case.weight,
-        logits=case.logits,
-        flushes=f.flushes_subnormals,
     )
     return Row(
         f,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from logitlab import exact
-from logitlab.analysis.flags import FLAGS, classify
+from logitlab.analysis.flags import FLAGS, classify_run
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat, get_format
 from logitlab.core.inputs import BCECase
@@ -224,19 +224,13 @@ def _row(
     value = result.value.ravel()
     grad = None if result.grad is None else result.grad.ravel()
     z = case.logits.ravel()
-    element = classify(
-        fmt,
+    element = classify_run(
+        result,
+        case,
         value=value,
         exact_value=fmt.round(v_hi),
         grad=grad,
         exact_grad=None if grad is None else fmt.round(g_hi),
-        probabilities=None if result.probabilities is None else result.probabilities.ravel(),
-        clamped=None if result.clamped is None else result.clamped.ravel(),
-        grad_clamped=None if result.grad_clamped is None else result.grad_clamped.ravel(),
-        clipped=None if result.clipped is None else result.clipped.ravel(),
-        weight=None if case.weight is None else case.weight.ravel(),
-        logits=z,
-        flushes=f.flushes_subnormals,
     )
     flags = {name: _intervals(z, element.any(name)) for name in element.flags}
     return CurveRow(

@@ -35,11 +35,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from logitlab.core.formats import FloatFormat
+
+if TYPE_CHECKING:
+    from logitlab.formulations.run import RunResult
 
 __all__ = [
     "FLAGS",
@@ -47,6 +50,7 @@ __all__ = [
     "LOSS_FLAGS",
     "ElementFlags",
     "classify",
+    "classify_run",
     "ordered",
 ]
 
@@ -236,6 +240,35 @@ def classify(
             "NaN": _fold_to(gchecks["NaN"], shape),
         }
     return ElementFlags(loss, grads, shape)
+
+
+def classify_run(
+    result: RunResult,
+    case: Any,
+    *,
+    value: Any,
+    exact_value: Any,
+    grad: Any = None,
+    exact_grad: Any = None,
+) -> ElementFlags:
+    """:func:`classify` for one :func:`~logitlab.formulations.run.run`: the diagnostics
+    (probabilities, clamps, clips, whether the framework flushes subnormals) come from the
+    run, the weights and logits from ``case``; ``value``, ``exact_value``, ``grad`` and
+    ``exact_grad`` as for :func:`classify` (the caller shapes them)."""
+    return classify(
+        result.dtype,
+        value=value,
+        exact_value=exact_value,
+        grad=grad,
+        exact_grad=exact_grad,
+        probabilities=result.probabilities,
+        clamped=result.clamped,
+        grad_clamped=result.grad_clamped,
+        clipped=result.clipped,
+        weight=getattr(case, "weight", None),
+        logits=case.logits,
+        flushes=result.formulation.flushes_subnormals,
+    )
 
 
 def _fold_to(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
