@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from logitlab.core.errors import InputError
-from logitlab.core.formats import FloatFormat, get_format
-from logitlab.core.inputs import BCECase, check_reduction
+from logitlab.core.formats import FloatFormat
+from logitlab.core.inputs import BCECase
 
 __all__ = [
     "EXTENSIONS",
@@ -295,8 +295,6 @@ def batch_case(
     (``"--from"``): errors then read ``--from: key 'y': value 1.5 at index 3 is outside
     [0, 1]``; without them the argument is the input's own name.
     """
-    fmt = get_format(dtype)
-    reduction = check_reduction(reduction)
     names = names or {}
 
     def err(name: str, message: str) -> InputError:
@@ -304,77 +302,13 @@ def batch_case(
             return InputError(name, message)
         return InputError(argument, f"key {names.get(name, name)!r}: {message}")
 
-    def array(values: Any, name: str, allow_inf: bool) -> np.ndarray:
-        try:
-            a = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise err(name, "expected numbers") from None
-        if a.size == 0:
-            raise err(name, "is empty; give at least one value")
-        if a.size > MAX_BATCH_ELEMENTS:
-            raise err(name, f"has {a.size} elements; at most {MAX_BATCH_ELEMENTS} allowed")
-        bad = np.isnan(a) if allow_inf else ~np.isfinite(a)
-        if bad.any():
-            i, _ = _first(bad, a)
-            what = "NaN" if allow_inf else "NaN or infinite"
-            raise err(name, f"value at index {i} is {what}; give finite numbers")
-        return a
-
-    z = array(logits, "logits", True)
-    y = array(targets, "targets", False)
-    outside = (y < 0) | (y > 1)
-    if outside.any():
-        i, v = _first(outside, y)
-        raise err("targets", f"value {v!r} at index {i} is outside [0, 1]")
-    try:
-        shape = np.broadcast_shapes(z.shape, y.shape)
-    except ValueError:
-        raise err(
-            "targets", f"shape {y.shape} does not broadcast with logits shape {z.shape}"
-        ) from None
-    if math.prod(shape) > MAX_BATCH_ELEMENTS:
-        raise err(
-            "targets",
-            f"broadcasting gives {math.prod(shape)} elements; at most {MAX_BATCH_ELEMENTS}",
-        )
-    notes: list[str] = []
-    z = np.ascontiguousarray(np.broadcast_to(z, shape))
-    y = np.ascontiguousarray(np.broadcast_to(y, shape))
-    z_rounded = fmt.round(z)
-    finite = np.isfinite(z)
-    overflowed = np.isinf(z_rounded) & finite
-    changed = (z_rounded != z) & finite
-    if overflowed.any():
-        i, v = _first(overflowed, z)
-        notes.append(f"logit {v!r} (index {i}) overflows {fmt.name} and becomes infinite")
-    elif changed.any():
-        i, v = _first(changed, z)
-        notes.append(
-            f"logits are rounded to {fmt.name}: {v!r} becomes {float(z_rounded.ravel()[i])!r}"
-        )
-    extra: dict[str, np.ndarray | None] = {}
-    for name, raw in (("weight", weight), ("pos_weight", pos_weight)):
-        if raw is None:
-            extra[name] = None
-            continue
-        a = array(raw, name, False)
-        try:
-            ok = np.broadcast_shapes(a.shape, shape) == shape
-        except ValueError:
-            ok = False
-        if not ok:
-            raise err(name, f"shape {a.shape} does not broadcast to logits shape {shape}")
-        rounded = fmt.round(a)
-        if not np.isfinite(rounded).all():
-            i, v = _first(~np.isfinite(rounded), a)
-            raise err(name, f"value {v!r} at index {i} overflows {fmt.name}")
-        extra[name] = rounded
-    return BCECase(
-        logits=z_rounded,
-        targets=fmt.round(y),
-        weight=extra["weight"],
-        pos_weight=extra["pos_weight"],
+    return BCECase.from_user(
+        logits,
+        targets,
+        weight=weight,
+        pos_weight=pos_weight,
         reduction=reduction,
-        dtype=fmt,
-        notes=tuple(notes),
+        dtype=dtype,
+        max_elements=MAX_BATCH_ELEMENTS,
+        error=err,
     )

@@ -8,7 +8,7 @@ once, to nearest), the reduction and the format.  Every error names its argument
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,23 +39,35 @@ def check_reduction(reduction: Any) -> str:
     return reduction.strip().lower()
 
 
-def as_float_array(values: Any, argument: str, *, allow_inf: bool = False) -> np.ndarray:
+#: Makes the error for an argument and a message (``InputError`` unless a caller, such as
+#: ``--from``, names the argument its own way).
+ErrorFactory = Callable[[str, str], InputError]
+
+
+def as_float_array(
+    values: Any,
+    argument: str,
+    *,
+    allow_inf: bool = False,
+    max_elements: int = MAX_ELEMENTS,
+    error: ErrorFactory = InputError,
+) -> np.ndarray:
     """``values`` as a non-empty float64 array with no NaN (and no inf unless allowed)."""
     if isinstance(values, str):
-        raise InputError(argument, f"expected numbers, got the string {values!r}")
+        raise error(argument, f"expected numbers, got the string {values!r}")
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InputError(argument, f"expected numbers, got {values!r}") from None
+        raise error(argument, f"expected numbers, got {values!r}") from None
     if array.size == 0:
-        raise InputError(argument, "is empty; give at least one value")
-    if array.size > MAX_ELEMENTS:
-        raise InputError(argument, f"has {array.size} elements; at most {MAX_ELEMENTS} allowed")
+        raise error(argument, "is empty; give at least one value")
+    if array.size > max_elements:
+        raise error(argument, f"has {array.size} elements; at most {max_elements} allowed")
     bad = np.isnan(array) if allow_inf else ~np.isfinite(array)
     if bad.any():
         index = int(np.flatnonzero(bad.ravel())[0])
         what = "NaN" if allow_inf else "NaN or infinite"
-        raise InputError(argument, f"value at index {index} is {what}; give finite numbers")
+        raise error(argument, f"value at index {index} is {what}; give finite numbers")
     return array
 
 
@@ -99,6 +111,8 @@ class BCECase:
         pos_weight: Any = None,
         reduction: Any = "mean",
         dtype: str | FloatFormat = "float32",
+        max_elements: int = MAX_ELEMENTS,
+        error: ErrorFactory = InputError,
     ) -> BCECase:
         """Check the input, broadcast logits with targets, and round everything to ``dtype``.
 
@@ -110,21 +124,21 @@ class BCECase:
         """
         fmt = get_format(dtype)
         reduction = check_reduction(reduction)
-        z = as_float_array(logits, "logits", allow_inf=True)
-        y = as_float_array(targets, "targets")
+        z = as_float_array(logits, "logits", allow_inf=True, max_elements=max_elements, error=error)
+        y = as_float_array(targets, "targets", max_elements=max_elements, error=error)
         outside = (y < 0) | (y > 1)
         if outside.any():
             i, v = _index(y, outside)
-            raise InputError("targets", f"value {v!r} at index {i} is outside [0, 1]")
+            raise error("targets", f"value {v!r} at index {i} is outside [0, 1]")
         try:
             shape = np.broadcast_shapes(z.shape, y.shape)
         except ValueError:
-            raise InputError(
+            raise error(
                 "targets", f"shape {y.shape} does not broadcast with logits shape {z.shape}"
             ) from None
-        if math.prod(shape) > MAX_ELEMENTS:
-            raise InputError(
-                "targets", f"broadcasting gives {math.prod(shape)} elements; at most {MAX_ELEMENTS}"
+        if math.prod(shape) > max_elements:
+            raise error(
+                "targets", f"broadcasting gives {math.prod(shape)} elements; at most {max_elements}"
             )
         notes: list[str] = []
         z = np.broadcast_to(z, shape).copy()
@@ -145,22 +159,20 @@ class BCECase:
             if raw is None:
                 arrays[name] = None
                 continue
-            a = as_float_array(raw, name)
+            a = as_float_array(raw, name, max_elements=max_elements, error=error)
             try:
                 ok = np.broadcast_shapes(a.shape, shape) == shape
             except ValueError:
                 ok = False
             if not ok:
-                raise InputError(
-                    name, f"shape {a.shape} does not broadcast to logits shape {shape}"
-                )
+                raise error(name, f"shape {a.shape} does not broadcast to logits shape {shape}")
             if (a < 0).any():
                 i, v = _index(a, a < 0)
-                raise InputError(name, f"value {v!r} at index {i} is negative; give weights >= 0")
+                raise error(name, f"value {v!r} at index {i} is negative; give weights >= 0")
             rounded = fmt.round(a)
             if not np.isfinite(rounded).all():
                 i, v = _index(a, ~np.isfinite(rounded))
-                raise InputError(name, f"value {v!r} at index {i} overflows {fmt.name}")
+                raise error(name, f"value {v!r} at index {i} overflows {fmt.name}")
             arrays[name] = rounded
         return cls(
             logits=z_rounded,
