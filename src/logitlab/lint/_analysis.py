@@ -252,6 +252,7 @@ class ModuleAnalysis:
         self._path: tuple[int, ...] = ()
         self._calls_by_name: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         self._helpers: dict[str, tuple[str, str] | None] = {}
+        self._ops: dict[int, tuple[object, tuple[str, str, ast.expr | None] | None]] = {}
         #: ids of calls of user helpers read as the operation they wrap (no fixes there)
         self.helper_calls: set[int] = set()
         #: project-wide summaries of other modules (set by the engine's project pass)
@@ -431,8 +432,17 @@ class ModuleAnalysis:
         """The operation a call performs: (op, framework, input expression).
 
         Functions take their input as the first argument; tensor methods (``x.log()``)
-        take the receiver.
+        take the receiver. Memoised per call (the project, once set, does not change).
         """
+        key = id(call)
+        memo = self._ops
+        if key in memo and memo[key][0] is self.project:
+            return memo[key][1]
+        result = self._op_of(call)
+        memo[key] = (self.project, result)
+        return result
+
+    def _op_of(self, call: ast.Call) -> tuple[str, str, ast.expr | None] | None:
         func = call.func
         qual = self.resolve(func)
         if qual is not None:

@@ -187,7 +187,10 @@ def _lint_source(
                 summary["aliases"] = import_summary(tree)["aliases"]
             except RecursionError:
                 analysis = None
-    matches = may_match_project(source) if project is not None else may_match(source)
+    in_project = may_match_project(source) if (project is not None or summary) else False
+    if summary is not None and not in_project:
+        summary["settled"] = True  # nothing another file could add: no second pass
+    matches = in_project if project is not None else may_match(source)
     if not matches:
         return [], summary
     return findings_from_tree(tree, source, path, options, True, project, analysis), summary
@@ -348,8 +351,9 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
                 continue
             subdirs = []
             for entry in entries:
-                rel = os.path.relpath(entry.path, root)
-                if options.exclude and _excluded(entry.name, rel, options.exclude):
+                if options.exclude and _excluded(
+                    entry.name, os.path.relpath(entry.path, root), options.exclude
+                ):
                     continue
                 try:
                     is_dir = entry.is_dir()
@@ -509,7 +513,11 @@ def lint_paths(
         from logitlab.lint._project import Project
 
         project = Project(summaries)
-        again = [p for p in files if project.imports_project(p)]
+        again = [
+            p
+            for p in files
+            if p in summaries and not summaries[p].get("settled") and project.imports_project(p)
+        ]
         # the project reaches the workers through the pool's initializer: inherited
         # memory is not enough under the spawn and forkserver start methods
         for path, (chunk, failed) in zip(

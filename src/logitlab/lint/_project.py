@@ -12,6 +12,7 @@ travel to worker processes and into the cache (``.logitlab_cache/``) as JSON.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -42,10 +43,16 @@ def module_name(path: str) -> str:
     path = os.path.abspath(path)
     directory, base = os.path.split(path)
     parts = [] if base == "__init__.py" else [base.rsplit(".", 1)[0]]
-    while os.path.isfile(os.path.join(directory, "__init__.py")):
-        directory, pkg = os.path.split(directory)
-        parts.insert(0, pkg)
-    return ".".join(parts)
+    return ".".join([*_package(directory), *parts])
+
+
+@functools.lru_cache(maxsize=4096)
+def _package(directory: str) -> tuple[str, ...]:
+    """The package names leading to ``directory`` (one stat per directory per run)."""
+    if not os.path.isfile(os.path.join(directory, "__init__.py")):
+        return ()
+    parent, pkg = os.path.split(directory)
+    return (*_package(parent), pkg)
 
 
 def _origin(line: int) -> ast.AST:
