@@ -590,8 +590,16 @@ def _pieces(
     """The outermost edited expressions, parsed by LibCST in one go (one expression
     statement each); None when an edit's node is not found or an expression does not
     parse alone (a multi-line operation inside outer parentheses)."""
+    import bisect
+
     spans: dict[tuple[str, Key], tuple[Span, ast.expr]] = {}
-    for node in ast.walk(tree):
+    edit_lines = sorted({k[1][0] for k in edits})
+    roots = []
+    for stmt in tree.body:  # walk only the top-level statements that hold an edit
+        i = bisect.bisect_left(edit_lines, stmt.lineno)
+        if i < len(edit_lines) and edit_lines[i] <= (stmt.end_lineno or stmt.lineno):
+            roots.append(stmt)
+    for node in (n for root in roots for n in ast.walk(root)):
         if isinstance(node, ast.Call):
             k = ("call", _char_key(bare, _key(node.func)))
         elif isinstance(node, ast.BinOp):
@@ -692,6 +700,7 @@ def fix_source(
     findings are returned, so a file without fixes is linted once and LibCST never runs.
     """
     options = options or Options()
+    checked = Options(options.select | {"LGL900"}, options.exclude, options.max_file_bytes)
     fixed: list[Finding] = []
     current = source
     findings = lint_source(current, path, options)
@@ -701,16 +710,18 @@ def fix_source(
             break
         try:
             new, done = _apply_round(current, fixable)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ast.parse(new)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
             break
         if new == current or not done:
             break
+        # the lint of the new text is also its syntax check: a round whose output does
+        # not parse is dropped
+        after = lint_source(new, path, checked)
+        if any(f.code == "LGL900" for f in after):
+            break
         current = new
         fixed.extend(done)
-        findings = lint_source(current, path, options)
+        findings = [f for f in after if f.code in options.select]
     return FixResult(current, fixed, findings)
 
 
