@@ -109,8 +109,21 @@ def may_match_project(source: str) -> bool:
     )
 
 
-def _squash_text(source: str) -> bool:
-    return "igmoid" in source or "oftmax" in source or "expit" in source or "log(" in source
+def _squash_text(source: str, tree: ast.Module | None = None) -> bool:
+    """Whether the module can export something a summary records: a sigmoid/softmax, or
+    a one-line helper (a top-level function that returns a call) around log/exp."""
+    if "igmoid" in source or "oftmax" in source or "expit" in source:
+        return True
+    if "log(" not in source and "exp(" not in source:
+        return False
+    if tree is None:
+        return True
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and len(stmt.body) <= 3:
+            last = stmt.body[-1]
+            if isinstance(last, ast.Return) and isinstance(last.value, ast.Call):
+                return True
+    return False
 
 
 def check_tree(
@@ -179,7 +192,7 @@ def _lint_source(
         from logitlab.lint._project import import_summary
 
         summary = import_summary(tree)
-        if _squash_text(source):
+        if _squash_text(source, tree):
             try:
                 analysis = ModuleAnalysis(tree)
                 analysis.path = path

@@ -203,9 +203,22 @@ class Project:
                 other = self.summaries[found[0]]
                 if other.get("classes") or other.get("functions"):
                     return True
-                if found[1] and found[1][0] in other.get("aliases", {}):
+                target = other.get("aliases", {}).get(found[1][0]) if found[1] else None
+                if target is not None and (
+                    _may_matter(str(target)) or self._split(ana, str(target)) is not None
+                ):
                     return True
         return False
+
+
+#: top-level packages whose re-export (``from .backend import np``) can change a finding
+_FRAMEWORK_ROOTS = ("torch", "numpy", "jax", "tensorflow", "keras", "scipy", "math", "optax")
+
+
+def _may_matter(target: str) -> bool:
+    """A re-exported name can change findings when it is a framework (or part of one) or
+    a relative name (followed further by ``canonical``)."""
+    return target.startswith(".") or target.split(".", 1)[0] in _FRAMEWORK_ROOTS
 
 
 def import_summary(tree: ast.Module) -> Summary:
