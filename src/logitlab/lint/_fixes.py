@@ -511,6 +511,8 @@ def _apply_round(source: str, findings: list[Finding]) -> tuple[str, list[Findin
     for ln in lines:
         starts.append(starts[-1] + len(ln))
     pieces = _pieces(tree, lines, bare, edits)
+    header_end = _header_end(tree)
+    del tree  # the ast of a large file is large: free it before LibCST runs
     if pieces is None:
         new_module, whole = _transform(cst.parse_module(source), edits, spell)
         if _needs_imports(context):
@@ -519,7 +521,7 @@ def _apply_round(source: str, findings: list[Finding]) -> tuple[str, list[Findin
     applied: set[tuple[str, Key]] = set()
     out: list[str] = []
     pos = 0
-    header = starts[min(_header_end(tree), len(lines))]
+    header = starts[min(header_end, len(lines))]
     shift = 0
     for ((l1, c1, l2, c2), _text, outer, keys), (module, expr) in pieces:
         a, b = starts[l1 - 1] + c1, starts[l2 - 1] + c2
@@ -699,6 +701,8 @@ def fix_source(
     Each round lints once; the lint that finds nothing left to fix is the one whose
     findings are returned, so a file without fixes is linted once and LibCST never runs.
     """
+    import gc
+
     options = options or Options()
     checked = Options(options.select | {"LGL900"}, options.exclude, options.max_file_bytes)
     fixed: list[Finding] = []
@@ -708,6 +712,8 @@ def fix_source(
         fixable = [f for f in findings if _allowed(f, unsafe)]
         if not fixable:
             break
+        if len(current) > 1_000_000:
+            gc.collect()  # the analysis of the last lint holds its ast in cycles
         try:
             new, done = _apply_round(current, fixable)
         except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
@@ -716,6 +722,8 @@ def fix_source(
             break
         # the lint of the new text is also its syntax check: a round whose output does
         # not parse is dropped
+        if len(current) > 1_000_000:
+            gc.collect()  # the analysis of the last lint holds its ast in cycles
         after = lint_source(new, path, checked)
         if any(f.code == "LGL900" for f in after):
             break
