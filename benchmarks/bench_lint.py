@@ -4,7 +4,11 @@ Prints files/s and the ratio lint time / parse time for the same files in the sa
 process (sequential, then spread over all cores), and the cold start of the CLI on one
 small file. Default tree: the installed site-packages.
 
-    python benchmarks/bench_lint.py [--root DIR] [--max-files N] [--jobs N]
+    python benchmarks/bench_lint.py [--root DIR] [--max-files N] [--jobs N] [--fix-mb MB]
+
+The fix section times ``--diff`` work (fix_source + unified_diff) on a generated large
+file (default 9 MB, one fixable function in ten) and on the corpus, against lint time
+(targets: corpus fix time <= 5x lint time, no file over 2 s).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ OPTIONS = Options()
 
 TARGET_RATIO = 1.2
 TARGET_COLD_START_S = 0.3
+TARGET_FIX_RATIO = 5.0
+TARGET_FIX_FILE_S = 2.0
 
 
 def collect(root: str, max_files: int) -> list[str]:
@@ -112,12 +118,77 @@ LINT_ONLY_APP = (
 )
 
 
+PLAIN = """
+def plain_{i}(x, y):
+    total = 0
+    for k in range(10):
+        total += x * k + y
+    return {{"value": total, "name": "plain_{i}"}}
+"""
+FIXABLE = """
+def loss_{i}(x, y, logits):
+    a = torch.log(torch.sigmoid(x))
+    b = F.binary_cross_entropy(torch.sigmoid(logits), y)
+    return a + b
+"""
+
+
+def generated(megabytes: float) -> str:
+    """A large module: plain functions with a fixable one (two fixes) in every ten."""
+    head = "import torch\nimport torch.nn.functional as F\n"
+    out, size, i = [head], len(head), 0
+    while size < megabytes * 1e6:
+        text = (FIXABLE if i % 10 == 0 else PLAIN).format(i=i)
+        out.append(text)
+        size += len(text)
+        i += 1
+    return "".join(out)
+
+
+def fix_section(items: list[tuple[str, str]], megabytes: float) -> None:
+    from logitlab.lint._fixes import fix_source, unified_diff
+
+    big = generated(megabytes)
+    start = time.perf_counter()
+    lint_source(big, "big.py")
+    t_lint = time.perf_counter() - start
+    start = time.perf_counter()
+    result = fix_source(big, "big.py")
+    diff = unified_diff("big.py", big, result.source)
+    t_fix = time.perf_counter() - start
+    print(
+        f"fix, generated file {len(big) / 1e6:.1f} MB: lint {t_lint:.2f} s; fix + diff"
+        f" {t_fix:.2f} s ({len(result.fixed)} fixes, {len(diff) / 1e6:.1f} MB diff)"
+    )
+    t_lint = t_fix = worst = 0.0
+    worst_path = ""
+    for path, source in items:
+        t0 = time.perf_counter()
+        lint_source(source, path)
+        t1 = time.perf_counter()
+        result = fix_source(source, path)
+        if result.changed:
+            unified_diff(path, source, result.source)
+        t2 = time.perf_counter()
+        t_lint += t1 - t0
+        t_fix += t2 - t1
+        if t2 - t1 > worst:
+            worst, worst_path = t2 - t1, path
+    print(
+        f"fix, corpus: lint {t_lint:.2f} s; fix + diff {t_fix:.2f} s; ratio"
+        f" {t_fix / t_lint:.2f}x (target <= {TARGET_FIX_RATIO}x); slowest file {worst:.2f} s"
+        f" (target <= {TARGET_FIX_FILE_S} s) {worst_path}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=sysconfig.get_paths()["purelib"])
     parser.add_argument("--max-files", type=int, default=6000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--fix-mb", type=float, default=9.0, help="generated file for --fix")
+    parser.add_argument("--no-fix", action="store_true", help="skip the fix section")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # SyntaxWarnings from invalid escapes in third-party code
 
@@ -150,6 +221,8 @@ def main() -> None:
     lint_paths(paths, OPTIONS, jobs=args.jobs)
     end_to_end = time.perf_counter() - start
     print(f"lint_paths end to end ({args.jobs} processes): {len(paths) / end_to_end:6.0f} files/s")
+    if not args.no_fix:
+        fix_section(items, args.fix_mb)
     full = cold_start([sys.executable, "-c", "from logitlab.cli import main; main()", "lint"])
     alone = cold_start([sys.executable, "-c", LINT_ONLY_APP, "lint"])
     print(

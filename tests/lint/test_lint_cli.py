@@ -227,3 +227,14 @@ def test_diff_applies_with_patch_without_trailing_newline(app: typer.Typer, tmp_
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cache_dir_written_and_no_cache(
+    app: typer.Typer, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    code, out, _ = run(app, "--no-cache", ".")
+    assert code == 1 and "LGL001" in out and not (project / ".logitlab_cache").exists()
+    assert run(app, ".")[:2] == (code, out)
+    assert (project / ".logitlab_cache" / ".gitignore").exists()
+    assert run(app, ".")[:2] == (code, out)  # from the cache: the same report

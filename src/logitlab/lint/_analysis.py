@@ -252,6 +252,7 @@ class ModuleAnalysis:
         self._path: tuple[int, ...] = ()
         self._calls_by_name: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         self._helpers: dict[str, tuple[str, str] | None] = {}
+        self._ops: dict[int, tuple[object, tuple[str, str, ast.expr | None] | None]] = {}
         #: ids of calls of user helpers read as the operation they wrap (no fixes there)
         self.helper_calls: set[int] = set()
         #: project-wide summaries of other modules (set by the engine's project pass)
@@ -431,8 +432,17 @@ class ModuleAnalysis:
         """The operation a call performs: (op, framework, input expression).
 
         Functions take their input as the first argument; tensor methods (``x.log()``)
-        take the receiver.
+        take the receiver. Memoised per call (the project, once set, does not change).
         """
+        key = id(call)
+        memo = self._ops
+        if key in memo and memo[key][0] is self.project:
+            return memo[key][1]
+        result = self._op_of(call)
+        memo[key] = (self.project, result)
+        return result
+
+    def _op_of(self, call: ast.Call) -> tuple[str, str, ast.expr | None] | None:
         func = call.func
         qual = self.resolve(func)
         if qual is not None:
@@ -692,7 +702,58 @@ class ModuleAnalysis:
                 return target.cls.methods.get(func.attr)
         return None
 
+    def activation_of(self, node: ast.expr) -> str | None:
+        """``sigmoid``/``softmax`` for an activation argument (``"sigmoid"``,
+        ``tf.nn.softmax``, ``keras.activations.sigmoid``), ``other`` for another known
+        one (``"tanh"``, ``None``), None when it cannot be read."""
+        if isinstance(node, ast.Constant):
+            if node.value in ("sigmoid", "softmax"):
+                return str(node.value)
+            return "other" if node.value is None or isinstance(node.value, str) else None
+        qual = self.resolve(node)
+        if qual is None:
+            return None
+        hit = OPS.get(qual)
+        if hit is not None and hit[0] in ("sigmoid", "softmax"):
+            return hit[0]
+        return "other"
+
+    def layer_activation(self, call: ast.Call) -> tuple[str, ast.Call] | None:
+        """A dense layer with an ``activation=``: ``tf.layers.dense(x, n, activation=...)``
+        applied here, or ``Dense(n, activation=...)`` (applied by ``Dense(...)(x)``);
+        (activation, the layer call)."""
+        func = call.func
+        layer = call
+        if isinstance(func, ast.Call):  # Dense(1, activation="sigmoid")(h)
+            layer = func
+        qual = self.resolve(layer.func)
+        if qual is None:
+            return None
+        last = qual.rsplit(".", 1)[-1]
+        applied = layer is not call or last == "dense"
+        if not applied or last not in ("dense", "Dense", "Activation", "conv2d", "Conv2D"):
+            return None
+        if not (qual.startswith(("tensorflow.", "keras.")) or "layers" in qual):
+            return None
+        act: ast.expr | None = None
+        if last == "Activation" and layer.args:
+            act = layer.args[0]
+        for kw in layer.keywords:
+            if kw.arg == "activation":
+                act = kw.value
+        if act is None:
+            return "other", layer
+        kind = self.activation_of(act)
+        return None if kind is None else (kind, layer)
+
     def _call_value(self, call: ast.Call, scope: Scope) -> Value | None:
+        layer = (
+            self.layer_activation(call)
+            if call.keywords or isinstance(call.func, ast.Call)
+            else None
+        )
+        if layer is not None and layer[0] in ("sigmoid", "softmax"):
+            return Value(layer[0], layer[1], "layer", "tensorflow")
         op = self.op_of(call)
         if op is not None:
             kind, fw, first = op

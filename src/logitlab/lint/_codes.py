@@ -48,6 +48,14 @@ CODES: tuple[Code, ...] = (
         "none",
     ),
     Code(
+        "LGL004",
+        "tensorflow-probabilities-into-cross-entropy",
+        "error",
+        "TensorFlow cross-entropy given the output of a softmax/sigmoid (a layer's activation"
+        " or an explicit call) where it expects logits",
+        "none",
+    ),
+    Code(
         "LGL010",
         "log-of-softmax",
         "warning",
@@ -108,6 +116,13 @@ CODES: tuple[Code, ...] = (
         "hand-written-cross-entropy",
         "warning",
         "hand-written categorical cross-entropy on probabilities",
+        "none",
+    ),
+    Code(
+        "LGL042",
+        "logit-from-probability",
+        "warning",
+        "a logit recomputed from a probability, log(p) - log(1 - p) or log(p / (1 - p))",
         "none",
     ),
     Code(

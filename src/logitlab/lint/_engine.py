@@ -109,8 +109,21 @@ def may_match_project(source: str) -> bool:
     )
 
 
-def _squash_text(source: str) -> bool:
-    return "igmoid" in source or "oftmax" in source or "expit" in source or "log(" in source
+def _squash_text(source: str, tree: ast.Module | None = None) -> bool:
+    """Whether the module can export something a summary records: a sigmoid/softmax, or
+    a one-line helper (a top-level function that returns a call) around log/exp."""
+    if "igmoid" in source or "oftmax" in source or "expit" in source:
+        return True
+    if "log(" not in source and "exp(" not in source:
+        return False
+    if tree is None:
+        return True
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and len(stmt.body) <= 3:
+            last = stmt.body[-1]
+            if isinstance(last, ast.Return) and isinstance(last.value, ast.Call):
+                return True
+    return False
 
 
 def check_tree(
@@ -179,7 +192,7 @@ def _lint_source(
         from logitlab.lint._project import import_summary
 
         summary = import_summary(tree)
-        if _squash_text(source):
+        if _squash_text(source, tree):
             try:
                 analysis = ModuleAnalysis(tree)
                 analysis.path = path
@@ -187,7 +200,10 @@ def _lint_source(
                 summary["aliases"] = import_summary(tree)["aliases"]
             except RecursionError:
                 analysis = None
-    matches = may_match_project(source) if project is not None else may_match(source)
+    in_project = may_match_project(source) if (project is not None or summary) else False
+    if summary is not None and not in_project:
+        summary["settled"] = True  # nothing another file could add: no second pass
+    matches = in_project if project is not None else may_match(source)
     if not matches:
         return [], summary
     return findings_from_tree(tree, source, path, options, True, project, analysis), summary
@@ -348,8 +364,9 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
                 continue
             subdirs = []
             for entry in entries:
-                rel = os.path.relpath(entry.path, root)
-                if options.exclude and _excluded(entry.name, rel, options.exclude):
+                if options.exclude and _excluded(
+                    entry.name, os.path.relpath(entry.path, root), options.exclude
+                ):
                     continue
                 try:
                     is_dir = entry.is_dir()
@@ -372,18 +389,95 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
             stack.extend(reversed(subdirs))
 
 
-def _lint_one(args: tuple[str, Options]) -> tuple[list[Finding], dict[str, object] | None]:
-    """First pass: lint the file alone and summarise it for the project."""
-    path, options = args
+#: where the first pass keeps its results, relative to the current directory
+CACHE_DIR = ".logitlab_cache"
+
+
+class Cache:
+    """First-pass results (findings and summary) by file content, path, options and
+    logitlab version, one pickle per file; writes are atomic (a temporary file renamed
+    over the entry), so concurrent runs never read a half-written entry."""
+
+    def __init__(self, directory: str, options: Options) -> None:
+        from logitlab._version import __version__
+
+        self.directory = directory
+        self.salt = repr(
+            (
+                __version__,
+                sorted(options.select),
+                options.max_file_bytes,
+                options.per_file_ignores,
+            )
+        ).encode()
+
+    def key(self, path: str, source: str) -> str:
+        import hashlib
+
+        h = hashlib.sha256(self.salt)
+        h.update(path.encode("utf-8", "surrogatepass") + b"\0")
+        h.update(source.encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+    def get(self, key: str) -> Any:
+        import pickle
+
+        try:
+            with open(os.path.join(self.directory, key), "rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # missing, unreadable or from an incompatible run: a miss
+            return None
+
+    def put(self, key: str, value: object) -> None:
+        import pickle
+        import tempfile
+
+        try:
+            if not os.path.isdir(self.directory):
+                os.makedirs(self.directory, exist_ok=True)
+                with open(os.path.join(self.directory, ".gitignore"), "w") as fh:
+                    fh.write("# written by logitlab lint\n*\n")
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, os.path.join(self.directory, key))
+        except OSError:
+            pass  # a read-only tree: lint without caching
+
+
+def _lint_one(
+    args: tuple[str, tuple[Options, Cache | None]],
+) -> tuple[list[Finding], dict[str, object] | None]:
+    """First pass: lint the file alone and summarise it for the project (from the cache
+    when the file, the options and logitlab are unchanged)."""
+    path, (options, cache) = args
     try:
-        return _lint_file(path, options, summarize=True)
+        if cache is None:
+            return _lint_file(path, options, summarize=True)
+        opts = options.for_path(path)
+        source, problem = read_source(path, opts)
+        if problem is not None:
+            return ([problem] if problem.code in opts.select else []), None
+        assert source is not None
+        key = cache.key(path, source)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        result = _lint_source(source, path, opts, None, True)
+        cache.put(key, result)
+        return result
     except Exception as err:  # a crash on one file must not stop the run
         crash = Finding(path, 1, 0, 1, 0, "LGL901", f"internal error while linting: {err!r}")
         return [crash], None
 
 
-#: the project of the current run, inherited by forked workers of the second pass
+#: the project of the current run, set in each worker of the second pass
 _PROJECT: object = None
+
+
+def _set_project(project: object) -> None:
+    global _PROJECT
+    _PROJECT = project
 
 
 def _relint(args: tuple[str, Options]) -> tuple[list[Finding], dict[str, object] | None]:
@@ -396,9 +490,16 @@ def _relint(args: tuple[str, Options]) -> tuple[list[Finding], dict[str, object]
 
 
 def lint_paths(
-    paths: Iterable[str], options: Options | None = None, jobs: int = 0
+    paths: Iterable[str],
+    options: Options | None = None,
+    jobs: int = 0,
+    cache: bool | str = False,
 ) -> list[Finding]:
-    """Lint files and directories, spreading files over processes when there are many."""
+    """Lint files and directories, spreading files over processes when there are many.
+
+    ``cache``: True for :data:`CACHE_DIR`, or a directory; the first pass is then skipped
+    for files whose content (and the options and logitlab version) are unchanged.
+    """
     options = options or Options()
     files: list[str] = []
     findings: list[Finding] = []
@@ -410,10 +511,13 @@ def lint_paths(
                 files.append(path)
         elif problem.code in options.select:
             findings.append(problem)
+    store = None
+    if cache:
+        store = Cache(CACHE_DIR if cache is True else str(cache), options)
     per_file: dict[str, list[Finding]] = {}
     summaries: dict[str, dict[str, object]] = {}
     for path, (chunk, summary) in zip(
-        files, map_files(_lint_one, files, options, jobs), strict=True
+        files, map_files(_lint_one, files, (options, store), jobs), strict=True
     ):
         per_file[path] = chunk
         if summary is not None:
@@ -421,35 +525,54 @@ def lint_paths(
     if len(summaries) > 1:
         from logitlab.lint._project import Project
 
-        global _PROJECT
         project = Project(summaries)
-        again = [p for p in files if project.imports_project(p)]
-        _PROJECT = project
-        try:
-            for path, (chunk, failed) in zip(
-                again, map_files(_relint, again, options, jobs), strict=True
-            ):
-                if not failed:
-                    per_file[path] = chunk
-        finally:
-            _PROJECT = None
+        again = [
+            p
+            for p in files
+            if p in summaries and not summaries[p].get("settled") and project.imports_project(p)
+        ]
+        # the project reaches the workers through the pool's initializer: inherited
+        # memory is not enough under the spawn and forkserver start methods
+        for path, (chunk, failed) in zip(
+            again,
+            map_files(_relint, again, options, jobs, _set_project, (project,)),
+            strict=True,
+        ):
+            if not failed:
+                per_file[path] = chunk
     for chunk in per_file.values():
         findings.extend(chunk)
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
     return findings
 
 
-def map_files(fn: object, files: list[str], options: object, jobs: int = 0) -> Iterator[Any]:
-    """Apply ``fn((path, options))`` to each file, in a process pool when it pays off."""
+def map_files(
+    fn: object,
+    files: list[str],
+    options: object,
+    jobs: int = 0,
+    initializer: Any = None,
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[Any]:
+    """Apply ``fn((path, options))`` to each file, in a process pool when it pays off;
+    ``initializer(*initargs)`` runs first in each process (and here when sequential)."""
     jobs = jobs or (os.cpu_count() or 1)
     if jobs <= 1 or len(files) < 64:
-        for path in files:
-            yield fn((path, options))  # type: ignore[operator]
+        if initializer is not None:
+            initializer(*initargs)
+        try:
+            for path in files:
+                yield fn((path, options))  # type: ignore[operator]
+        finally:
+            if initializer is not None:
+                initializer(*(None for _ in initargs))
         return
     import multiprocessing
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    method = os.environ.get("LOGITLAB_START_METHOD") or (
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    )
     ctx = multiprocessing.get_context(method)
     chunksize = max(1, min(64, len(files) // (jobs * 8)))
-    with ctx.Pool(jobs) as pool:
+    with ctx.Pool(jobs, initializer, initargs) as pool:
         yield from pool.imap(fn, [(p, options) for p in files], chunksize)  # type: ignore[arg-type]

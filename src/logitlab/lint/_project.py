@@ -12,6 +12,7 @@ travel to worker processes and into the cache (``.logitlab_cache/``) as JSON.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -42,10 +43,16 @@ def module_name(path: str) -> str:
     path = os.path.abspath(path)
     directory, base = os.path.split(path)
     parts = [] if base == "__init__.py" else [base.rsplit(".", 1)[0]]
-    while os.path.isfile(os.path.join(directory, "__init__.py")):
-        directory, pkg = os.path.split(directory)
-        parts.insert(0, pkg)
-    return ".".join(parts)
+    return ".".join([*_package(directory), *parts])
+
+
+@functools.lru_cache(maxsize=4096)
+def _package(directory: str) -> tuple[str, ...]:
+    """The package names leading to ``directory`` (one stat per directory per run)."""
+    if not os.path.isfile(os.path.join(directory, "__init__.py")):
+        return ()
+    parent, pkg = os.path.split(directory)
+    return (*_package(parent), pkg)
 
 
 def _origin(line: int) -> ast.AST:
@@ -196,9 +203,22 @@ class Project:
                 other = self.summaries[found[0]]
                 if other.get("classes") or other.get("functions"):
                     return True
-                if found[1] and found[1][0] in other.get("aliases", {}):
+                target = other.get("aliases", {}).get(found[1][0]) if found[1] else None
+                if target is not None and (
+                    _may_matter(str(target)) or self._split(ana, str(target)) is not None
+                ):
                     return True
         return False
+
+
+#: top-level packages whose re-export (``from .backend import np``) can change a finding
+_FRAMEWORK_ROOTS = ("torch", "numpy", "jax", "tensorflow", "keras", "scipy", "math", "optax")
+
+
+def _may_matter(target: str) -> bool:
+    """A re-exported name can change findings when it is a framework (or part of one) or
+    a relative name (followed further by ``canonical``)."""
+    return target.startswith(".") or target.split(".", 1)[0] in _FRAMEWORK_ROOTS
 
 
 def import_summary(tree: ast.Module) -> Summary:

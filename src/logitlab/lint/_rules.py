@@ -172,6 +172,21 @@ def eps_constant(ana: ModuleAnalysis, node: ast.expr, scope: Scope, eps: Eps) ->
     return None
 
 
+def one_ish(ana: ModuleAnalysis, node: ast.expr, scope: Scope, eps: Eps) -> bool:
+    """``1``, or ``1 + eps`` / ``eps + 1``: ``1e-10 + 1 - p`` parses as ``(1e-10 + 1) - p``
+    (the eps is then added to 1, where it vanishes)."""
+    if is_one(node):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        for one, other in ((node.left, node.right), (node.right, node.left)):
+            if is_one(one):
+                v = eps_constant(ana, other, scope, eps)
+                if v is not None:
+                    eps.values.append(v)
+                    return True
+    return False
+
+
 def strip_eps(
     ana: ModuleAnalysis, node: ast.expr, scope: Scope, eps: Eps, follow: int = 2
 ) -> ast.expr:
@@ -337,7 +352,29 @@ def dtype_of(ana: ModuleAnalysis, node: ast.expr, scope: Scope, depth: int = 4) 
             return visit(n.value if isinstance(n, ast.Subscript) else n.operand, d - 1, sc)
         return None
 
-    return visit(node, depth)
+    found = visit(node, depth)
+    if found is None and not (ana.frameworks & _FLOAT32_FRAMEWORKS) and _in_metric(ana, scope):
+        return "float64"  # a NumPy metric: NumPy computes in float64 unless told otherwise
+    return found
+
+
+#: names of functions (and files) that compute evaluation metrics
+_METRIC = re.compile(r"metric|score|log_?loss|eval|auc|accuracy|brier|calibrat|perplex", re.I)
+
+
+def _in_metric(ana: ModuleAnalysis, scope: Scope) -> bool:
+    s: Scope | None = scope
+    while s is not None:
+        if isinstance(s.node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _METRIC.search(
+            s.node.name
+        ):
+            return True
+        s = s.parent
+    return bool(ana.path) and bool(_METRIC.search(os.path.basename(ana.path)))
+
+
+#: frameworks whose floating-point default is float32
+_FLOAT32_FRAMEWORKS = frozenset({"torch", "tensorflow", "keras", "jax", "flax", "mxnet", "paddle"})
 
 
 # --- spelling replacements ---------------------------------------------------------------
@@ -458,7 +495,7 @@ def log_input(ana: ModuleAnalysis, call: ast.Call) -> tuple[str, ast.expr] | Non
 class HandWrittenCrossEntropy(Rule):
     """LGL040/LGL041: ``-(y*log(p) + (1-y)*log(1-p))`` and ``-sum(y*log(p))`` on probabilities."""
 
-    codes = ("LGL040", "LGL041")
+    codes = ("LGL040", "LGL041", "LGL042")
 
     def check(self, ctx: Context) -> None:
         ana = ctx.analysis
@@ -467,10 +504,41 @@ class HandWrittenCrossEntropy(Rule):
                 self._binary(ctx, binop, scope)
         for call, scope in ana.calls:
             self._categorical(ctx, call, scope)
+            self._logit_ratio(ctx, call, scope)
+
+    def _logit_ratio(self, ctx: Context, call: ast.Call, scope: Scope) -> None:
+        """LGL042: ``log(p / (1 - p))``."""
+        ana = ctx.analysis
+        found = log_input(ana, call)
+        if found is None or id(call) in ctx.covered:
+            return
+        ratio = found[1]
+        if not (isinstance(ratio, ast.BinOp) and isinstance(ratio.op, ast.Div)):
+            return
+        eps = Eps()
+        p = strip_eps(ana, ratio.left, scope, eps)
+        q = strip_eps(ana, ratio.right, scope, eps)
+        if not (
+            isinstance(q, ast.BinOp)
+            and isinstance(q.op, ast.Sub)
+            and one_ish(ana, q.left, scope, eps)
+            and (same(strip_eps(ana, q.right, scope, eps), p) or same(q.right, p))
+        ):
+            return
+        ctx.covered.add(id(call))
+        self._emit_logit(ctx, call, p, scope, found[0], eps)
 
     @staticmethod
-    def _term(ana: ModuleAnalysis, node: ast.expr) -> tuple[ast.expr, ast.Call] | None:
+    def _term(
+        ana: ModuleAnalysis, node: ast.expr, scope: Scope | None = None
+    ) -> tuple[ast.expr, ast.Call] | None:
         node = unneg(node)
+        if isinstance(node, ast.Name) and scope is not None:
+            # the two terms on their own statements: a = y * log(p); b = ...; -(a + b)
+            found = ana.lookup(node.id, scope, node.lineno, node.col_offset)
+            if found is None:
+                return None
+            node = unneg(found[0])
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             for weight, log in ((node.left, node.right), (node.right, node.left)):
                 log = unneg(log)
@@ -480,8 +548,10 @@ class HandWrittenCrossEntropy(Rule):
 
     def _binary(self, ctx: Context, binop: ast.BinOp, scope: Scope) -> None:
         ana = ctx.analysis
-        left = self._term(ana, binop.left)
-        right = self._term(ana, binop.right)
+        if isinstance(binop.op, ast.Sub) and self._logit(ctx, binop, scope):
+            return
+        left = self._term(ana, binop.left, scope)
+        right = self._term(ana, binop.right, scope)
         if left is None or right is None:
             return
         eps = Eps()
@@ -492,7 +562,11 @@ class HandWrittenCrossEntropy(Rule):
             args.append(strip_eps(ana, found[1], scope, eps))
         p = None
         for a, b in ((args[0], args[1]), (args[1], args[0])):
-            if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Sub) and is_one(b.left):
+            if (
+                isinstance(b, ast.BinOp)
+                and isinstance(b.op, ast.Sub)
+                and one_ish(ana, b.left, scope, eps)
+            ):
                 inner = strip_eps(ana, b.right, scope, eps)
                 if same(inner, a) or same(b.right, a):
                     p = a
@@ -516,6 +590,60 @@ class HandWrittenCrossEntropy(Rule):
             + eps_note(eps),
         )
 
+    def _logit(self, ctx: Context, binop: ast.BinOp, scope: Scope) -> bool:
+        """LGL042: ``log(p) - log(1 - p)``, the logit recomputed from a probability."""
+        ana = ctx.analysis
+        logs = []
+        for side in (binop.left, binop.right):
+            if not isinstance(side, ast.Call):
+                return False
+            found = log_input(ana, side)
+            if found is None:
+                return False
+            logs.append(found)
+        eps = Eps()
+        p = strip_eps(ana, logs[0][1], scope, eps)
+        q = strip_eps(ana, logs[1][1], scope, eps)
+        if not (
+            isinstance(q, ast.BinOp)
+            and isinstance(q.op, ast.Sub)
+            and one_ish(ana, q.left, scope, eps)
+            and (same(strip_eps(ana, q.right, scope, eps), p) or same(q.right, p))
+        ):
+            return False
+        ctx.covered.update((id(binop.left), id(binop.right)))
+        self._emit_logit(ctx, binop, p, scope, logs[0][0], eps)
+        return True
+
+    def _emit_logit(
+        self, ctx: Context, node: ast.AST, p: ast.expr, scope: Scope, fw: str, eps: Eps
+    ) -> None:
+        ana = ctx.analysis
+        v = ana.value(p, scope)
+        adv = advice_framework(ana, fw)
+        eps.dtype = dtype_of(ana, p, scope)
+        logit = {
+            "torch": "torch.logit(p, eps)",
+            "numpy": "scipy.special.logit(p)",
+            "jax": "jax.scipy.special.logit(p)",
+            "tensorflow": "the logits the probabilities were computed from",
+            "keras": "the logits the probabilities were computed from",
+        }[adv]
+        if v is not None and v.kind == "sigmoid":
+            instead = f"p is a sigmoid ({where(v)}), so this is its input: use the logits directly"
+        else:
+            instead = f"keep the logits p was computed from and use them directly (or {logit})"
+        ctx.emit(
+            "LGL042",
+            node,
+            "log(p) - log(1 - p) recomputes a logit from a probability: log(1 - p) is"
+            " log(0) = -inf once p rounds to 1 (a sigmoid does for logits >= "
+            + per_format("sigmoid_is_one", eps.dtype)
+            + ") and all precision in the logit is lost near 0 and 1; "
+            + instead
+            + eps_note(eps),
+        )
+
     def _categorical(self, ctx: Context, call: ast.Call, scope: Scope) -> None:
         ana = ctx.analysis
         op = ana.op_of(call)
@@ -530,6 +658,8 @@ class HandWrittenCrossEntropy(Rule):
         eps = Eps()
         p = strip_eps(ana, found[1], scope, eps)
         if same(weight, p) or same(weight, found[1]):
+            if p is not found[1]:
+                ctx.covered.add(id(log))  # an entropy with an eps: p log(p + eps) is finite
             return  # entropy -sum(p log p), not a cross-entropy
         v = ana.value(p, scope)
         is_softmax = v is not None and v.kind == "softmax"
@@ -791,12 +921,20 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
         ana = ctx.analysis
         sigmoid_layer: ast.Call | None = None
         losses: list[ast.AST] = []
-        for call, _scope in ana.calls:
+        compiled: list[tuple[ast.AST, ast.Call, Scope]] = []
+        in_compile: set[int] = set()
+        for call, scope in ana.calls:
+            is_compile = isinstance(call.func, ast.Attribute) and call.func.attr == "compile"
             for kw in call.keywords:
                 if kw.arg == "activation" and self._is_sigmoid(ana, kw.value):
                     sigmoid_layer = call
                 if kw.arg == "loss" and self._is_bce(ana, kw.value):
-                    losses.append(kw.value)
+                    if is_compile:
+                        compiled.append((kw.value, call, scope))
+                    else:
+                        losses.append(kw.value)
+                if kw.arg == "loss" and is_compile:
+                    in_compile.update(id(n) for n in ast.walk(kw.value))
             qual = ana.resolve(call.func)
             if (
                 qual is not None
@@ -816,22 +954,100 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
             ):
                 losses.append(call)
         self._explicit(ctx)
+        for node, compile_call, scope in compiled:
+            last = self._final_layer(ana, compile_call, scope)
+            if last is None:
+                if sigmoid_layer is not None:  # the model cannot be followed: any sigmoid layer
+                    self._emit(ctx, node, sigmoid_layer)
+                continue
+            kind, layer = last
+            if kind != "sigmoid":
+                continue  # a tanh generator, a linear (logits) head: nothing to report
+            self._emit(ctx, node, layer)
         if sigmoid_layer is None:
             return
         seen: set[int] = set()
         for node in losses:
-            if id(node) in seen:
-                continue
+            if id(node) in seen or id(node) in in_compile:
+                continue  # a loss given to compile is paired with the compiled model above
             seen.add(id(node))
-            ctx.emit(
-                "LGL003",
-                node,
-                "Keras binary cross-entropy on a sigmoid activation (line"
-                f" {line(sigmoid_layer)}): the TensorFlow backend recovers the logits from"
-                " the sigmoid op, but the torch and JAX backends compute log(p) on"
-                " saturated probabilities; use a linear last layer and"
-                " BinaryCrossentropy(from_logits=True), and apply sigmoid at inference",
-            )
+            self._emit(ctx, node, sigmoid_layer)
+
+    def _emit(self, ctx: Context, node: ast.AST, layer: ast.AST) -> None:
+        ctx.emit(
+            "LGL003",
+            node,
+            "Keras binary cross-entropy on a sigmoid activation (line"
+            f" {line(layer)}): the TensorFlow backend recovers the logits from"
+            " the sigmoid op, but the torch and JAX backends compute log(p) on"
+            " saturated probabilities; use a linear last layer and"
+            " BinaryCrossentropy(from_logits=True), and apply sigmoid at inference",
+        )
+
+    def _final_layer(
+        self, ana: ModuleAnalysis, compile_call: ast.Call, scope: Scope
+    ) -> tuple[str, ast.AST] | None:
+        """The activation of the last layer of the model ``compile`` is called on
+        (``sigmoid``, ``other``), and that layer; None when the model cannot be followed."""
+        receiver = compile_call.func.value  # type: ignore[attr-defined]
+        if not isinstance(receiver, ast.Name):
+            return None
+        added = [
+            c
+            for c, _s in ana.calls_named("add")
+            if isinstance(c.func, ast.Attribute)
+            and isinstance(c.func.value, ast.Name)
+            and c.func.value.id == receiver.id
+            and c.args
+            and line(c) < line(compile_call)
+        ]
+        if added:
+            return self._layer_kind(ana, max(added, key=line).args[0])
+        found = ana.lookup(receiver.id, scope, receiver.lineno, receiver.col_offset)
+        if found is None or not isinstance(found[0], ast.Call):
+            return None
+        ctor: ast.Call = found[0]
+        where_ = found[1]
+        qual = ana.resolve(ctor.func) or ""
+        if qual.endswith("Sequential"):
+            layers = ctor.args[0] if ctor.args else None
+            if isinstance(layers, (ast.List, ast.Tuple)) and layers.elts:
+                return self._layer_kind(ana, layers.elts[-1])
+            return None
+        if qual.endswith("Model"):
+            out = ctor.args[1] if len(ctor.args) > 1 else None
+            for kw in ctor.keywords:
+                if kw.arg == "outputs":
+                    out = kw.value
+            for _ in range(4):
+                if isinstance(out, ast.Name):
+                    hit = ana.lookup(out.id, where_, out.lineno, out.col_offset)
+                    out = None if hit is None else hit[0]
+            if isinstance(out, ast.Call):
+                layer = ana.layer_activation(out)
+                if layer is not None:
+                    return layer
+                op = ana.op_of(out)
+                if op is not None:
+                    return ("sigmoid" if op[0] == "sigmoid" else "other"), out
+            return None
+        return None
+
+    @staticmethod
+    def _layer_kind(ana: ModuleAnalysis, node: ast.expr) -> tuple[str, ast.AST] | None:
+        if not isinstance(node, ast.Call):
+            return None
+        qual = ana.resolve(node.func) or ""
+        act: ast.expr | None = None
+        if qual.endswith("Activation") and node.args:
+            act = node.args[0]
+        for kw in node.keywords:
+            if kw.arg == "activation":
+                act = kw.value
+        if act is None:
+            return ("other", node) if qual else None
+        kind = ana.activation_of(act)
+        return None if kind is None else (kind, node)
 
     def _explicit(self, ctx: Context) -> None:
         """``binary_crossentropy(y, sigmoid(z))`` and ``BinaryCrossentropy()(y, p)``."""
@@ -896,6 +1112,84 @@ class KerasSigmoidBinaryCrossEntropy(Rule):
             and not (isinstance(kw.value, ast.Constant) and kw.value.value is False)
             for kw in call.keywords
         )
+
+
+#: TensorFlow losses whose ``logits`` argument must be logits: name -> (squash it applies,
+#: position of the logits argument)
+TF_LOGIT_LOSSES = {
+    "nn.softmax_cross_entropy_with_logits": ("softmax", 99),
+    "nn.softmax_cross_entropy_with_logits_v2": ("softmax", 99),
+    "nn.sparse_softmax_cross_entropy_with_logits": ("softmax", 99),
+    "nn.sigmoid_cross_entropy_with_logits": ("sigmoid", 99),
+    "nn.weighted_cross_entropy_with_logits": ("sigmoid", 99),
+    "losses.softmax_cross_entropy": ("softmax", 1),
+    "losses.sparse_softmax_cross_entropy": ("softmax", 1),
+    "losses.sigmoid_cross_entropy": ("sigmoid", 1),
+}
+#: Keras cross-entropies that take probabilities unless ``from_logits=True``
+#: (binary_crossentropy is LGL003's)
+KERAS_CE = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+
+
+class TensorFlowSquashIntoCrossEntropy(Rule):
+    """LGL004: a TensorFlow cross-entropy given probabilities: a layer's
+    ``activation=tf.nn.softmax``/``sigmoid`` (or ``tf.nn.softmax(z)``) fed to
+    ``softmax_cross_entropy_with_logits`` / ``tf.losses.softmax_cross_entropy`` (which
+    apply the squash again), or to a Keras cross-entropy without ``from_logits``."""
+
+    codes = ("LGL004",)
+
+    def check(self, ctx: Context) -> None:
+        ana = ctx.analysis
+        for call, scope in ana.calls:
+            qual = ana.resolve(call.func)
+            if qual is None or not qual.startswith(("tensorflow.", "keras.")):
+                continue
+            name = qual.split(".", 1)[1].replace("compat.v1.", "")
+            if name in TF_LOGIT_LOSSES:
+                squash, pos = TF_LOGIT_LOSSES[name]
+                arg = call.args[pos] if len(call.args) > pos else None
+                for kw in call.keywords:
+                    if kw.arg == "logits":
+                        arg = kw.value
+                v = ana.value(arg, scope)
+                if v is None or v.kind not in ("sigmoid", "softmax"):
+                    continue
+                what = "a layer's activation" if v.via == "layer" else f"a {v.kind}"
+                ctx.emit(
+                    "LGL004",
+                    call,
+                    f"{name.rsplit('.', 1)[-1]} applies {squash} to its logits argument, but it"
+                    f" gets probabilities from {what} ({where(v)}): the {v.kind} is applied twice,"
+                    " the loss is wrong and its gradient nearly vanishes; "
+                    + (
+                        "drop the activation from the layer (activation=None) and pass the"
+                        " layer's output as logits; apply the activation only for predictions"
+                        if v.via == "layer"
+                        else "pass the logits (the input of the softmax/sigmoid)"
+                    ),
+                )
+                continue
+            last = name.rsplit(".", 1)[-1]
+            if not (name.startswith(("keras.losses.", "losses.")) and last in KERAS_CE):
+                continue
+            if KerasSigmoidBinaryCrossEntropy._from_logits(call):
+                continue
+            pred = call.args[1] if len(call.args) > 1 else None
+            for kw in call.keywords:
+                if kw.arg == "y_pred":
+                    pred = kw.value
+            v = ana.value(pred, scope)
+            if v is None or v.via != "layer" or v.kind not in ("sigmoid", "softmax"):
+                continue
+            ctx.emit(
+                "LGL004",
+                call,
+                f"{last} on the output of a layer with a {v.kind} activation ({where(v)}):"
+                " only the TensorFlow backend recovers the logits from the activation op;"
+                f" log({v.kind}) saturates otherwise; use a linear layer (activation=None)"
+                f" and {last}(y, logits, from_logits=True), and apply {v.kind} for predictions",
+            )
 
 
 def ana_op(qual: str) -> str | None:
@@ -1011,7 +1305,11 @@ class LogOfSquashing(Rule):
             eps = Eps()
             core = strip_eps(ana, arg, scope, eps)
             negate = False
-            if isinstance(core, ast.BinOp) and isinstance(core.op, ast.Sub) and is_one(core.left):
+            if (
+                isinstance(core, ast.BinOp)
+                and isinstance(core.op, ast.Sub)
+                and one_ish(ana, core.left, scope, eps)
+            ):
                 core = strip_eps(ana, core.right, scope, eps)
                 negate = True
             v = ana.value(core, scope)
@@ -1261,6 +1559,8 @@ class HandWrittenSigmoid(Rule):
             if denom is None:
                 continue
             exp_arg, fw = denom
+            if clipped(ana, exp_arg, scope):
+                continue  # 1/(1 + exp(-clip(z, -250, 250))): the exp cannot overflow
             if is_one(binop.left):
                 form = "recip"
             else:
@@ -1297,6 +1597,21 @@ class HandWrittenSigmoid(Rule):
             ctx.emit("LGL030", binop, "hand-written sigmoid: " + hint, fix)
 
 
+def clipped(ana: ModuleAnalysis, node: ast.expr, scope: Scope, depth: int = 2) -> bool:
+    """``node`` is (or a name holds) a clip/clamp, so exp of it is bounded."""
+    node = unneg(node)
+    if isinstance(node, ast.Call):
+        op = ana.op_of(node)
+        if op is not None and op[0] == "clamp":
+            return True
+        func = node.func
+        return isinstance(func, ast.Attribute) and func.attr in ("clamp", "clip", "clip_by_value")
+    if isinstance(node, ast.Name) and depth > 0:
+        found = ana.lookup(node.id, scope, node.lineno, node.col_offset)
+        return found is not None and clipped(ana, found[0], found[1], depth - 1)
+    return False
+
+
 def collect_where(ctx: Context) -> None:
     """Mark nodes inside ``where(...)``: a two-branch formula is the stable idiom."""
     ana = ctx.analysis
@@ -1313,6 +1628,7 @@ RULES: tuple[Rule, ...] = (
     HandWrittenCrossEntropy(),
     SigmoidThenBinaryCrossEntropy(),
     KerasSigmoidBinaryCrossEntropy(),
+    TensorFlowSquashIntoCrossEntropy(),
     SoftmaxIntoLogLoss(),
     LogOfSquashing(),
     HandWrittenSigmoid(),

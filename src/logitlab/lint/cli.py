@@ -61,6 +61,10 @@ def lint_command(
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", help="Worker processes (0: one per core).")
     ] = 0,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Neither read nor write .logitlab_cache/."),
+    ] = False,
 ) -> None:
     """Find probability-space loss code (sigmoid+BCE, log(softmax), ...) and fix it."""
     import importlib.util
@@ -160,7 +164,7 @@ def lint_command(
             raise typer.Exit(0)
         raise typer.Exit(1 if (diff and changed) or (not diff and findings) else 0)
 
-    findings = lint_paths(targets, options, jobs)
+    findings = lint_paths(targets, options, jobs, cache=not no_cache)
     out.write(render(findings, output_format))
     if findings and output_format == "text":
         safe = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "safe")
