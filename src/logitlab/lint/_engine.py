@@ -332,12 +332,14 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
         if not os.path.isdir(root):
             yield root, None
             continue
+        # A loop is a directory reached again below itself (a symlink to an ancestor);
+        # one reached twice side by side (a sibling symlink) is linted once, silently.
         seen: set[str] = set()
-        stack = [root]
+        stack: list[tuple[str, frozenset[str]]] = [(root, frozenset())]
         while stack:
-            current = stack.pop()
+            current, ancestors = stack.pop()
             real = os.path.realpath(current)
-            if real in seen:
+            if real in ancestors:
                 yield (
                     current,
                     Finding(
@@ -347,11 +349,14 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
                         1,
                         0,
                         "LGL902",
-                        "skipped: symlink loop (directory already visited)",
+                        "skipped: symlink loop (a link to a directory above it)",
                     ),
                 )
                 continue
+            if real in seen:
+                continue
             seen.add(real)
+            below = ancestors | {real}
             try:
                 entries = sorted(os.scandir(current), key=lambda e: e.name)
             except OSError as err:
@@ -386,7 +391,7 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
                         )
                         continue
                     yield entry.path, None
-            stack.extend(reversed(subdirs))
+            stack.extend((d, below) for d in reversed(subdirs))
 
 
 #: where the first pass keeps its results, relative to the current directory
