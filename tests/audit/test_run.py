@@ -26,8 +26,8 @@ def test_probabilities_path_breaks_where_sigmoid_saturates(small_audit: AuditRes
     assert r.measures is not None
     # torch.sigmoid rounds to 1 from z ~ 16.64 in float32: log(1 - p) is clamped, the
     # gradient for y = 0 vanishes there
-    v = r.measures.breakpoints["y=0"].vanished
-    assert v is not None and 15 < v < 17.5
+    v = small_audit.onset("torch.probabilities", "float32", 0.0, "against", "gradient vanishes")
+    assert v.z is not None and 16.5 < v.z < 16.7
     assert r.measures.counts["log clamped"] > 0
     logits = small_audit.row("torch.logits", "float32").measures
     assert logits is not None and logits.counts["log clamped"] == 0
@@ -52,7 +52,8 @@ def test_elementwise_quantity() -> None:
     m = r.row("torch.sigmoid", "bfloat16").measures
     assert m is not None and m.value.p99_ulp < 1
     # torch's bfloat16 sigmoid flushes to 0 from -89; the exact one still has subnormals
-    assert m.breakpoints["all"].relative == 89.0
+    o = r.onset("torch.sigmoid", "bfloat16", None, "negative", "loss relative error")
+    assert o.z == -89.0
 
 
 def test_weight_and_pos_weight() -> None:
