@@ -22,9 +22,7 @@ def test_json_has_everything(small_audit: AuditResult) -> None:
     assert row["measures"]["value"]["max_ulp"] == "inf"  # infinities as strings
     bps = data["breakpoints"]
     assert {b["side"] for b in bps} == {"against", "with"}
-    assert all(
-        {"formulation", "dtype", "target", "side", "criterion", "z"} <= set(b) for b in bps
-    )
+    assert all({"formulation", "dtype", "target", "side", "criterion", "z"} <= set(b) for b in bps)
     assert all(b["z"] is None or isinstance(b["z"], float) for b in bps)
     assert data["edges"]["float32"]["sigmoid rounds to 1"] > 17
 

@@ -282,9 +282,9 @@ def _grid(name: str, band: tuple[float, float] | None) -> np.ndarray:
                 lo = ordinal_of(2.0**e, fmt)
                 parts.append(_spread(lo, lo + binade, 256 if -8 <= e < 10 else 4))
         g = np.concatenate([*parts, np.asarray([top], dtype=np.int64)])
-    if band is not None:
-        lo, hi = ordinal_of(band[0], fmt), ordinal_of(band[1], fmt)
-        g = np.concatenate([[lo], g[(g > lo) & (g < hi)], [hi]]).astype(np.int64)
+    if band is not None:  # from band[0] up (the search drops onsets above band[1])
+        lo = ordinal_of(band[0], fmt)
+        g = np.concatenate([[lo], g[g > lo]]).astype(np.int64)
     return np.unique(g)
 
 
@@ -302,7 +302,11 @@ def search(
     clean: int = CLEAN,
 ) -> dict[tuple[int, str], int | None]:
     """``(lane, criterion) -> ordinal`` of the onset (``None``: none), see the module
-    docstring.  ``evaluate`` is called with every lane's ordinals batched together."""
+    docstring.  ``evaluate`` is called with every lane's ordinals batched together.
+
+    ``band=(lo, hi)`` searches ``|z| >= lo`` only and reports onsets above ``hi`` as none
+    (the brute-force tests scan exactly that band); ``clean`` is the clean stretch the walk
+    down needs below an onset."""
     g = grid(fmt, band)
     floor = int(g[0])
     lanes = np.repeat(np.arange(n_lanes), g.size)
@@ -395,4 +399,7 @@ def search(
             hits = np.flatnonzero(got[key])
             k = pending[key][0] if hits.size == 0 else int(ks[hits[0]])
             pending[key] = (k, int(ks[0]))
+    if band is not None:
+        top = ordinal_of(band[1], fmt)
+        out = {key: None if k is None or k > top else k for key, k in out.items()}
     return out
