@@ -99,11 +99,11 @@ def _label(target: float | str | None) -> str:
 
 def _onsets(row: Row, criterion: str, sides: tuple[str, ...]) -> str:
     """``"y=0: 12.241, y=1: 88.7228"``: per target the onset's |z| on ``sides``."""
-    parts = []
-    for o in row.onsets:
-        if o.criterion == criterion and o.side in sides:
-            side = "" if len(sides) == 1 else f" {o.side}"
-            parts.append(f"{_label(o.target)}{side}: {_z(o.z)}")
+    parts = [
+        f"{_label(o.target)}: {_z(o.z)}"
+        for o in row.onsets
+        if o.criterion == criterion and o.side in sides
+    ]
     return ", ".join(parts)
 
 
