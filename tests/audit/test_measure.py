@@ -7,17 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from logitlab.analysis.measure import (
-    breakpoint,
-    breakpoint_threshold,
-    error_stats,
-    measure,
-    relative_errors,
-    target_class,
-    vanished,
-)
+from logitlab.analysis.breakpoints import breakpoint_threshold
+from logitlab.analysis.measure import error_stats, measure, relative_errors
 from logitlab.core.formats import get_format
 from logitlab.exact import fast
+from logitlab.formulations.run import RunResult
 
 F32 = get_format("float32")
 
@@ -63,31 +57,20 @@ def test_p99_is_an_observed_value() -> None:
     assert s.p99_ulp == 0.25 and s.max_ulp == 2.0
 
 
-def test_vanished_only_where_exact_rounds_nonzero() -> None:
-    exact = np.array([1e-3, 1e-50, 0.0, -2.0])
-    grad = np.array([0.0, 0.0, 0.0, 0.0])
-    assert vanished(grad, exact, F32).tolist() == [True, False, False, True]
-
-
-def test_breakpoint_smallest_abs_z() -> None:
-    z = np.array([-3.0, 1.0, np.inf, 2.0, -0.5, np.nan])
-    bad = np.array([True, False, True, True, False, True])
-    assert breakpoint(z, bad) == (2.0, 3)
-    assert breakpoint(z, np.zeros(6, dtype=bool)) is None
-
-
-def test_target_classes() -> None:
-    assert target_class(np.array([0.0, 1.0, 0.3])).tolist() == ["y=0", "y=1", "soft"]
-
-
 def test_breakpoint_threshold_respects_coarse_formats() -> None:
     assert breakpoint_threshold(F32) == 1e-3
     assert breakpoint_threshold(get_format("bfloat16")) == pytest.approx(2 * 2.0**-7)
 
 
+def _result(value: np.ndarray, grad: np.ndarray, z: np.ndarray) -> RunResult:
+    from logitlab.formulations import get
+
+    return RunResult(get("torch.logits"), "x", "ok", F32, value=value, grad=grad)
+
+
 def test_measure_on_a_known_broken_formula() -> None:
     # y = 1: loss softplus(-z), gradient -sigma(-z).  A "formula" that is exact up to
-    # z = 10 and then returns 0 for both: the loss breaks and the gradient vanishes at 10.
+    # z = 10 and then returns 0 for both: its gradient vanishes there.
     z = F32.round(np.linspace(-20, 20, 401))
     y = np.ones_like(z)
     ref = fast.bce(z, y, F32)
@@ -97,24 +80,20 @@ def test_measure_on_a_known_broken_formula() -> None:
     value[broken] = 0.0
     grad[broken] = 0.0
     value[0] = _next_up(value[0], 3)  # 3 ULP off at z = -20
-    m, ulps, gulps = measure(F32, z, y, value, grad, ref)
+    m, ulps, gulps = measure(F32, _result(value, grad, z), ref, logits=z)
     assert m.value.max_ulp > 1e6  # the zeros past z = 10 are far off
     assert ulps[0] == pytest.approx(3, abs=0.5)
-    assert m.breakpoints["y=1"].relative == pytest.approx(10.0)
-    assert m.breakpoints["y=1"].vanished == pytest.approx(10.0)
     assert m.counts["gradient vanished"] == int(broken.sum())
     assert m.value.share_above_1ulp == pytest.approx((broken.sum() + 1) / z.size)
     assert gulps is not None and np.nanmax(gulps[~broken]) <= 0.5
 
 
-def test_measure_correctly_rounded_has_no_breakpoints() -> None:
+def test_measure_correctly_rounded_has_no_flags() -> None:
     z = F32.round(np.linspace(-120, 120, 2001))
     y = np.zeros_like(z)
     ref = fast.bce(z, y, F32)
     value = F32.round(ref.value.astype(np.float64))
     grad = F32.round(ref.grad.astype(np.float64))
-    m, _, _ = measure(F32, z, y, value, grad, ref)
+    m, _, _ = measure(F32, _result(value, grad, z), ref, logits=z)
     assert m.value.max_ulp <= 0.5 and m.grad is not None and m.grad.max_ulp <= 0.5
-    # subnormal losses far below 1e-3 relative accuracy are no breakpoint: rounding only
-    assert m.breakpoints["y=0"].relative is None
-    assert m.breakpoints["y=0"].vanished is None
+    assert not any(m.counts.values())

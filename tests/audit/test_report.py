@@ -20,7 +20,10 @@ def test_json_has_everything(small_audit: AuditResult) -> None:
     row = data["rows"][0]
     assert row["formulation"] == "torch.probabilities"
     assert row["measures"]["value"]["max_ulp"] == "inf"  # infinities as strings
-    assert set(row["measures"]["breakpoints"]) == {"y=0", "y=1", "soft"}
+    bps = data["breakpoints"]
+    assert {b["side"] for b in bps} == {"against", "with"}
+    assert all({"formulation", "dtype", "target", "side", "criterion", "z"} <= set(b) for b in bps)
+    assert all(b["z"] is None or isinstance(b["z"], float) for b in bps)
     assert data["edges"]["float32"]["sigmoid rounds to 1"] > 17
 
 

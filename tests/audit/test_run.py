@@ -36,8 +36,8 @@ def test_probabilities_path_breaks_where_sigmoid_saturates(small_audit: AuditRes
         if mpmath.mpf(float(first)) < threshold:
             first = np.nextafter(first, np.float32(np.inf))
     assert float(first) == 16.63553237915039
-    v = r.measures.breakpoints["y=0"].vanished
-    assert v == float(first)
+    v = small_audit.onset("torch.probabilities", "float32", 0.0, "against", "gradient vanishes")
+    assert v.z == float(first)
     # Just below it the float32 sigmoid is still below 1 (so the breakpoint is the first).
     below = np.nextafter(first, np.float32(0))
     assert float(torch.sigmoid(torch.tensor(below))) < 1.0
@@ -69,7 +69,8 @@ def test_elementwise_quantity() -> None:
     m = r.row("torch.sigmoid", "bfloat16").measures
     assert m is not None and m.value.p99_ulp < 1
     # torch's bfloat16 sigmoid flushes to 0 from -89; the exact one still has subnormals
-    assert m.breakpoints["all"].relative == 89.0
+    o = r.onset("torch.sigmoid", "bfloat16", None, "negative", "loss relative error")
+    assert o.z == -89.0
 
 
 def test_weight_and_pos_weight() -> None:

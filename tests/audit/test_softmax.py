@@ -72,7 +72,10 @@ def test_softmax_audit_rows() -> None:
     probs = r.row("torch.log_of_softmax", "float32").measures
     assert fused is not None and probs is not None
     assert probs.value.inf > 0 and fused.value.inf == 0  # log(0) once softmax underflows
-    assert set(fused.breakpoints) == {"t=swept", "t=other"}
+    row = r.row("torch.cross_entropy", "float32")
+    assert {(o.target, o.side) for o in row.onsets} == {
+        (t, s) for t in ("t=swept", "t=other") for s in ("against", "with")
+    }
 
 
 def test_jax_softmax_rows() -> None:

@@ -1,10 +1,14 @@
 """Run an audit: every chosen formulation at every chosen dtype over many points.
 
 Work splits by dtype: each dtype's points and reference are built once, in one process,
-and every formulation runs on them in one framework call (all logits x all targets).
-With ``workers > 1`` the dtypes are shared out to that many spawned processes (largest
-first onto the least loaded), each with ``torch.set_num_threads(1)``; results come back
-per formulation through a queue, which drives the progress bar.
+and every formulation runs on them in one framework call (all logits x all targets),
+through :func:`logitlab.formulations.run.run` and nothing else; flags are counted by
+:func:`logitlab.analysis.flags.classify`.  Breakpoints (:mod:`logitlab.analysis.breakpoints`)
+come from the same run for 16-bit formats (every value) and from a search over the
+format's values for float32 and float64.  With ``workers > 1`` the dtypes are shared out
+to that many spawned processes (largest first onto the least loaded), each with
+``torch.set_num_threads(1)``; results come back per formulation through a queue, which
+drives the progress bar.
 """
 
 from __future__ import annotations
@@ -12,18 +16,35 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from logitlab.analysis.measure import Measures, breakpoint_threshold, measure
+from logitlab.analysis import audit_softmax
+from logitlab.analysis.audit_rows import Row, plot_bins, plot_limit, row_from
+from logitlab.analysis.breakpoints import (
+    CLEAN,
+    CRITERIA,
+    SIDES,
+    WINDOW,
+    Evaluate,
+    Onset,
+    breakpoint_threshold,
+    criteria,
+    magnitudes,
+    onsets_from_masks,
+    search,
+    side_sign,
+)
+from logitlab.analysis.measure import measure
 from logitlab.analysis.points import DEFAULT_TARGETS, edges, logit_points, targets_for
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES, FloatFormat, get_format
 from logitlab.core.inputs import BCECase
 from logitlab.exact import fast
-from logitlab.formulations import NotApplicable, all_formulations, get
+from logitlab.formulations import Formulation, all_formulations, get
+from logitlab.formulations.run import run
 
 __all__ = [
     "DEFAULT_POINTS",
@@ -38,9 +59,6 @@ __all__ = [
 QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
 #: Logits per float32/float64 sweep in the default audit (16-bit formats: every value).
 DEFAULT_POINTS = 20_000
-#: Points sampled for APIs that return one reduced number per call (sklearn's log_loss).
-PER_CALL_POINTS = 128
-_PLOT_BINS = 300
 
 
 @dataclass(frozen=True)
@@ -55,45 +73,12 @@ class Settings:
     targets: tuple[float, ...] = DEFAULT_TARGETS
     weight: float | None = None
     pos_weight: float | None = None
+    #: Which float32/float64 targets get a breakpoint search: ``"hard"`` (0 and 1, the
+    #: default) or ``"all"`` (16-bit formats always report every target).
+    breakpoints: str = "hard"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-@dataclass
-class Row:
-    """One (formulation, dtype): its status and, when it ran, what was measured.
-
-    ``status`` is ``ok``, ``skipped`` (framework not installed), ``not applicable`` or
-    ``error`` (the framework refused; ``reason`` has its message).  ``plot`` holds per-bin
-    maxima of the ULP errors against z for the plots.
-    """
-
-    name: str
-    framework: str
-    code: str
-    dtype: str
-    status: str
-    reason: str | None = None
-    notes: list[str] = field(default_factory=list)
-    measures: Measures | None = None
-    seconds: float = 0.0
-    has_autograd: bool = True
-    plot: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "formulation": self.name,
-            "framework": self.framework,
-            "code": self.code,
-            "dtype": self.dtype,
-            "status": self.status,
-            "reason": self.reason,
-            "notes": list(self.notes),
-            "seconds": self.seconds,
-            "autograd": self.has_autograd,
-            "measures": None if self.measures is None else self.measures.to_dict(),
-        }
 
 
 @dataclass
@@ -113,6 +98,19 @@ class AuditResult:
                 return r
         raise KeyError((name, dtype))
 
+    @property
+    def breakpoints(self) -> list[Onset]:
+        """Every row's onsets, in row order."""
+        return [o for r in self.rows for o in r.onsets]
+
+    def onset(
+        self, name: str, dtype: str, target: float | str | None, side: str, criterion: str
+    ) -> Onset:
+        for o in self.row(name, dtype).onsets:
+            if (o.target, o.side, o.criterion) == (target, side, criterion):
+                return o
+        raise KeyError((name, dtype, target, side, criterion))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "settings": self.settings.to_dict(),
@@ -123,6 +121,8 @@ class AuditResult:
             "breakpoint_relative_error": {
                 d: breakpoint_threshold(get_format(d)) for d in self.settings.dtypes
             },
+            "breakpoint_criteria": dict(CRITERIA),
+            "breakpoints": [o.to_dict() for o in self.breakpoints],
             "rows": [r.to_dict() for r in self.rows],
         }
 
@@ -156,53 +156,100 @@ def _full(v: float | None, like: np.ndarray, fmt: FloatFormat) -> np.ndarray | N
     return None if v is None else np.full_like(like, float(fmt.round(np.asarray(v))))
 
 
-def _returned_format(value: np.ndarray, fmt: FloatFormat) -> str | None:
-    """The wider format a framework's finite results live in, when not ``fmt``."""
-    v = value[np.isfinite(value)]
-    if v.size == 0 or np.array_equal(fmt.round(v), v):
-        return None
-    f32 = get_format("float32")
-    return "float32" if fmt.precision < 24 and np.array_equal(f32.round(v), v) else "float64"
+def _case(settings: Settings, fmt: FloatFormat, z: np.ndarray, y: np.ndarray | None) -> BCECase:
+    return BCECase(
+        logits=z,
+        targets=np.zeros_like(z) if y is None else y,
+        weight=_full(settings.weight, z, fmt),
+        pos_weight=_full(settings.pos_weight, z, fmt),
+        reduction="none",
+        dtype=fmt,
+    )
 
 
-def plot_limit(fmt: FloatFormat) -> float:
-    """Plots show |z| up to twice where sigmoid rounds to 0 (the table covers the rest)."""
-    return 2 * abs(edges(fmt).sigmoid_zero)
+# A lane: one target (None for elementwise quantities) and one side.
+Lane = tuple[float | None, str]
 
 
-def precision_notes(value: np.ndarray, inputs: np.ndarray, fmt: FloatFormat) -> list[str]:
-    """Say when a framework returned another precision than it was given."""
-    notes = []
-    wider = _returned_format(value, fmt)
-    if wider:
-        notes.append(f"returned {wider} values for {fmt.name} input (upcast)")
-    f32 = get_format("float32")
-    v = value[np.isfinite(value)]
-    x = inputs[np.isfinite(inputs)]
-    if (
-        fmt.name == "float64"
-        and v.size
-        and np.array_equal(f32.round(v), v)
-        and not np.array_equal(f32.round(x), x)
-    ):
-        notes.append("returned only float32 values for float64 input (computed in float32)")
-    return notes
+def _lanes(settings: Settings, targets: np.ndarray | None) -> list[Lane]:
+    if settings.quantity != "bce" or targets is None:
+        return [(None, "negative"), (None, "positive")]
+    return [(float(t), side) for t in targets for side in SIDES]
 
 
-def _plot_bins(z: np.ndarray, ulps: np.ndarray | None, limit: float) -> dict[str, list[float]]:
-    if ulps is None:
-        return {}
-    ok = np.isfinite(z) & (np.abs(z) <= limit)
-    u = np.sign(z[ok]) * np.log10(1 + np.abs(z[ok]))  # a symmetric log axis
-    e = np.where(np.isnan(ulps[ok]), np.inf, ulps[ok])
-    edges_ = np.linspace(u.min(), u.max(), _PLOT_BINS + 1)
-    which = np.clip(np.searchsorted(edges_, u, side="right") - 1, 0, _PLOT_BINS - 1)
-    top = np.full(_PLOT_BINS, -1.0)
-    np.maximum.at(top, which, e)
-    centres = (edges_[:-1] + edges_[1:]) / 2
-    zc = np.sign(centres) * (10 ** np.abs(centres) - 1)
-    keep = top >= 0
-    return {"z": zc[keep].tolist(), "ulp": top[keep].tolist()}
+def _lane_of(z: np.ndarray, y: np.ndarray | None, lanes: list[Lane]) -> np.ndarray:
+    """Each element's lane (-1 for z = 0 and non-finite z)."""
+    index = {lane: i for i, lane in enumerate(lanes)}
+    out = np.full(z.shape, -1, dtype=np.int64)
+    ok = np.isfinite(z) & (z != 0)
+    for _i, (t, side) in enumerate(lanes):
+        sign = side_sign(0.0 if t is None else t, side)
+        mine = ok & (np.sign(z) == sign)
+        if t is not None and y is not None:
+            mine &= y == t
+        out[mine] = index[(t, side)]
+    return out
+
+
+def _evaluator(f: Formulation, settings: Settings, fmt: FloatFormat, lanes: list[Lane]) -> Evaluate:
+    signs = np.array([side_sign(0.0 if t is None else t, s) for t, s in lanes], dtype=np.float64)
+    ys = np.array([0.0 if t is None else t for t, _ in lanes])
+
+    def evaluate(lane_ids: np.ndarray, ordinals: np.ndarray) -> dict[str, np.ndarray] | None:
+        z = signs[lane_ids] * magnitudes(ordinals, fmt)
+        y = None if settings.quantity != "bce" else ys[lane_ids]
+        case = _case(settings, fmt, z, y)
+        result = run(f, case)
+        if not result.ok:
+            return None
+        ref = _reference(settings, fmt, z, y)
+        return criteria(
+            fmt, result, ref, logits=z, weight=case.weight, flushes=f.flushes_subnormals
+        )
+
+    return evaluate
+
+
+def _onsets(
+    f: Formulation,
+    settings: Settings,
+    fmt: FloatFormat,
+    lanes: list[Lane],
+    found: dict[tuple[int, str], float | None],
+    method: str,
+) -> list[Onset]:
+    out = []
+    for i, (t, side) in enumerate(lanes):
+        for name in CRITERIA:
+            if (i, name) in found:
+                out.append(Onset(f.name, fmt.name, t, side, name, found[(i, name)], method))
+    return out
+
+
+def _searched(
+    f: Formulation, settings: Settings, fmt: FloatFormat, lanes: list[Lane]
+) -> list[Onset]:
+    """Onsets by :func:`~logitlab.analysis.breakpoints.search`, hard targets (and
+    elementwise quantities) with the long clean stretch, soft targets with one window."""
+    out: list[Onset] = []
+    hard = [lane for lane in lanes if lane[0] in (None, 0.0, 1.0)]
+    soft = [lane for lane in lanes if lane not in hard]
+    for group, clean in ((hard, CLEAN if fmt.bits == 32 else WINDOW), (soft, WINDOW)):
+        if not group or (group is soft and settings.breakpoints != "all"):
+            continue
+        found = search(
+            _evaluator(f, settings, fmt, group), fmt, len(group), list(CRITERIA), clean=clean
+        )
+        signs = [side_sign(0.0 if t is None else t, s) for t, s in group]
+        values = {
+            key: None if k is None else signs[key[0]] * float(magnitudes(np.array([k]), fmt)[0])
+            for key, k in found.items()
+        }
+        method = f"grid, 64-way bisection, windows down to {clean} clean values"
+        out += _onsets(f, settings, fmt, group, values, method)
+    order: dict[Any, int] = {lane: i for i, lane in enumerate(lanes)}
+    out.sort(key=lambda o: (order[(o.target, o.side)], list(CRITERIA).index(o.criterion)))
+    return out
 
 
 def _run_one(
@@ -214,80 +261,45 @@ def _run_one(
     ref: fast.Reference,
     notes: list[str],
 ) -> Row:
-    from logitlab.formulations._sklearn import PER_CALL
-
     f = get(name)
-    case_notes: list[str] = []
-    row = Row(name, f.framework, f.code, fmt.name, "ok", notes=case_notes)
-    missing = f.missing()
-    if missing is not None:
-        row.status, row.reason = "skipped", missing
+    result = run(f, _case(settings, fmt, z, y))
+    extra: list[str] = []
+    if result.status == "not applicable" and y is not None:
+        hard = np.isin(y, (0.0, 1.0))
+        if hard.any() and not hard.all():
+            # e.g. scikit-learn's log_loss takes labels: run it on the hard targets alone
+            z, y = z[hard], y[hard]
+            scale = None if ref.grad_scale is None else ref.grad_scale[hard]
+            ref = fast.Reference(ref.value[hard], ref.grad[hard], 0, scale)
+            retry = run(f, _case(settings, fmt, z, y))
+            if retry.ok:
+                extra.append(f"soft targets not applicable ({result.reason}): hard targets only")
+                result = retry
+    row = row_from(result, extra)
+    if f.quantity != "bce":
+        row.code = f.code
+    if not result.ok:
         return row
-    idx = None
-    if name in PER_CALL:
-        # one call per point: a sample, of hard targets only (log_loss takes labels)
-        rng = np.random.default_rng(settings.seed)
-        pool = np.flatnonzero(np.isin(y, (0.0, 1.0))) if y is not None else np.arange(z.size)
-        idx = np.sort(rng.choice(pool, min(PER_CALL_POINTS, pool.size), replace=False))
-        case_notes.append(
-            f"{f.code.split('(')[0]} returns one mean per call: run once per point on "
-            f"{idx.size} sampled points with hard targets"
-        )
-    zs = z if idx is None else z[idx]
-    ys = None if y is None else (y if idx is None else y[idx])
-    sub = ref
-    if idx is not None:
-        scale = None if ref.grad_scale is None else ref.grad_scale[idx]
-        sub = fast.Reference(ref.value[idx], ref.grad[idx], 0, scale)
-    case = BCECase(
-        logits=zs,
-        targets=np.zeros_like(zs) if ys is None else ys,
-        weight=_full(settings.weight, zs, fmt),
-        pos_weight=_full(settings.pos_weight, zs, fmt),
-        reduction="none",
-        dtype=fmt,
-    )
-    row.code = f.code_line(case) if f.quantity == "bce" else f.code
-    start = time.perf_counter()
-    try:
-        out = f.compute(case)
-    except NotApplicable as err:
-        row.status, row.reason = "not applicable", str(err)
-        return row
-    except Exception as err:  # the framework refused: say so, with its message
-        text = str(err).strip().splitlines()
-        row.status = "error"
-        row.reason = f"{type(err).__name__}: {text[0] if text else ''}"
-        return row
-    finally:
-        row.seconds = time.perf_counter() - start
-    value = np.asarray(out.value, dtype=np.float64).reshape(zs.shape)
-    np.seterr(all="ignore")  # overflow in rounding infinities to a format is expected
-    grad = None if out.grad is None else np.asarray(out.grad, dtype=np.float64).reshape(zs.shape)
-    row.has_autograd = grad is not None
-    case_notes.extend(precision_notes(value, zs, fmt))
-    probabilities = (
-        None if out.probabilities is None else np.asarray(out.probabilities).reshape(zs.shape)
-    )
-    clamped = None if out.clamped is None else np.asarray(out.clamped).reshape(zs.shape)
-    gc = getattr(out, "grad_clamped", None)
-    grad_clamped = None if gc is None else np.asarray(gc).reshape(zs.shape)
-    m, ulps, gulps = measure(fmt, zs, ys, value, grad, sub, probabilities, clamped, grad_clamped)
+    weight = _full(settings.weight, z, fmt)
+    flushes = f.flushes_subnormals
+    m, ulps, gulps = measure(fmt, result, ref, logits=z, weight=weight, flushes=flushes)
     row.measures = m
     limit = plot_limit(fmt)
-    row.plot = {
-        "value": _plot_bins(zs, ulps, limit),
-        "grad": _plot_bins(zs, gulps, limit),
-        "sampled": idx is not None,
-    }
+    row.plot = {"value": plot_bins(z, ulps, limit), "grad": plot_bins(z, gulps, limit)}
+    targets = None if y is None else np.unique(y)
+    lanes = _lanes(settings, targets)
+    if fmt.bits == 16:
+        masks = criteria(fmt, result, ref, logits=z, weight=weight, flushes=flushes)
+        found = onsets_from_masks(z, _lane_of(z, y, lanes), masks, len(lanes))
+        row.onsets = _onsets(f, settings, fmt, lanes, found, "every finite value")
+    else:
+        row.onsets = _searched(f, settings, fmt, lanes)
     return row
 
 
 def _run_dtype(settings: Settings, dtype: str, emit: Callable[[str, Any], None]) -> None:
     if settings.quantity == "softmax_ce":
-        from logitlab.analysis.audit_softmax import run_dtype
-
-        run_dtype(settings, dtype, emit)
+        audit_softmax.run_dtype(settings, dtype, emit)
         return
     fmt = get_format(dtype)
     z, y, notes = _inputs(settings, fmt)

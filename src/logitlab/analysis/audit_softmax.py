@@ -3,8 +3,11 @@
 Three classes; the label is either the swept class (``t=swept``: the loss is
 ``log(1 + 2 exp(-m))``, tiny for large ``m``) or another one (``t=other``: the loss grows
 like ``m``).  ``m`` runs over the same logits as the BCE audit (every finite value of a
-16-bit format); breakpoints are in ``|m|``.  Each row's differences ``z_c - max z`` are
-exact, which the fast reference (:func:`logitlab.exact.fast.softmax_ce`) needs.
+16-bit format).  Each row's differences ``z_c - max z`` are exact, which the fast
+reference (:func:`logitlab.exact.fast.softmax_ce`) needs.  Breakpoints are in ``m``, with
+*against* the label ``m < 0`` for ``t=swept`` and ``m > 0`` for ``t=other``.  Every row
+runs through :func:`logitlab.formulations.run.run`; flags come from
+:func:`logitlab.analysis.flags.classify`.  Nothing here imports the BCE audit.
 """
 
 from __future__ import annotations
@@ -14,105 +17,117 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.analysis.measure import Breakpoint, Measures, breakpoint, error_stats, measure
+from logitlab.analysis.audit_rows import Row, plot_bins, plot_limit, row_from
+from logitlab.analysis.breakpoints import (
+    CLEAN,
+    CRITERIA,
+    SIDES,
+    WINDOW,
+    Onset,
+    criteria,
+    magnitudes,
+    onsets_from_masks,
+    search,
+)
+from logitlab.analysis.measure import measure
 from logitlab.analysis.points import edges, logit_points
 from logitlab.core.formats import FloatFormat, get_format
 from logitlab.exact import fast
+from logitlab.formulations.run import run
 
-__all__ = ["CLASSES", "run_dtype"]
+__all__ = ["CLASSES", "LABELS", "run_dtype"]
 
 #: Classes per row.
 CLASSES = 3
+#: The two labels: the swept class, and another one.
+LABELS = ("t=swept", "t=other")
 
 
-def _rows(settings: Any, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    m = logit_points(fmt, settings.points, settings.seed)
-    m = m[np.isfinite(m)]  # an infinite logit makes the row's differences NaN in torch too
-    z = np.zeros((2 * m.size, CLASSES))
-    z[:, 0] = np.tile(m, 2)
-    labels = np.repeat(np.array([0, 1]), m.size)
-    return z, labels, z[:, 0].copy()
+def _sign(label: str, side: str) -> int:
+    against = -1 if label == "t=swept" else 1
+    return against if side == "against" else -against
+
+
+def _rows(m: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    z = np.zeros((m.size, CLASSES))
+    z[:, 0] = m
+    return z
+
+
+def _case(fmt: FloatFormat, m: np.ndarray, labels: np.ndarray) -> Any:
+    from logitlab.formulations._torch_softmax import SoftmaxCase
+
+    return SoftmaxCase(_rows(m, labels), labels, fmt)
 
 
 def _run_one(
     name: str,
-    settings: Any,
     fmt: FloatFormat,
-    z: np.ndarray,
-    labels: np.ndarray,
     m: np.ndarray,
+    labels: np.ndarray,
     ref: fast.Reference,
-) -> Any:
-    from logitlab.analysis.audit import Row, _plot_bins, plot_limit, precision_notes
-    from logitlab.formulations import NotApplicable, get
-    from logitlab.formulations._torch_softmax import SoftmaxCase
+) -> Row:
+    from logitlab.formulations import get
 
     f = get(name)
-    row = Row(name, f.framework, f.code, fmt.name, "ok")
-    missing = f.missing()
-    if missing is not None:
-        row.status, row.reason = "skipped", missing
+    result = run(f, _case(fmt, m, labels))
+    row = row_from(result)
+    row.code = f.code
+    if not result.ok:
         return row
-    start = time.perf_counter()
-    try:
-        out = f.compute(SoftmaxCase(z, labels, fmt))
-    except NotApplicable as err:
-        row.status, row.reason = "not applicable", str(err)
-        return row
-    except Exception as err:
-        text = str(err).strip().splitlines()
-        row.status, row.reason = "error", f"{type(err).__name__}: {text[0] if text else ''}"
-        return row
-    finally:
-        row.seconds = time.perf_counter() - start
-    np.seterr(all="ignore")
-    value = np.asarray(out.value, dtype=np.float64).reshape(m.shape)
-    grad = None if out.grad is None else np.asarray(out.grad, dtype=np.float64).reshape(z.shape)
-    row.has_autograd = grad is not None
-    row.notes.extend(precision_notes(value, m, fmt))
-    classes = np.where(labels == 0, "t=swept", "t=other")
-    probs = None
-    if out.probabilities is not None:
-        p = np.asarray(out.probabilities).reshape(z.shape)
-        probs = np.where((p == 0).any(axis=1) | (p == 1).any(axis=1), 0.0, 0.5)
-    vref = fast.Reference(ref.value, ref.value)
-    m_value, ulps, _ = measure(fmt, m, None, value, None, vref, probs, classes=classes)
-    gstats = None
-    gulps_row = None
-    counts = dict(m_value.counts)
-    breakpoints = dict(m_value.breakpoints)
-    if grad is not None:
-        from logitlab.analysis.measure import relative_errors, vanished
-
-        gulps = fast.ulp_errors(grad.ravel(), ref.grad.ravel(), fmt)
-        grels = relative_errors(grad.ravel(), ref.grad.ravel())
-        gstats = error_stats(gulps, grels, grad.ravel(), ref.grad.ravel())
-        gone = vanished(grad, ref.grad, fmt)
-        counts["gradient vanished"] = int(np.count_nonzero(gone))
-        # a row's gradient entries sum to 0: the largest entry is the scale
-        scale = np.abs(ref.grad).max(axis=1, keepdims=True)
-        real = (gone & (np.abs(ref.grad) > 2 * fmt.eps * scale)).any(axis=1)
-        gulps_row = np.where(np.isnan(gulps), np.inf, gulps).reshape(z.shape).max(axis=1)
-        for cls, b in list(breakpoints.items()):
-            bp = breakpoint(np.where(classes == cls, m, np.nan), real)
-            breakpoints[cls] = Breakpoint(
-                b.relative,
-                b.relative_at,
-                None if bp is None else bp[0],
-                None if bp is None else (float(m[bp[1]]), float(labels[bp[1]])),
-            )
-    row.measures = Measures(int(m.size), m_value.value, gstats, counts, breakpoints)
+    z = _rows(m, labels)
+    flushes = f.flushes_subnormals
+    meas, ulps, gulps = measure(fmt, result, ref, logits=z, flushes=flushes)
+    row.measures = meas
     limit = plot_limit(fmt)
-    row.plot = {"value": _plot_bins(m, ulps, limit), "grad": _plot_bins(m, gulps_row, limit)}
+    row.plot = {"value": plot_bins(m, ulps, limit), "grad": plot_bins(m, gulps, limit)}
+    lanes = [(label, side) for label in LABELS for side in SIDES]
+    if fmt.bits == 16:
+        masks = criteria(fmt, result, ref, logits=z, flushes=flushes)
+        lane_of = np.full(m.shape, -1, dtype=np.int64)
+        for i, (label, side) in enumerate(lanes):
+            mine = (labels == LABELS.index(label)) & (np.sign(m) == _sign(label, side))
+            lane_of[mine & np.isfinite(m)] = i
+        found = onsets_from_masks(m, lane_of, masks, len(lanes))
+        method = "every finite value"
+    else:
+        signs = np.array([_sign(label, side) for label, side in lanes], dtype=np.float64)
+        ids = np.array([LABELS.index(label) for label, _ in lanes])
+
+        def evaluate(lane_ids: np.ndarray, ordinals: np.ndarray) -> dict[str, np.ndarray] | None:
+            mm = signs[lane_ids] * magnitudes(ordinals, fmt)
+            lab = ids[lane_ids]
+            r = run(f, _case(fmt, mm, lab))
+            if not r.ok:
+                return None
+            zz = _rows(mm, lab)
+            return criteria(fmt, r, fast.softmax_ce(zz, lab, fmt), logits=zz, flushes=flushes)
+
+        clean = CLEAN if fmt.bits == 32 else WINDOW
+        ords = search(evaluate, fmt, len(lanes), list(CRITERIA), clean=clean)
+        found = {
+            key: None if k is None else signs[key[0]] * float(magnitudes(np.array([k]), fmt)[0])
+            for key, k in ords.items()
+        }
+        method = f"grid, 64-way bisection, windows down to {clean} clean values"
+    row.onsets = [
+        Onset(f.name, fmt.name, label, side, c, found[(i, c)], method)
+        for i, (label, side) in enumerate(lanes)
+        for c in CRITERIA
+        if (i, c) in found
+    ]
     return row
 
 
 def run_dtype(settings: Any, dtype: str, emit: Any) -> None:
     """The softmax counterpart of :func:`logitlab.analysis.audit._run_dtype`."""
     fmt = get_format(dtype)
-    z, labels, m = _rows(settings, fmt)
+    m = logit_points(fmt, settings.points, settings.seed)
+    m = m[np.isfinite(m)]  # an infinite logit makes the row's differences NaN in torch too
+    labels = np.repeat(np.array([0, 1]), m.size)
+    m = np.tile(m, 2)
     start = time.perf_counter()
-    ref = fast.softmax_ce(z, labels, fmt)
+    ref = fast.softmax_ce(_rows(m, labels), labels, fmt)
     emit(
         "reference",
         {
@@ -125,4 +140,4 @@ def run_dtype(settings: Any, dtype: str, emit: Any) -> None:
         },
     )
     for name in settings.formulations:
-        emit("row", _run_one(name, settings, fmt, z, labels, m, ref))
+        emit("row", _run_one(name, fmt, m, labels, ref))

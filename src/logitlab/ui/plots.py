@@ -1,9 +1,10 @@
 """Plots: ULP error (log scale) against the logit (symmetric log scale), one panel per dtype.
 
 Each line is a formulation: the largest error over all targets in each of a few hundred
-bins of z.  Dotted vertical lines mark each formulation's breakpoints (the smallest |z|,
-over target classes, where the relative error first exceeds the tolerance).  Results that
-are NaN or infinite where the exact value is finite sit on the top line.
+bins of z.  Vertical lines mark each formulation's breakpoints at their signed z (the
+loss's relative-error onsets on the loss plot, the gradient's vanishing onsets on the
+gradient plot, every target): dotted against the target, dash-dotted with it.  Results
+that are NaN or infinite where the exact value is finite sit on the top line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.analysis.audit import AuditResult, Row, plot_limit
+from logitlab.analysis.audit import AuditResult, Row
+from logitlab.analysis.audit_rows import plot_limit
 from logitlab.core.formats import get_format
 
 __all__ = ["figure", "save_plots", "svg_strings"]
@@ -24,11 +26,11 @@ _FLOOR = 1e-3
 _CEIL_BY_DTYPE = {"float16": 1e7, "bfloat16": 1e7, "float32": 1e12, "float64": 1e21}
 
 
-def _smallest_break(row: Row) -> float | None:
-    if row.measures is None:
-        return None
-    found = [b.relative for b in row.measures.breakpoints.values() if b.relative is not None]
-    return min(found) if found else None
+def _breaks(row: Row, which: str) -> list[tuple[float, str]]:
+    """``(z, side)`` of the row's onsets shown on the ``value`` or ``grad`` plot."""
+    criterion = "loss relative error" if which == "value" else "gradient vanishes"
+    seen = {(o.z, o.side) for o in row.onsets if o.criterion == criterion and o.z is not None}
+    return sorted(seen)
 
 
 def figure(result: AuditResult, which: str = "value") -> Any:
@@ -54,10 +56,9 @@ def figure(result: AuditResult, which: str = "value") -> Any:
             ys = [min(max(u, _FLOOR), ceil) for u in data["ulp"]]
             style = {"ls": "none", "marker": ".", "ms": 3} if row.plot.get("sampled") else {}
             ax.plot(data["z"], ys, lw=0.9, color=colours[row.name], label=row.name, **style)
-            bp = _smallest_break(row) if which == "value" else None
-            if bp is not None:
-                for sign in (-1, 1):
-                    ax.axvline(sign * bp, color=colours[row.name], ls=":", lw=0.8)
+            for z, side in _breaks(row, which):
+                ls = ":" if side in ("against", "negative") else "-."
+                ax.axvline(z, color=colours[row.name], ls=ls, lw=0.8)
         ax.set_xscale("symlog", linthresh=1.0)
         limit = plot_limit(get_format(dtype))
         ax.set_xlim(-limit, limit)
@@ -79,7 +80,8 @@ def figure(result: AuditResult, which: str = "value") -> Any:
                 labels.append(ll)
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
     fig.suptitle(
-        f"logitlab audit ({result.settings.quantity}): dotted lines mark breakpoints; "
+        f"logitlab audit ({result.settings.quantity}): breakpoints dotted (against the "
+        "target) and dash-dotted (with it); "
         "dashed red: NaN / inf / off the scale",
         fontsize=10,
     )

@@ -1,7 +1,8 @@
 """Audit results as text: a rich terminal table, JSON, CSV, Markdown and one HTML file.
 
 One flat summary per row (:func:`summary`) feeds the table, CSV and Markdown, so they
-always show the same numbers; JSON carries everything, including per-class breakpoints.
+always show the same numbers; JSON carries everything, including every breakpoint
+(``breakpoints``: formulation, dtype, target, side, criterion, z).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import math
 from typing import Any
 
 from logitlab.analysis.audit import AuditResult, Row
-from logitlab.analysis.measure import ErrorStats, breakpoint_threshold
+from logitlab.analysis.breakpoints import breakpoint_threshold
+from logitlab.analysis.measure import ErrorStats
 from logitlab.core.formats import get_format
 
 __all__ = [
@@ -49,8 +51,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("clamped", "clamped"),
     ("grad_clamped", "grad clamped"),
     ("saturated", "sigmoid saturated"),
-    ("break_rel", "|z| where rel err first > tol"),
-    ("break_vanish", "|z| where grad first vanishes"),
+    ("loss_against", "loss rel err > tol from |z|, against target"),
+    ("loss_with", "loss rel err > tol from |z|, with target"),
+    ("grad_against", "grad vanishes from |z|, against target"),
+    ("grad_with", "grad vanishes from |z|, with target"),
+    ("grad_rel", "grad rel err > tol from |z| (against; with)"),
+    ("nonfinite", "non-finite from |z| (against; with)"),
     ("notes", "notes"),
 )
 
@@ -79,16 +85,43 @@ def _share(x: float | None) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _breaks(row: Row, which: str) -> str:
-    if row.measures is None:
-        return ""
-    parts = []
-    for cls, b in row.measures.breakpoints.items():
-        v = b.relative if which == "relative" else b.vanished
-        if which == "vanished" and not row.has_autograd:
-            continue
-        parts.append(f"{cls}: {'-' if v is None else _num(v)}")
+def _z(z: float | None) -> str:
+    return "-" if z is None else f"{abs(z):.6g}"
+
+
+def _label(target: float | str | None) -> str:
+    if target is None:
+        return "z"
+    if isinstance(target, str):
+        return target
+    return f"y={target:g}"
+
+
+def _onsets(row: Row, criterion: str, sides: tuple[str, ...]) -> str:
+    """``"y=0: 12.241, y=1: 88.7228"``: per target the onset's |z| on ``sides``."""
+    parts = [
+        f"{_label(o.target)}: {_z(o.z)}"
+        for o in row.onsets
+        if o.criterion == criterion and o.side in sides
+    ]
     return ", ".join(parts)
+
+
+_AGAINST = ("against", "negative")
+_WITH = ("with", "positive")
+
+
+def _pair(row: Row, criteria: tuple[str, ...]) -> str:
+    """The smallest onset |z| over targets and ``criteria``, against; with."""
+    out = []
+    for sides in (_AGAINST, _WITH):
+        found = [
+            abs(o.z)
+            for o in row.onsets
+            if o.criterion in criteria and o.side in sides and o.z is not None
+        ]
+        out.append(_z(min(found)) if found else "-")
+    return "; ".join(out)
 
 
 def summary(row: Row) -> dict[str, str]:
@@ -111,7 +144,9 @@ def summary(row: Row) -> dict[str, str]:
             clamped=str(m.counts.get("log clamped", 0)),
             grad_clamped=str(m.counts.get("gradient clamped", 0)),
             saturated=str(m.counts.get("sigmoid saturated", 0)),
-            break_rel=_breaks(row, "relative"),
+            loss_against=_onsets(row, "loss relative error", _AGAINST),
+            loss_with=_onsets(row, "loss relative error", _WITH),
+            nonfinite=_pair(row, ("loss non-finite", "gradient non-finite")),
         )
         if m.grad is not None:
             out.update(
@@ -120,10 +155,12 @@ def summary(row: Row) -> dict[str, str]:
                 grad_max_rel=_num(m.grad.max_relative),
                 grad_above_1ulp=_share(m.grad.share_above_1ulp),
                 vanished=str(m.counts.get("gradient vanished", 0)),
-                break_vanish=_breaks(row, "vanished"),
+                grad_against=_onsets(row, "gradient vanishes", _AGAINST),
+                grad_with=_onsets(row, "gradient vanishes", _WITH),
+                grad_rel=_pair(row, ("gradient relative error",)),
             )
         else:
-            out.update(grad_max_ulp="no autograd", vanished="", break_vanish="")
+            out.update(grad_max_ulp="no autograd", vanished="")
     out["notes"] = "; ".join(notes)
     return out
 
@@ -165,8 +202,12 @@ _SHORT = (
     "inf",
     "vanished",
     "clamped",
-    "break_rel",
-    "break_vanish",
+    "loss_against",
+    "loss_with",
+    "grad_against",
+    "grad_with",
+    "grad_rel",
+    "nonfinite",
 )
 
 
@@ -186,19 +227,9 @@ def to_markdown(result: AuditResult, columns: tuple[str, ...] = _SHORT) -> str:
     return "\n".join(lines) + "\n"
 
 
-# The terminal is narrower: the same columns, with each breakpoint as its smallest |z|.
-_TERMINAL = (*_SHORT[:-2], "break_rel_min", "break_vanish_min")
-
-
-def _min_break(row: Row, which: str) -> str:
-    if row.measures is None or (which == "vanished" and not row.has_autograd):
-        return ""
-    best: tuple[float, str] | None = None
-    for cls, b in row.measures.breakpoints.items():
-        v = b.relative if which == "relative" else b.vanished
-        if v is not None and (best is None or v < best[0]):
-            best = (v, cls)
-    return "-" if best is None else f"{_num(best[0])} ({best[1]})"
+# The terminal is narrower: the same columns, each breakpoint as its smallest |z| over
+# the targets (against; with).
+_TERMINAL = (*_SHORT[:-6], "break_loss", "break_grad", "grad_rel", "nonfinite")
 
 
 def to_rich(result: AuditResult) -> Any:
@@ -209,13 +240,16 @@ def to_rich(result: AuditResult) -> Any:
     table = Table(
         title=f"logitlab audit: {s.quantity}, seed {s.seed}, "
         f"{s.points} float32/float64 logits, 16-bit exhaustive; "
-        "breakpoints: smallest |z| (target class) with relative error > tolerance",
+        "breakpoints: smallest |z| over targets where a criterion first holds, "
+        "against the target; with it",
         show_lines=False,
     )
     headers = {
         **dict(COLUMNS),
-        "break_rel_min": "breaks at |z|",
-        "break_vanish_min": "grad vanishes at |z|",
+        "break_loss": "loss rel err > tol from |z|",
+        "break_grad": "grad vanishes from |z|",
+        "grad_rel": "grad rel err > tol from |z|",
+        "nonfinite": "non-finite from |z|",
     }
     for c in _TERMINAL:
         table.add_column(headers[c], no_wrap=c in ("formulation", "dtype"))
@@ -225,8 +259,8 @@ def to_rich(result: AuditResult) -> Any:
             table.add_section()
         last = r.name
         sm = summary(r)
-        sm["break_rel_min"] = _min_break(r, "relative")
-        sm["break_vanish_min"] = _min_break(r, "vanished")
+        sm["break_loss"] = _pair(r, ("loss relative error",))
+        sm["break_grad"] = _pair(r, ("gradient vanishes",)) if r.has_autograd else ""
         if r.status != "ok":
             cells = [r.name, r.dtype, f"[dim]{r.status}: {r.reason}[/dim]"]
             cells += [""] * (len(_TERMINAL) - 3)
@@ -261,10 +295,14 @@ def notes_text(result: AuditResult) -> list[str]:
     tol = ", ".join(
         f"{d} {breakpoint_threshold(get_format(d)):.3g}" for d in result.settings.dtypes
     )
+    methods = dict.fromkeys(f"{o.dtype}: {o.method}" for o in result.breakpoints)
     return [
         *seen,
         f"reference: {ref}",
-        f"breakpoint tolerance (relative error): {tol}",
+        f"breakpoint tolerance (relative error, and > 1 ULP): {tol}",
+        "breakpoints: the smallest |z| where a criterion first holds; against the target: "
+        "z > 0 for y < 0.5 (y = 0.5 too), z < 0 for y > 0.5; with it: the other sign",
+        f"breakpoint search: {'; '.join(methods)}",
         f"audit took {result.seconds:.1f} s on {result.workers} worker process(es)",
     ]
 
