@@ -15,16 +15,3 @@ def small_audit() -> AuditResult:
         points=400,
         seed=3,
     )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.slow`` tests (the brute-force scans) run when asked for: ``-m slow``
-    or ``LOGITLAB_SLOW=1``; otherwise they are skipped, saying so."""
-    import os
-
-    if config.getoption("markexpr") or os.environ.get("LOGITLAB_SLOW"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with -m slow or LOGITLAB_SLOW=1")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)

@@ -17,6 +17,8 @@ called with one value per sample) it falls back to one call per element.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from logitlab.formulations._base import BCEInputs, Formulation, NotApplicable, Outcome
