@@ -103,6 +103,33 @@ def _cases() -> list[tuple[list[str], str]]:
         for value in ("LGL999", "XYZ", "LGL0000"):
             cases.append((["lint", flag, value, str(_DIR)], flag))
     cases.append((["lint", "--format", "json", "--format", "text", str(_DIR)], "--format"))
+    # audit: every one refused before any work starts (the time bound would catch a run)
+    not_a_dir = _DIR / "a-file"
+    not_a_dir.write_text("")
+    for args, named in (
+        (["--seed", "-1"], "--seed"),
+        (["--workers", "0"], "--workers"),
+        (["--workers", "1000"], "--workers"),
+        (["--workers", "abc"], "--workers"),
+        (["--points", "3"], "--points"),
+        (["--points", "1e9"], "--points"),
+        (["--quantity", "nope"], "--quantity"),
+        (["--dtype", "float8"], "--dtype"),
+        (["--formulation", "nope"], "--formulation"),
+        (["--format", "xml"], "--format"),
+        (["--format", "html"], "--format"),
+        (["--format", "json", "--format", "csv"], "--format"),
+        (["--weight", "-1"], "--weight"),
+        (["--weight", "1e39", "--dtype", "float32"], "--weight"),
+        (["--weight", "nan"], "--weight"),
+        (["--pos-weight", "inf"], "--pos-weight"),
+        (["--pos-weight", "70000", "--dtype", "float16"], "--pos-weight"),
+        (["--out", str(not_a_dir)], "--out"),
+        (["--out", str(not_a_dir / "sub")], "--out"),
+        (["--seed", "1", "--seed", "2"], "--seed"),
+        (["--quantity", "bce", "--quantity", "sigmoid"], "--quantity"),
+    ):
+        cases.append((["audit", *args], named))
     cases.append((["lint", "--jobs", "1", "--jobs", "2", str(_DIR)], "--jobs"))
     return cases
 

@@ -53,6 +53,7 @@ __all__ = [
     "Row",
     "Settings",
     "audit",
+    "check_settings",
 ]
 
 #: Quantities the audit knows.
@@ -367,6 +368,40 @@ def _check(
     return quantity, chosen, tuple(dict.fromkeys(ds))
 
 
+def check_settings(
+    quantity: str = "bce",
+    *,
+    formulations: Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    points: int = DEFAULT_POINTS,
+    seed: int = 0,
+    targets: Sequence[float] | None = None,
+    weight: float | None = None,
+    pos_weight: float | None = None,
+    workers: int = 1,
+) -> Settings:
+    """Every argument of :func:`audit` checked, before any work; raises
+    :class:`~logitlab.InputError` naming the argument."""
+    quantity, chosen, ds = _check(quantity, formulations, dtypes)
+    if not isinstance(points, int) or points < 16 or points > 10_000_000:
+        raise InputError("points", f"{points!r} is not an integer in [16, 10000000]")
+    tgt = tuple(DEFAULT_TARGETS if targets is None else targets)
+    for t in tgt:
+        if not (0 <= t <= 1):
+            raise InputError("targets", f"target {t!r} is outside [0, 1]")
+    for arg, v in (("weight", weight), ("pos_weight", pos_weight)):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise InputError(arg, f"{v!r} must be a finite number >= 0")
+        for d in ds if v is not None else ():
+            if not np.isfinite(get_format(d).round(np.asarray(v))):
+                raise InputError(arg, f"{v!r} overflows {d}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError("seed", f"{seed!r} is not an integer >= 0")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError("workers", f"{workers!r} is not an integer >= 1")
+    return Settings(quantity, chosen, ds, points, seed, tgt, weight, pos_weight)
+
+
 def audit(
     quantity: str = "bce",
     *,
@@ -386,17 +421,18 @@ def audit(
     ``progress`` is called with each finished row.  Raises
     :class:`~logitlab.InputError` naming the argument for unknown names or bad numbers.
     """
-    quantity, chosen, ds = _check(quantity, formulations, dtypes)
-    if not isinstance(points, int) or points < 16 or points > 10_000_000:
-        raise InputError("points", f"{points!r} is not an integer in [16, 10000000]")
-    tgt = tuple(DEFAULT_TARGETS if targets is None else targets)
-    for t in tgt:
-        if not (0 <= t <= 1):
-            raise InputError("targets", f"target {t!r} is outside [0, 1]")
-    for arg, v in (("weight", weight), ("pos_weight", pos_weight)):
-        if v is not None and not (math.isfinite(v) and v >= 0):
-            raise InputError(arg, f"{v!r} must be a finite number >= 0")
-    settings = Settings(quantity, chosen, ds, points, seed, tgt, weight, pos_weight)
+    settings = check_settings(
+        quantity,
+        formulations=formulations,
+        dtypes=dtypes,
+        points=points,
+        seed=seed,
+        targets=targets,
+        weight=weight,
+        pos_weight=pos_weight,
+        workers=workers,
+    )
+    quantity, chosen, ds = settings.quantity, settings.formulations, settings.dtypes
     start = time.perf_counter()
     rows: list[Row] = []
     reference: dict[str, dict[str, Any]] = {}

@@ -17,8 +17,41 @@ _DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a directory we can write, or one we can create: checked before the
+    run, so that no work is lost to a bad path."""
+    import os
+
+    if out.exists():
+        if not out.is_dir():
+            _fail(f"--out: {str(out)!r} exists and is not a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            _fail(f"--out: cannot write in {str(out)!r}")
+        return
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"--out: cannot create {str(out)!r} (no write access to {str(parent)!r})")
+
+
+def _write(path: Path, text: str) -> None:
+    # Atomically: a reader never sees half a report, and a failure leaves no partial file.
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def register(app: typer.Typer) -> None:
@@ -57,13 +90,35 @@ def register(app: typer.Typer) -> None:
         """How accurate is each framework's code, per dtype, and where does it break."""
         q = quantity.strip().lower()
         if q not in _QUANTITIES:
-            _fail(f"quantity: unknown quantity {quantity!r}; choose from {', '.join(_QUANTITIES)}")
+            _fail(
+                f"--quantity: unknown quantity {quantity!r}; choose from {', '.join(_QUANTITIES)}"
+            )
         formats = [f.strip().lower() for f in fmt] or ["table"]
         for f in formats:
             if f not in _FORMATS:
-                _fail(f"format: unknown format {f!r}; choose from {', '.join(_FORMATS)}")
+                _fail(f"--format: unknown format {f!r}; choose from {', '.join(_FORMATS)}")
         if "html" in formats and out is None:
-            _fail("format: html is written to a file; give --out DIR")
+            _fail("--format: html is written to a file; give --out DIR")
+        streamed = [f for f in formats if f in ("json", "csv", "markdown")]
+        if out is None and len(streamed) > 1:
+            _fail(f"--format: {' and '.join(streamed)} would share stdout; give one, or --out DIR")
+        import os
+
+        cores = os.cpu_count() or 1
+        if not 1 <= workers <= max(cores, 1):
+            _fail(f"--workers: {workers} is outside [1, {cores}] (this machine's cores)")
+        if seed < 0:
+            _fail(f"--seed: {seed} is negative; give an integer >= 0")
+        from logitlab.core.extras import NUMERIC, MissingExtra, require
+
+        try:
+            require("audit", NUMERIC)
+            if out is not None:
+                require("--out", ("matplotlib",))  # the plots
+        except MissingExtra as err:
+            _fail(str(err))
+        if out is not None:
+            _check_out(out)
 
         from logitlab.analysis.points import DEFAULT_TARGETS, FULL_TARGETS
         from logitlab.core.errors import InputError
@@ -84,7 +139,9 @@ def register(app: typer.Typer) -> None:
                 workers,
             )
         except InputError as err:
-            _fail(str(err))
+            from logitlab.ui.cli_common import flag_for
+
+            _fail(f"{flag_for(err.argument)}: {err.message}")
 
 
 def _run(
@@ -103,10 +160,21 @@ def _run(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from logitlab.analysis.audit import _check, audit
+    from logitlab.analysis.audit import audit, check_settings
     from logitlab.ui import reports as _report
 
-    _, chosen, ds = _check(quantity, formulations or None, dtypes or None)
+    settings = check_settings(
+        quantity,
+        formulations=formulations or None,
+        dtypes=dtypes or None,
+        points=points,
+        seed=seed,
+        targets=targets,
+        weight=weight,
+        pos_weight=pos_weight,
+        workers=workers,
+    )
+    chosen, ds = settings.formulations, settings.dtypes
     err_console = Console(stderr=True)
     console = Console() if sys.stdout.isatty() else Console(width=220)
     start = time.perf_counter()
@@ -155,11 +223,11 @@ def _run(
             if f in texts:
                 ext = {"json": "json", "csv": "csv", "markdown": "md"}[f]
                 path = out / f"audit-{quantity}.{ext}"
-                path.write_text(texts[f](result), encoding="utf-8")
+                _write(path, texts[f](result))
                 written.append(path)
             elif f == "html":
                 path = out / f"audit-{quantity}.html"
-                path.write_text(_report.to_html(result, svg_strings(result)), encoding="utf-8")
+                _write(path, _report.to_html(result, svg_strings(result)))
                 written.append(path)
     else:
         for f in formats:

@@ -28,7 +28,7 @@ FLAG_OF = {
     "quantity": "--quantity",
     "points": "--points",
     "seed": "--seed",
-    "workers": "--jobs",
+    "workers": "--workers",
     "z": "Z",
 }
 
