@@ -85,3 +85,29 @@ def test_sigmoid_and_compare_see_the_same_probability(dtype: str, z: float) -> N
         assert sig.value == 1.0
     if thresholds.zero_up_to is not None and zr <= thresholds.zero_up_to:
         assert sig.value == 0.0
+
+
+def test_audit_counts_equal_the_batch_comparison_on_the_same_points() -> None:
+    # The audit runs every float16 logit at each target; compare (through its batch path,
+    # proven equal to compare element by element in test_batch) must count the same flags.
+    from collections import Counter
+
+    from logitlab.analysis.batch import compare_batch
+    from logitlab.analysis.points import logit_points
+    from logitlab.core.inputs import BCECase
+
+    names = ["torch.probabilities", "torch.logits", "torch.naive"]
+    targets = [0.0, 0.3]
+    result = logitlab.audit(formulations=names, dtypes=["float16"], targets=targets)
+    z = logit_points(get_format("float16"), 16, 0)
+    totals: dict[str, Counter[str]] = {name: Counter() for name in names}
+    for y in targets:
+        case = BCECase.from_user(z, [y], reduction="none", dtype="float16", max_elements=z.size)
+        for path in compare_batch(case, formulations=names).paths:
+            assert path.element_flags is not None
+            totals[path.formulation.name].update(path.element_flags.counts())
+    for name in names:
+        measures = result.row(name, "float16").measures
+        assert measures is not None
+        assert measures.counts == dict(totals[name]), name
+        assert sum(measures.counts.values()) > 0 or name == "torch.logits"
