@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from logitlab.analysis.audit import AuditResult
@@ -42,10 +43,24 @@ def test_markdown_table(small_audit: AuditResult) -> None:
 
 
 def test_rich_table_renders(small_audit: AuditResult) -> None:
-    console = Console(width=240, record=True)
+    console = Console(width=1000, record=True)  # the table is used only where it fits whole
     console.print(to_rich(small_audit))
     text = console.export_text()
     assert "torch.probabilities" in text and "float16" in text
+    assert "…" not in text
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_blocks_keep_every_cell_whole_at_any_width(small_audit: AuditResult, width: int) -> None:
+    from logitlab.ui.reports import _terminal_cells, to_blocks
+
+    lines = to_blocks(small_audit, width)
+    assert max(len(line) for line in lines) <= width
+    text = "\n".join(lines)
+    for row in small_audit.rows:
+        for cell in _terminal_cells(row):
+            for piece in cell.split("; "):
+                assert piece in text, (row.name, row.dtype, piece)
 
 
 def test_plots_and_self_contained_html(small_audit: AuditResult, tmp_path: Path) -> None:

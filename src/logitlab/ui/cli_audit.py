@@ -86,6 +86,9 @@ def register(app: typer.Typer) -> None:
             False, "--label-smoothing", help="add label-smoothed targets 0.005 and 0.995"
         ),
         workers: int = typer.Option(2, "--workers", "-j", help="processes (dtypes split)"),
+        width: int | None = typer.Option(
+            None, "--width", help="output width in columns (default: COLUMNS or the terminal's)"
+        ),
     ) -> None:
         """How accurate is each framework's code, per dtype, and where does it break."""
         q = quantity.strip().lower()
@@ -109,6 +112,8 @@ def register(app: typer.Typer) -> None:
             _fail(f"--workers: {workers} is outside [1, {cores}] (this machine's cores)")
         if seed < 0:
             _fail(f"--seed: {seed} is negative; give an integer >= 0")
+        if width is not None and not 40 <= width <= 1000:
+            _fail(f"--width: {width} is outside [40, 1000]")
         from logitlab.core.extras import NUMERIC, MissingExtra, require
 
         try:
@@ -137,6 +142,7 @@ def register(app: typer.Typer) -> None:
                 pos_weight,
                 targets,
                 workers,
+                width,
             )
         except InputError as err:
             from logitlab.ui.cli_common import flag_for
@@ -156,6 +162,7 @@ def _run(
     pos_weight: float | None,
     targets: tuple[float, ...],
     workers: int,
+    width: int | None = None,
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -175,8 +182,11 @@ def _run(
         workers=workers,
     )
     chosen, ds = settings.formulations, settings.dtypes
+    from logitlab.ui.tables import fits, output_for
+
     err_console = Console(stderr=True)
-    console = Console() if sys.stdout.isatty() else Console(width=220)
+    output = output_for(width)
+    console = output.console()
     start = time.perf_counter()
     with Progress(
         TextColumn("[bold]audit[/bold] {task.description}"),
@@ -210,9 +220,17 @@ def _run(
     }
     to_stdout = out is None and any(f in texts for f in formats)
     if "table" in formats or not to_stdout:
-        console.print(_report.to_rich(result))
-        for line in _report.notes_text(result):
-            console.print(f"[dim]- {line}[/dim]", highlight=False)
+        table = _report.to_rich(result)
+        if output.terminal and fits(console, table):
+            console.print(table)
+        else:
+            for line in _report.to_blocks(result, output.width):
+                output.stream.write(line + "\n")
+        import textwrap
+
+        for note in _report.notes_text(result):
+            for line in textwrap.wrap(f"- {note}", output.width, subsequent_indent="  "):
+                output.stream.write(line + "\n")
     written = []
     if out is not None:
         from logitlab.ui.plots import save_plots, svg_strings

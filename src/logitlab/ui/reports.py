@@ -232,44 +232,76 @@ def to_markdown(result: AuditResult, columns: tuple[str, ...] = _SHORT) -> str:
 _TERMINAL = (*_SHORT[:-6], "break_loss", "break_grad", "grad_rel", "nonfinite")
 
 
-def to_rich(result: AuditResult) -> Any:
-    """A ``rich`` table for the terminal."""
-    from rich.table import Table
+_TERMINAL_HEADERS = {
+    **dict(COLUMNS),
+    "break_loss": "loss rel err > tol from |z|",
+    "break_grad": "grad vanishes from |z|",
+    "grad_rel": "grad rel err > tol from |z|",
+    "nonfinite": "non-finite from |z|",
+}
 
+
+def _title(result: AuditResult) -> str:
     s = result.settings
-    table = Table(
-        title=f"logitlab audit: {s.quantity}, seed {s.seed}, "
+    return (
+        f"logitlab audit: {s.quantity}, seed {s.seed}, "
         f"{s.points} float32/float64 logits, 16-bit exhaustive; "
         "breakpoints: smallest |z| over targets where a criterion first holds, "
-        "against the target; with it",
-        show_lines=False,
+        "against the target; with it"
     )
-    headers = {
-        **dict(COLUMNS),
-        "break_loss": "loss rel err > tol from |z|",
-        "break_grad": "grad vanishes from |z|",
-        "grad_rel": "grad rel err > tol from |z|",
-        "nonfinite": "non-finite from |z|",
-    }
+
+
+def _terminal_cells(r: Row) -> list[str]:
+    """The terminal's cells of one row, in :data:`_TERMINAL` order."""
+    if r.status != "ok":
+        return [r.name, r.dtype, f"{r.status}: {r.reason}", *[""] * (len(_TERMINAL) - 3)]
+    sm = summary(r)
+    sm["break_loss"] = _pair(r, ("loss relative error",))
+    sm["break_grad"] = _pair(r, ("gradient vanishes",)) if r.has_autograd else ""
+    return [sm[c] for c in _TERMINAL]
+
+
+def to_rich(result: AuditResult) -> Any:
+    """A ``rich`` table for the terminal (every cell is plain text, never markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=_title(result), show_lines=False)
     for c in _TERMINAL:
-        table.add_column(headers[c], no_wrap=c in ("formulation", "dtype"))
+        table.add_column(_TERMINAL_HEADERS[c], no_wrap=True)
     last = None
     for r in result.rows:
         if last is not None and r.name != last:
             table.add_section()
         last = r.name
-        sm = summary(r)
-        sm["break_loss"] = _pair(r, ("loss relative error",))
-        sm["break_grad"] = _pair(r, ("gradient vanishes",)) if r.has_autograd else ""
+        cells = [Text(c) for c in _terminal_cells(r)]
         if r.status != "ok":
-            cells = [r.name, r.dtype, f"[dim]{r.status}: {r.reason}[/dim]"]
-            cells += [""] * (len(_TERMINAL) - 3)
-        else:
-            cells = [sm[c] for c in _TERMINAL]
-            if _bad(sm["loss_max_ulp"]):
-                cells[2] = f"[red]{cells[2]}[/red]"
+            cells[2].stylize("dim")
+        elif _bad(cells[2].plain):
+            cells[2].stylize("red")
         table.add_row(*cells)
     return table
+
+
+def to_blocks(result: AuditResult, width: int) -> list[str]:
+    """The same content as :func:`to_rich` as plain lines no longer than ``width``: one
+    block per formulation and dtype (for pipes and narrow terminals)."""
+    import textwrap
+
+    from logitlab.ui.tables import wrap_field
+
+    out = textwrap.wrap(_title(result), width)
+    label_width = max(len(_TERMINAL_HEADERS[c]) for c in _TERMINAL[2:])
+    for r in result.rows:
+        cells = _terminal_cells(r)
+        out.append("")
+        out.append(f"{cells[0]} · {cells[1]}")
+        if r.status != "ok":
+            out.extend(wrap_field("status", cells[2], width, 2, 6))
+            continue
+        for c, cell in zip(_TERMINAL[2:], cells[2:]):
+            out.extend(wrap_field(_TERMINAL_HEADERS[c], cell or "-", width, 2, label_width))
+    return out
 
 
 def _bad(text: str) -> bool:

@@ -33,10 +33,12 @@ from logitlab.core.numbers import exact_repr, shortest_repr
 __all__ = [
     "MIN_WIDTH",
     "Output",
+    "fits",
     "format_ulps",
     "output_for",
     "print_comparison",
     "print_sigmoid_report",
+    "wrap_field",
 ]
 
 #: The narrowest layout logitlab promises to keep whole.
@@ -125,6 +127,11 @@ def _style(row: Row) -> str:
 
 
 # --- blocks: label  value lines that wrap without cutting ------------------------------
+
+
+def wrap_field(label: str, value: str, width: int, indent: int, label_width: int) -> list[str]:
+    """``label  value`` lines within ``width`` (see :func:`_wrap`)."""
+    return list(_wrap(label, value, width, indent, label_width))
 
 
 def _wrap(label: str, value: str, width: int, indent: int, label_width: int) -> Iterator[str]:
@@ -370,7 +377,7 @@ def _comparison_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
     return head, table, grads
 
 
-def _fits(console: Console, *renderables: Table) -> bool:
+def fits(console: Console, *renderables: Table) -> bool:
     """Whether each table's natural width (measured unconstrained) fits the console."""
     unconstrained = console.options.update_width(MAX_WIDTH * 10)
     return all(
@@ -384,7 +391,7 @@ def print_comparison(c: Comparison, output: Output | None = None) -> None:
     console = output.console()
     if output.terminal:
         head, table, grads = _comparison_tables(c)
-        if _fits(console, table, grads):
+        if fits(console, table, grads):
             for text in head:
                 console.print(text)
             console.print(table)
@@ -470,7 +477,7 @@ def print_sigmoid_report(
     console = output.console()
     if output.terminal:
         table = _sigmoid_table(rows)
-        if _fits(console, table):
+        if fits(console, table):
             console.print(
                 Text.assemble(
                     (f"sigmoid({z!r})", "bold"),
