@@ -93,22 +93,13 @@ def _first(candidates: np.ndarray, good: np.ndarray, largest: bool = False) -> f
     return float(chosen.max() if largest else chosen.min())
 
 
-def _rounded_sigmoid(z: np.ndarray, fmt: FloatFormat) -> np.ndarray:
-    # a handful of points, each decided exactly (mpmath): an edge is a rounding boundary,
-    # where even the fast reference's 2**-64 could round the wrong way
-    from logitlab import exact
-    from logitlab.core.ulp import round_to_format
-
-    return np.array([round_to_format(exact.sigmoid(float(v)), fmt) for v in z])
-
-
 def edges(fmt: FloatFormat) -> Edges:
     """Find the format's edges: closed forms give a start, exact evaluation decides."""
     p = fmt.precision
-    # sigma(z) rounds to 1 once 1 - sigma(z) <= 2**-(p+1): z >= log(2**(p+1) - 1)
-    one = neighbours(float(fmt.round(math.log(2.0 ** (p + 1) - 1))), fmt, 4)
-    # sigma(z) ~ exp(z) rounds to 0 at or below half the smallest subnormal
-    zero = neighbours(float(fmt.round(math.log(fmt.smallest_subnormal) - math.log(2))), fmt, 4)
+    # Where the exact sigmoid rounds to 1 and to 0: the one saturation table's search.
+    from logitlab.analysis.saturation import EXACT, saturation_thresholds
+
+    exact = saturation_thresholds(fmt, EXACT)
     # exp(z) overflows once it reaches max + ulp(max)/2
     top = math.log(fmt.max) + 2.0 ** -(p + 1)
     over = neighbours(float(fmt.round(top)), fmt, 4)
@@ -125,8 +116,8 @@ def edges(fmt: FloatFormat) -> Edges:
         past = np.array([mpmath.mpf(float(v)) >= bound for v in near])
     return Edges(
         one_plus_exp=_first(near, past),
-        sigmoid_one=_first(one, _rounded_sigmoid(one, fmt) == 1.0),
-        sigmoid_zero=_first(zero, _rounded_sigmoid(zero, fmt) == 0.0, largest=True),
+        sigmoid_one=math.nan if exact.one_from is None else exact.one_from,
+        sigmoid_zero=math.nan if exact.zero_up_to is None else exact.zero_up_to,
         exp_overflow=_first(over, overflow),
     )
 
