@@ -20,7 +20,7 @@ def test_json_has_everything(small_audit: AuditResult) -> None:
     assert data["settings"]["seed"] == 3
     row = data["rows"][0]
     assert row["formulation"] == "torch.probabilities"
-    assert row["measures"]["value"]["max_ulp"] == "inf"  # infinities as strings
+    assert row["measures"]["value"]["max_ulp"] == "Infinity"  # infinities as strings, as everywhere
     bps = data["breakpoints"]
     assert {b["side"] for b in bps} == {"against", "with"}
     assert all({"formulation", "dtype", "target", "side", "criterion", "z"} <= set(b) for b in bps)

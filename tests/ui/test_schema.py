@@ -43,3 +43,19 @@ def test_schema_catches_a_wrong_field() -> None:
     payload["rows"][0]["status"] = "fine"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(payload, load("compare"))
+
+
+def test_audit_json_matches_its_schema() -> None:
+    from logitlab.ui.reports import to_json
+
+    result = logitlab.audit(
+        formulations=["torch.logits", "torch.naive", "sklearn.log_loss"],
+        dtypes=["float16"],
+        targets=[0.0, 0.3, 1.0],
+    )
+    payload = json.loads(to_json(result))
+    jsonschema.validate(payload, load("audit"))
+    text = json.dumps(payload)
+    # one encoding of non-finite numbers: "Infinity", "NaN" (never "inf" or "nan" values)
+    assert ': "inf"' not in text and ': "nan"' not in text and ': "-inf"' not in text
+    assert payload["breakpoints"] and all(b["dtype"] == "float16" for b in payload["breakpoints"])

@@ -56,6 +56,9 @@ __all__ = [
     "check_settings",
 ]
 
+#: The version of :meth:`AuditResult.to_dict`'s layout (``logitlab/schemas/audit.json``).
+SCHEMA_VERSION = 1
+
 #: Quantities the audit knows.
 QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
 #: Logits per float32/float64 sweep in the default audit (16-bit formats: every value).
@@ -114,6 +117,8 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "audit",
             "settings": self.settings.to_dict(),
             "seconds": self.seconds,
             "workers": self.workers,

@@ -1,7 +1,8 @@
 """JSON Schemas (draft 2020-12) of logitlab's JSON outputs, shipped with the package.
 
 ``load("compare")`` returns the schema of ``logitlab compare --json`` and
-:meth:`logitlab.Comparison.to_dict`.  Non-finite numbers are the strings ``"NaN"``,
+:meth:`logitlab.Comparison.to_dict`; ``load("audit")`` that of ``logitlab audit --format
+json``.  Non-finite numbers are the strings ``"NaN"``,
 ``"Infinity"`` and ``"-Infinity"`` in every output.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 __all__ = ["NAMES", "load"]
 
 #: The schemas shipped.
-NAMES = ("compare",)
+NAMES = ("audit", "compare")
 
 
 def load(name: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from logitlab.analysis.audit import AuditResult, Row
 from logitlab.analysis.breakpoints import breakpoint_threshold
 from logitlab.analysis.measure import ErrorStats
 from logitlab.core.formats import get_format
+from logitlab.core.numbers import json_number
 
 __all__ = [
     "COLUMNS",
@@ -167,7 +168,7 @@ def summary(row: Row) -> dict[str, str]:
 
 def _clean(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        return json_number(x)  # "NaN", "Infinity", "-Infinity", as everywhere in logitlab
     if isinstance(x, dict):
         return {k: _clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -176,8 +177,9 @@ def _clean(x: Any) -> Any:
 
 
 def to_json(result: AuditResult) -> str:
-    """Everything, JSON-ready: NaN and infinities as the strings "nan", "inf", "-inf"."""
-    return json.dumps(_clean(result.to_dict()), indent=2)
+    """Everything, JSON-ready (``logitlab/schemas/audit.json``): NaN and infinities as the
+    strings "NaN", "Infinity", "-Infinity", as in every JSON logitlab writes."""
+    return json.dumps(_clean(result.to_dict()), indent=2, allow_nan=False)
 
 
 def to_csv(result: AuditResult) -> str:
