@@ -101,3 +101,17 @@ def test_width_out_of_range_is_a_clear_error() -> None:
     result = runner.invoke(app, ["compare", "--width", "5"])
     assert result.exit_code == 2
     assert "--width" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_batch_summary_at_any_width(width: int) -> None:
+    logits = " ".join(str(v) for v in range(-40, 41, 2))  # 41 elements: the summary
+    args = ["compare", "--logits", logits, "--targets", "0.3"]
+    text = runner.invoke(app, [*args, "--width", str(width)]).output
+    payload = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    for path in payload["paths"]:
+        if path["status"] == "ok":
+            for element in path["worst_loss"]:
+                assert element["value_repr"] in text

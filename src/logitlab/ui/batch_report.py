@@ -1,9 +1,8 @@
-"""The batch summary in the terminal (rich; plain text when piped) and as JSON.
+"""The batch summary in the terminal (rich where it fits; plain columns or blocks when
+piped or narrow) and as JSON.
 
-It only presents :class:`logitlab.analysis.batch.BatchSummary`; every number in the tables
-is printed whole (no column truncates a number: they do not wrap, and a console that is
-not a terminal is made wide enough), and user text (paths, notes, framework messages)
-is escaped.
+It only presents :class:`logitlab.analysis.batch.BatchSummary`; every number is printed
+whole at any width, and user text (paths, notes, framework messages) is never markup.
 """
 
 from __future__ import annotations
@@ -15,14 +14,13 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import numpy as np
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from logitlab.analysis.batch import HISTOGRAM_BINS, BatchSummary, Element, SideStats
 from logitlab.analysis.flags import FLAGS
 from logitlab.core.numbers import shortest_repr
+from logitlab.ui.tables import Output, output_for, print_table, print_text
 
 __all__ = ["batch_to_json", "print_batch", "run_batch", "write_batch_json"]
 
@@ -32,8 +30,6 @@ _DTYPE_SOURCE = {
     "default": "default; the file's values carry no float format",
 }
 _ARGUMENT_SOURCE = {"--dtype": "from --dtype", "file": "from --dtype", "default": "default"}
-#: Width of a console that is not a terminal, so tables keep numbers whole.
-PIPE_WIDTH = 220
 
 
 def ulps(u: float) -> str:
@@ -43,15 +39,6 @@ def ulps(u: float) -> str:
     if math.isinf(u):
         return "inf"
     return "0" if u == 0 else repr(float(u))
-
-
-def _console(console: Console | None) -> Console:
-    if console is not None:
-        return console
-    c = Console()
-    if not c.is_terminal:
-        c = Console(width=max(c.width, PIPE_WIDTH))
-    return c
 
 
 def _side_cells(s: SideStats | None) -> list[str]:
@@ -69,9 +56,12 @@ def _dtype_line(summary: BatchSummary) -> str:
     return f"{summary.dtype.name} ({said})"
 
 
-def print_batch(summary: BatchSummary, console: Console | None = None) -> None:
-    """Print the summary: errors per path, histograms, flag counts and worst elements."""
-    console = _console(console)
+def print_batch(summary: BatchSummary, output: Output | None = None) -> None:
+    """Print the summary: errors per path, histograms, flag counts and worst elements.
+
+    Tables are drawn on a terminal wide enough for them, and are plain columns or blocks
+    otherwise (piped, ``--width``, ``COLUMNS``): every number whole."""
+    output = output or output_for()
     fmt = summary.dtype
     case = summary.case
     extras = []
@@ -80,21 +70,24 @@ def print_batch(summary: BatchSummary, console: Console | None = None) -> None:
     if case.pos_weight is not None:
         extras.append("pos_weight")
     with_extras = f" · with {' and '.join(extras)}" if extras else ""
-    console.print(
-        f"[bold]BCE[/] · {escape(_dtype_line(summary))} · {summary.size} elements · "
-        f"shape {tuple(case.shape)} · reduction={case.reduction}{with_extras}"
+    print_text(
+        output,
+        f"BCE · {_dtype_line(summary)} · {summary.size} elements · "
+        f"shape {tuple(case.shape)} · reduction={case.reduction}{with_extras}",
     )
-    console.print(f"source: {escape(summary.source)}")
-    console.print(
+    print_text(output, f"source: {summary.source}")
+    print_text(
+        output,
         "reference: logitlab.exact.fast (vectorised, proven against mpmath); "
-        f"{summary.fallback} gradients recomputed in mpmath"
+        f"{summary.fallback} gradients recomputed in mpmath",
     )
-    console.print(
+    print_text(
+        output,
         "gradients are per element, d loss_i / d z_i; ULP errors in "
-        f"{fmt.name}; p50/p99 ignore NaN errors"
+        f"{fmt.name}; p50/p99 ignore NaN errors",
     )
     for note in summary.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        print_text(output, f"note: {note}")
 
     errors = Table(title="errors per path (ULP)", title_justify="left")
     errors.add_column("formulation", no_wrap=True)
@@ -123,11 +116,12 @@ def print_batch(summary: BatchSummary, console: Console | None = None) -> None:
         bad = any(v for k, v in p.flag_counts.items() if k != "sigmoid saturated")
         style = "bold red" if bad else ("green" if p.loss and p.loss.max_ulp <= 1 else "yellow")
         errors.add_row(*cells, style=style)
-    console.print(errors)
+    print_table(output, errors)
     if summary.exact_reduced is not None:
-        console.print(
+        print_text(
+            output,
             f"exact {case.reduction} loss {summary.exact_reduced!r} "
-            f"({fmt.name}: {shortest_repr(fmt.round(summary.exact_reduced).item(), fmt)})"
+            f"({fmt.name}: {shortest_repr(fmt.round(summary.exact_reduced).item(), fmt)})",
         )
 
     ran = [p for p in summary.paths if p.status == "ok"]
@@ -144,7 +138,7 @@ def print_batch(summary: BatchSummary, console: Console | None = None) -> None:
             hist.add_row(p.formulation.name, *(str(s.histogram[b]) for b in HISTOGRAM_BINS))
             shown += 1
         if shown:
-            console.print(hist)
+            print_table(output, hist)
 
     flags = Table(title="flags: elements flagged (loss / gradient / either)", title_justify="left")
     flags.add_column("formulation", no_wrap=True)
@@ -159,7 +153,7 @@ def print_batch(summary: BatchSummary, console: Console | None = None) -> None:
             cells.append(f"{parts[0]} / {parts[1]} / {p.flag_counts.get(name, 0)}")
         flags.add_row(*cells)
     if ran:
-        console.print(flags)
+        print_table(output, flags)
 
     worst = Table(title="worst elements per path", title_justify="left")
     for name, justify in (
@@ -185,9 +179,9 @@ def print_batch(summary: BatchSummary, console: Console | None = None) -> None:
                 first = False
                 any_row = True
     if any_row:
-        console.print(worst)
+        print_table(output, worst)
     else:
-        console.print("every path is exact on every element")
+        print_text(output, "every path is exact on every element")
 
 
 def _element_cells(name: str, side: str, e: Element, fmt: Any) -> list[str]:
@@ -232,6 +226,7 @@ def run_batch(
     frameworks: Sequence[str] | None,
     as_json: bool,
     summary: bool,
+    output: Output | None = None,
 ) -> bool:
     """``logitlab compare``'s batch route; ``False`` when the command's own per-element
     tables should handle the input (numbers on the command line, 20 elements or fewer,
@@ -262,7 +257,7 @@ def run_batch(
             source="--logits/--targets",
             dtype_source="--dtype" if dtype is not None else "default",
         )
-        _emit(result, as_json)
+        _emit(result, as_json, output)
         return True
     if dtype is not None:
         resolve_dtype(dtype, None)  # a bad --dtype is named before the file is read
@@ -294,7 +289,7 @@ def run_batch(
             dtype_source=where,
             notes=data.notes,
         )
-        _emit(result, as_json)
+        _emit(result, as_json, output)
         return True
     from logitlab.analysis.compare import compare
     from logitlab.ui.tables import print_comparison
@@ -319,15 +314,15 @@ def run_batch(
     else:
         from logitlab.ui.tables import output_for
 
-        output = output_for()
+        output = output or output_for()
         for note in notes:
             output.stream.write(f"note: {note}\n")
         print_comparison(comparison, output)
     return True
 
 
-def _emit(result: BatchSummary, as_json: bool) -> None:
+def _emit(result: BatchSummary, as_json: bool, output: Output | None = None) -> None:
     if as_json:
         write_batch_json(result, sys.stdout)
     else:
-        print_batch(result)
+        print_batch(result, output)

@@ -180,6 +180,7 @@ def compare_command(
             frameworks=framework or None,
             as_json=as_json,
             summary=summary,
+            output=output,
         ):
             return
         comparison = compare(

@@ -38,6 +38,9 @@ __all__ = [
     "output_for",
     "print_comparison",
     "print_sigmoid_report",
+    "print_table",
+    "print_text",
+    "table_lines",
     "wrap_field",
 ]
 
@@ -186,6 +189,50 @@ def _plain_table(
         return (" " * indent + "  ".join(parts)).rstrip()
 
     return [line(headers), *(line(r) for r in rows)]
+
+
+def table_lines(table: Table, width: int) -> list[str]:
+    """A rich table as plain lines within ``width``: aligned columns when they fit whole,
+    else one block per row (its first cell, then ``header  value`` lines)."""
+    out = textwrap.wrap(str(table.title), width) if table.title else []
+    columns = table.columns
+    headers = [str(c.header) for c in columns]
+    n = max((len(c._cells) for c in columns), default=0)
+
+    def plain(cell: object) -> str:
+        return cell.plain if isinstance(cell, Text) else str(cell)
+
+    rows = [[plain(c._cells[i]) if i < len(c._cells) else "" for c in columns] for i in range(n)]
+    if not rows:
+        return out
+    fitted = _plain_table(headers, rows, width, 0, left=(0,))
+    if fitted is not None:
+        return out + fitted
+    label_width = min(24, max(len(h) for h in headers[1:])) if len(headers) > 1 else 0
+    for row in rows:
+        out.append(row[0])
+        for header, value in zip(headers[1:], row[1:]):
+            if header == "code":  # code may wrap anywhere; numbers and flags never
+                out.extend(_code_lines(value, width, 2, label_width))
+            elif value:
+                out.extend(_wrap(header, value, width, 2, label_width))
+    return out
+
+
+def print_table(output: Output, table: Table) -> None:
+    """``table`` on a terminal wide enough for it, else :func:`table_lines`."""
+    console = output.console()
+    if output.terminal and fits(console, table):
+        console.print(table)
+        return
+    for line in table_lines(table, output.width):
+        output.stream.write(line + "\n")
+
+
+def print_text(output: Output, text: str) -> None:
+    """A line of prose, wrapped to the width, never read as markup."""
+    for line in textwrap.wrap(text, output.width, subsequent_indent="  ") or [""]:
+        output.stream.write(line + "\n")
 
 
 def _code_lines(code: str, width: int, indent: int, label_width: int) -> Iterator[str]:
