@@ -472,16 +472,9 @@ def compare_batch(
     )
 
 
-def from_file(
-    path: str,
-    *,
-    dtype: str | None = None,
-    reduction: str = "mean",
-    formulations: Sequence[str] | None = None,
-    frameworks: Sequence[str] | None = None,
-    worst: int = WORST,
-) -> BatchSummary:
-    """Read ``path`` (:func:`logitlab.core.batch_file.read_batch`) and summarise it."""
+def case_from_file(path: str, dtype: str | None, reduction: str) -> tuple[Any, Any, str, BCECase]:
+    """Read ``path`` and check it as a case: ``(data, format, where the dtype came from,
+    case)``; errors name ``--from`` and the file's key."""
     data = read_batch(path)
     fmt, where = resolve_dtype(dtype, data.file_dtype)
     case = batch_case(
@@ -494,6 +487,20 @@ def from_file(
         names=data.keys,
         argument="--from",
     )
+    return data, fmt, where, case
+
+
+def from_file(
+    path: str,
+    *,
+    dtype: str | None = None,
+    reduction: str = "mean",
+    formulations: Sequence[str] | None = None,
+    frameworks: Sequence[str] | None = None,
+    worst: int = WORST,
+) -> BatchSummary:
+    """Read ``path`` (:func:`logitlab.core.batch_file.read_batch`) and summarise it."""
+    data, _, where, case = case_from_file(path, dtype, reduction)
     return compare_batch(
         case,
         formulations=formulations,

@@ -237,8 +237,13 @@ def run_batch(
     :data:`~logitlab.analysis.batch.SUMMARY_THRESHOLD` elements or ``--summary`` give the
     summary, fewer the per-element tables with a line saying where the dtype came from.
     """
-    from logitlab.analysis.batch import SUMMARY_THRESHOLD, compare_batch, resolve_dtype
-    from logitlab.core.batch_file import batch_case, read_batch
+    from logitlab.analysis.batch import (
+        SUMMARY_THRESHOLD,
+        case_from_file,
+        compare_batch,
+        resolve_dtype,
+    )
+    from logitlab.core.batch_file import batch_case
     from logitlab.core.errors import InputError
     from logitlab.core.inputs import parse_numbers
 
@@ -265,18 +270,7 @@ def run_batch(
     if clash:
         option = "--" + clash[0].replace("_", "-")
         raise InputError("--from", f"the file gives the inputs; drop {option} (or drop --from)")
-    data = read_batch(source)
-    fmt, where = resolve_dtype(dtype, data.file_dtype)
-    case = batch_case(
-        data.logits,
-        data.targets,
-        weight=data.weight,
-        pos_weight=data.pos_weight,
-        reduction=reduction,
-        dtype=fmt,
-        names=data.keys,
-        argument="--from",
-    )
+    data, fmt, where, case = case_from_file(source, dtype, reduction)
     said = {"--dtype": "from --dtype", "file": "the file's dtype"}.get(
         where, f"default; the file holds {data.stored_dtype} values"
     )
