@@ -11,7 +11,9 @@ Each output in the README sits between two markers::
 
 ``output`` pastes the command and what it printed as a console block; ``markdown`` pastes
 what it printed as it is (a Markdown table).  ``slow`` after the kind (``output slow:``)
-marks commands that take more than a few seconds; ``--fast`` leaves them out.  Commands
+marks commands that take more than a few seconds; ``--fast`` leaves them out.  ``server``
+(``output slow server:``) runs the command while ``logitlab explore`` serves on its
+default port (started first, stopped after), for the API examples.  Commands
 run with ``bash -c`` from the repository root, piped, at a fixed width of 100 columns, so
 the output is what a user sees when piping.
 
@@ -22,11 +24,15 @@ when README.md differs from what the code prints now.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 WIDTH = 100
 MARKER = re.compile(
-    r"<!-- (?P<kind>output|markdown)(?P<slow> slow)?: (?P<command>.+?) -->\n"
+    r"<!-- (?P<kind>output|markdown)(?P<slow> slow)?(?P<server> server)?: (?P<command>.+?) -->\n"
     r"(?P<body>.*?)"
     r"<!-- /(?P=kind) -->",
     re.DOTALL,
@@ -46,6 +52,7 @@ class Block:
     kind: str
     slow: bool
     command: str
+    server: bool
     body: str
     start: int
     end: int
@@ -53,15 +60,56 @@ class Block:
 
 def blocks(text: str) -> list[Block]:
     return [
-        Block(m["kind"], bool(m["slow"]), m["command"], m["body"], m.start(), m.end())
+        Block(
+            m["kind"],
+            bool(m["slow"]),
+            m["command"],
+            bool(m["server"]),
+            m["body"],
+            m.start(),
+            m.end(),
+        )
         for m in MARKER.finditer(text)
     ]
 
 
-def run(command: str) -> str:
+def _env() -> dict[str, str]:
     env = {**os.environ, "COLUMNS": str(WIDTH), "NO_COLOR": "1", "TERM": "dumb"}
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+@contextlib.contextmanager
+def explore_server(port: int = 8765) -> Iterator[None]:
+    """``logitlab explore`` on loopback for the duration of the block."""
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("logitlab")), "explore", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("logitlab explore did not start") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def run(command: str, server: bool = False) -> str:
+    if server:
+        with explore_server():
+            return run(command)
+    env = _env()
     done = subprocess.run(
         ["bash", "-c", command],
         cwd=ROOT,
@@ -76,7 +124,8 @@ def run(command: str) -> str:
 
 
 def render(block: Block, output: str) -> str:
-    head = f"<!-- {block.kind}{' slow' if block.slow else ''}: {block.command} -->\n"
+    flags = (" slow" if block.slow else "") + (" server" if block.server else "")
+    head = f"<!-- {block.kind}{flags}: {block.command} -->\n"
     fence = f"```console\n$ {block.command}\n{output}```\n"
     body = output if block.kind == "markdown" else fence
     return f"{head}{body}<!-- /{block.kind} -->"
@@ -89,7 +138,7 @@ def regenerate(text: str, fast: bool = False) -> str:
         if fast and b.slow:
             out.append(text[b.start : b.end])
         else:
-            out.append(render(b, run(b.command)))
+            out.append(render(b, run(b.command, b.server)))
         last = b.end
     out.append(text[last:])
     return "".join(out)
