@@ -53,3 +53,18 @@ def test_unknown_names_exit_2_with_choices() -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert expect in result.output, (args, result.output)
+
+
+def test_breakpoints_all_searches_soft_targets_too() -> None:
+    import json as _json
+
+    from typer.testing import CliRunner as _Runner
+
+    from logitlab.cli import app as _app
+
+    args = ["audit", "-d", "float32", "-f", "torch.logits", "--format", "json"]
+    hard = _json.loads(_Runner().invoke(_app, args).stdout)
+    every = _json.loads(_Runner().invoke(_app, [*args, "--breakpoints", "all"]).stdout)
+    assert {b["target"] for b in hard["breakpoints"]} == {0.0, 1.0}
+    soft = {b["target"] for b in every["breakpoints"]} - {0.0, 1.0}
+    assert len(soft) >= 5  # the default soft grid, rounded to float32

@@ -128,6 +128,7 @@ def _cases() -> list[tuple[list[str], str]]:
         (["--out", str(not_a_dir / "sub")], "--out"),
         (["--seed", "1", "--seed", "2"], "--seed"),
         (["--quantity", "bce", "--quantity", "sigmoid"], "--quantity"),
+        (["--breakpoints", "some"], "--breakpoints"),
     ):
         cases.append((["audit", *args], named))
     cases.append((["lint", "--jobs", "1", "--jobs", "2", str(_DIR)], "--jobs"))

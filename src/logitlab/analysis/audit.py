@@ -384,6 +384,7 @@ def check_settings(
     weight: float | None = None,
     pos_weight: float | None = None,
     workers: int = 1,
+    breakpoints: str = "hard",
 ) -> Settings:
     """Every argument of :func:`audit` checked, before any work; raises
     :class:`~logitlab.InputError` naming the argument."""
@@ -404,7 +405,9 @@ def check_settings(
         raise InputError("seed", f"{seed!r} is not an integer >= 0")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError("workers", f"{workers!r} is not an integer >= 1")
-    return Settings(quantity, chosen, ds, points, seed, tgt, weight, pos_weight)
+    if breakpoints not in ("hard", "all"):
+        raise InputError("breakpoints", f"{breakpoints!r} is not one of hard, all")
+    return Settings(quantity, chosen, ds, points, seed, tgt, weight, pos_weight, breakpoints)
 
 
 def audit(
@@ -419,6 +422,7 @@ def audit(
     pos_weight: float | None = None,
     workers: int = 1,
     progress: Callable[[Row], None] | None = None,
+    breakpoints: str = "hard",
 ) -> AuditResult:
     """Audit ``quantity`` for each formulation and dtype; see :class:`AuditResult`.
 
@@ -436,6 +440,7 @@ def audit(
         weight=weight,
         pos_weight=pos_weight,
         workers=workers,
+        breakpoints=breakpoints,
     )
     quantity, chosen, ds = settings.quantity, settings.formulations, settings.dtypes
     start = time.perf_counter()

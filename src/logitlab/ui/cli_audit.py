@@ -89,6 +89,12 @@ def register(app: typer.Typer) -> None:
         width: int | None = typer.Option(
             None, "--width", help="output width in columns (default: COLUMNS or the terminal's)"
         ),
+        breakpoints: str = typer.Option(
+            "hard",
+            "--breakpoints",
+            help="float32/float64 targets whose onsets are searched: hard (0 and 1) or all "
+            "(slower); 16-bit formats always report every target",
+        ),
     ) -> None:
         """How accurate is each framework's code, per dtype, and where does it break."""
         q = quantity.strip().lower()
@@ -143,6 +149,7 @@ def register(app: typer.Typer) -> None:
                 targets,
                 workers,
                 width,
+                breakpoints.strip().lower(),
             )
         except InputError as err:
             from logitlab.ui.cli_common import flag_for
@@ -163,6 +170,7 @@ def _run(
     targets: tuple[float, ...],
     workers: int,
     width: int | None = None,
+    breakpoints: str = "hard",
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -180,6 +188,7 @@ def _run(
         weight=weight,
         pos_weight=pos_weight,
         workers=workers,
+        breakpoints=breakpoints,
     )
     chosen, ds = settings.formulations, settings.dtypes
     from logitlab.ui.tables import fits, output_for
@@ -212,6 +221,7 @@ def _run(
             pos_weight=pos_weight,
             workers=workers,
             progress=progress,
+            breakpoints=breakpoints,
         )
     texts = {
         "json": _report.to_json,

@@ -29,6 +29,7 @@ FLAG_OF = {
     "points": "--points",
     "seed": "--seed",
     "workers": "--workers",
+    "breakpoints": "--breakpoints",
     "z": "Z",
 }
 
