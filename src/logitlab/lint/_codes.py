@@ -6,6 +6,7 @@ replacement); the summaries here are what ``--help``, SARIF and the docs show.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -155,22 +156,26 @@ CODES_BY_ID: dict[str, Code] = {c.code: c for c in CODES}
 FILE_CODES = frozenset({"LGL900", "LGL901", "LGL902"})
 
 
-def expand_selection(patterns: list[str]) -> set[str]:
-    """Expand code prefixes (``LGL0``, ``LGL01``, ``ALL``) to the codes they name.
+def expand_selection(
+    patterns: list[str], codes: Iterable[str] | None = None, what: str = "rule code"
+) -> set[str]:
+    """Expand code prefixes (``LGL0``, ``LGL01``, ``ALL``) to the codes they name, among
+    ``codes`` (lint's own by default; ``watch`` adds its run-time codes).
 
     Raises ``ValueError`` naming the first pattern that matches no code.
     """
+    universe = list(CODES_BY_ID if codes is None else codes)
     selected: set[str] = set()
     for raw in patterns:
         pattern = raw.strip().upper()
         if not pattern:
             continue
         if pattern == "ALL":
-            selected.update(CODES_BY_ID)
+            selected.update(universe)
             continue
-        matched = {c for c in CODES_BY_ID if c.startswith(pattern)}
+        matched = {c for c in universe if c.startswith(pattern)}
         if not matched:
-            raise ValueError(f"unknown rule code {raw!r}")
+            raise ValueError(f"unknown {what} {raw!r}")
         selected.update(matched)
     return selected
 

@@ -105,25 +105,9 @@ WATCH_CODES: dict[str, str] = {
 
 
 def expand_codes(patterns: list[str]) -> set[str]:
-    """Expand codes or prefixes (``LGL001``, ``LGL0``, ``LGW``, ``ALL``) for ``--fail-on``.
+    """Expand codes or prefixes (``LGL001``, ``LGL0``, ``LGW``, ``ALL``) for ``--fail-on``,
+    among lint's codes and watch's own.
 
     Raises ``ValueError`` naming the first pattern that matches no code.
     """
-    selected: set[str] = set()
-    for raw in patterns:
-        pattern = raw.strip().upper()
-        if not pattern:
-            continue
-        if pattern == "ALL":
-            selected.update(CODES_BY_ID)
-            selected.update(WATCH_CODES)
-            continue
-        watch = {c for c in WATCH_CODES if c.startswith(pattern)}
-        try:
-            lint = expand_selection([pattern])
-        except ValueError:
-            lint = set()
-        if not watch and not lint:
-            raise ValueError(f"unknown code {raw.strip()!r}")
-        selected |= watch | lint
-    return selected
+    return expand_selection(patterns, [*CODES_BY_ID, *WATCH_CODES], what="code")
