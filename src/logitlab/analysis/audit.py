@@ -209,9 +209,7 @@ def _evaluator(f: Formulation, settings: Settings, fmt: FloatFormat, lanes: list
         if not result.ok:
             return None
         ref = _reference(settings, fmt, z, y)
-        return criteria(
-            fmt, result, ref, logits=z, weight=case.weight, flushes=f.flushes_subnormals
-        )
+        return criteria(fmt, result, ref, logits=z, weight=case.weight)
 
     return evaluate
 
@@ -287,15 +285,14 @@ def _run_one(
     if not result.ok:
         return row
     weight = _full(settings.weight, z, fmt)
-    flushes = f.flushes_subnormals
-    m, ulps, gulps = measure(fmt, result, ref, logits=z, weight=weight, flushes=flushes)
+    m, ulps, gulps = measure(fmt, result, ref, logits=z, weight=weight)
     row.measures = m
     limit = plot_limit(fmt)
     row.plot = {"value": plot_bins(z, ulps, limit), "grad": plot_bins(z, gulps, limit)}
     targets = None if y is None else np.unique(y)
     lanes = _lanes(settings, targets)
     if fmt.bits == 16:
-        masks = criteria(fmt, result, ref, logits=z, weight=weight, flushes=flushes)
+        masks = criteria(fmt, result, ref, logits=z, weight=weight)
         found = onsets_from_masks(z, _lane_of(z, y, lanes), masks, len(lanes))
         row.onsets = _onsets(f, settings, fmt, lanes, found, "every finite value")
     else:

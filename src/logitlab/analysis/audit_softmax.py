@@ -76,14 +76,13 @@ def _run_one(
     if not result.ok:
         return row
     z = _rows(m, labels)
-    flushes = f.flushes_subnormals
-    meas, ulps, gulps = measure(fmt, result, ref, logits=z, flushes=flushes)
+    meas, ulps, gulps = measure(fmt, result, ref, logits=z)
     row.measures = meas
     limit = plot_limit(fmt)
     row.plot = {"value": plot_bins(m, ulps, limit), "grad": plot_bins(m, gulps, limit)}
     lanes = [(label, side) for label in LABELS for side in SIDES]
     if fmt.bits == 16:
-        masks = criteria(fmt, result, ref, logits=z, flushes=flushes)
+        masks = criteria(fmt, result, ref, logits=z)
         lane_of = np.full(m.shape, -1, dtype=np.int64)
         for i, (label, side) in enumerate(lanes):
             mine = (labels == LABELS.index(label)) & (np.sign(m) == _sign(label, side))
@@ -101,7 +100,7 @@ def _run_one(
             if not r.ok:
                 return None
             zz = _rows(mm, lab)
-            return criteria(fmt, r, fast.softmax_ce(zz, lab, fmt), logits=zz, flushes=flushes)
+            return criteria(fmt, r, fast.softmax_ce(zz, lab, fmt), logits=zz)
 
         clean = CLEAN if fmt.bits == 32 else WINDOW
         ords = search(evaluate, fmt, len(lanes), list(CRITERIA), clean=clean)

@@ -393,7 +393,13 @@ def _path(
         gulps = fast.ulp_errors(grad, ref.grad, fmt)
         grels = relative_errors(grad, ref.grad)
     flags = classify_run(
-        result, case, value=value, exact_value=exact_value, grad=grad, exact_grad=exact_grad
+        result,
+        value=value,
+        exact_value=exact_value,
+        grad=grad,
+        exact_grad=exact_grad,
+        logits=case.logits,
+        weight=case.weight,
     )
     loss_masks = {n: flags.loss[n] for n in LOSS_FLAGS if n in flags.loss}
     grad_masks = {n: flags.grad[n] for n in GRAD_FLAGS if n in flags.grad}

@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.analysis.flags import classify
+from logitlab.analysis.flags import classify_run
 from logitlab.core.formats import FloatFormat, get_format
 from logitlab.exact import fast
 from logitlab.formulations.run import RunResult
@@ -170,7 +170,6 @@ def criteria(
     *,
     logits: Any = None,
     weight: Any = None,
-    flushes: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per element, where each criterion of :data:`CRITERIA` holds (gradient criteria only
     with a gradient).  ``result`` is ``ok``; values per element (one per softmax row)."""
@@ -178,19 +177,14 @@ def criteria(
     value = result.value
     ev = fmt.round(np.asarray(ref.value, dtype=np.float64))
     eg = fmt.round(np.asarray(ref.grad, dtype=np.float64))
-    flags = classify(
-        fmt,
+    flags = classify_run(
+        result,
         value=value,
         exact_value=ev,
         grad=result.grad,
         exact_grad=None if result.grad is None else eg,
-        probabilities=result.probabilities,
-        clamped=result.clamped,
-        grad_clamped=result.grad_clamped,
-        clipped=result.clipped,
-        weight=weight,
         logits=logits,
-        flushes=flushes,
+        weight=weight,
     )
     with np.errstate(all="ignore"):
         out = {

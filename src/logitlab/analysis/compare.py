@@ -251,11 +251,12 @@ def _row(
         )
     flags = classify_run(
         result,
-        case,
         value=elements,
         exact_value=exact_elements,
         grad=grad,
         exact_grad=exact_grad,
+        logits=case.logits,
+        weight=case.weight,
     )
     return Row(
         f,

@@ -226,11 +226,12 @@ def _row(
     z = case.logits.ravel()
     element = classify_run(
         result,
-        case,
         value=value,
         exact_value=fmt.round(v_hi),
         grad=grad,
         exact_grad=None if grad is None else fmt.round(g_hi),
+        logits=z,
+        weight=None if case.weight is None else case.weight.ravel(),
     )
     flags = {name: _intervals(z, element.any(name)) for name in element.flags}
     return CurveRow(

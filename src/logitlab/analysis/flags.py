@@ -244,17 +244,18 @@ def classify(
 
 def classify_run(
     result: RunResult,
-    case: Any,
     *,
     value: Any,
     exact_value: Any,
     grad: Any = None,
     exact_grad: Any = None,
+    logits: Any = None,
+    weight: Any = None,
 ) -> ElementFlags:
-    """:func:`classify` for one :func:`~logitlab.formulations.run.run`: the diagnostics
-    (probabilities, clamps, clips, whether the framework flushes subnormals) come from the
-    run, the weights and logits from ``case``; ``value``, ``exact_value``, ``grad`` and
-    ``exact_grad`` as for :func:`classify` (the caller shapes them)."""
+    """:func:`classify` for one :func:`~logitlab.formulations.run.run`: the format and the
+    diagnostics (probabilities, clamps, clips, whether the framework flushes subnormals)
+    come from the run; the other arguments are as for :func:`classify` (the caller shapes
+    them)."""
     return classify(
         result.dtype,
         value=value,
@@ -265,8 +266,8 @@ def classify_run(
         clamped=result.clamped,
         grad_clamped=result.grad_clamped,
         clipped=result.clipped,
-        weight=getattr(case, "weight", None),
-        logits=case.logits,
+        weight=weight,
+        logits=logits,
         flushes=result.formulation.flushes_subnormals,
     )
 

@@ -20,7 +20,7 @@ from logitlab.analysis.breakpoints import (
     Onset,
     breakpoint_threshold,
 )
-from logitlab.analysis.flags import classify
+from logitlab.analysis.flags import classify_run
 from logitlab.core.formats import FloatFormat
 from logitlab.exact import fast
 from logitlab.formulations.run import RunResult
@@ -131,7 +131,6 @@ def measure(
     *,
     logits: Any = None,
     weight: Any = None,
-    flushes: bool = False,
 ) -> tuple[Measures, np.ndarray, np.ndarray | None]:
     """Measure one run (status ``ok``); also return per-element ULP errors of the value
     and of the gradient (the largest over a softmax row's classes) for the plots."""
@@ -146,20 +145,15 @@ def measure(
         gulps_all = fast.ulp_errors(g, eg, fmt)
         gstats = error_stats(gulps_all, relative_errors(g, eg), g, eg)
         gulps = _ulps_per_row(gulps_all.reshape(result.grad.shape), value.shape)
-    flags = classify(
-        fmt,
+    flags = classify_run(
+        result,
         value=value,
         exact_value=fmt.round(np.asarray(ref.value, dtype=np.float64)),
         grad=result.grad,
         exact_grad=None
         if result.grad is None
         else fmt.round(np.asarray(ref.grad, dtype=np.float64)),
-        probabilities=result.probabilities,
-        clamped=result.clamped,
-        grad_clamped=result.grad_clamped,
-        clipped=result.clipped,
-        weight=weight,
         logits=logits,
-        flushes=flushes,
+        weight=weight,
     )
     return Measures(int(value.size), vstats, gstats, flags.counts()), ulps, gulps
