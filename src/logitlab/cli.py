@@ -71,7 +71,7 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def _short_help() -> None:
+def _finish_commands() -> None:
     # Click cuts a summary at 45 characters with "..."; give each command its whole first line.
     # Every command refuses an option given twice.
     for info in app.registered_commands:
@@ -83,7 +83,7 @@ def _short_help() -> None:
             info.short_help = " ".join(first.split())
 
 
-_short_help()
+_finish_commands()
 
 
 def main() -> None:
