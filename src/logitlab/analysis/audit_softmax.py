@@ -55,7 +55,7 @@ def _rows(m: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _case(fmt: FloatFormat, m: np.ndarray, labels: np.ndarray) -> Any:
-    from logitlab.formulations._torch_softmax import SoftmaxCase
+    from logitlab.core.inputs import SoftmaxCase
 
     return SoftmaxCase(_rows(m, labels), labels, fmt)
 

@@ -22,6 +22,8 @@ __all__ = [
     "REDUCTIONS",
     "BCECase",
     "ElementwiseCase",
+    "FocalCase",
+    "SoftmaxCase",
     "as_float_array",
     "check_reduction",
 ]
@@ -199,3 +201,61 @@ def parse_numbers(text: str | Sequence[str], argument: str) -> list[float]:
         except ValueError:
             raise InputError(argument, f"{p!r} is not a number") from None
     return values
+
+
+@dataclass(frozen=True)
+class SoftmaxCase:
+    """Softmax cross-entropy inputs, as the framework receives them.
+
+    ``logits`` is ``(N, C)`` float64 holding ``dtype`` values (``-inf`` marks a masked
+    entry); ``target`` holds class indices (an integer array of shape ``(N,)``) or
+    probabilities (a float64 array of the logits' shape, ``dtype`` values).  ``weight`` is
+    a per-class weight ``(C,)`` or ``None``; ``ignore_index``, ``label_smoothing`` and
+    ``reduction`` mean what they mean in ``F.cross_entropy``.
+    """
+
+    logits: np.ndarray
+    target: np.ndarray
+    dtype: FloatFormat
+    reduction: str = "none"
+    weight: np.ndarray | None = None
+    ignore_index: int = -100
+    label_smoothing: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The class-index target (an error for probability targets)."""
+        if not self.class_indices:
+            raise ValueError("this case has probability targets, not class indices")
+        return self.target
+
+    @property
+    def class_indices(self) -> bool:
+        return bool(np.issubdtype(np.asarray(self.target).dtype, np.integer))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.logits.shape)
+
+
+@dataclass(frozen=True)
+class FocalCase:
+    """Binary focal loss inputs (torchvision's ``sigmoid_focal_loss`` semantics).
+
+    ``loss = alpha_t * (1 - p_t)**gamma * BCE(z, y)`` with ``p = sigmoid(z)``,
+    ``p_t = p y + (1 - p)(1 - y)`` and ``alpha_t = alpha y + (1 - alpha)(1 - y)``;
+    ``alpha=None`` (torchvision's ``alpha < 0``) means no alpha weighting.
+    """
+
+    logits: np.ndarray
+    targets: np.ndarray
+    dtype: FloatFormat
+    alpha: float | None = 0.25
+    gamma: float = 2.0
+    reduction: str = "none"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.logits.shape)

@@ -8,27 +8,15 @@ ones on the unreduced loss: the gradient of the sum).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from logitlab.core.formats import FloatFormat
+from logitlab.core.inputs import SoftmaxCase
 from logitlab.formulations._base import Formulation, Outcome
 from logitlab.formulations._torch import _outcome, _tensor
 
 __all__ = ["FORMULATIONS", "SoftmaxCase"]
-
-
-@dataclass(frozen=True)
-class SoftmaxCase:
-    """Softmax cross-entropy inputs: ``logits`` (N, C) float64 holding ``dtype`` values and
-    ``labels`` (N,) class indices; ``reduction`` as PyTorch's."""
-
-    logits: np.ndarray
-    labels: np.ndarray
-    dtype: FloatFormat
-    reduction: str = "none"
 
 
 def _ce(kind: str) -> Any:
