@@ -39,6 +39,8 @@ __all__ = [
 _MODULES = (
     "logitlab.formulations._torch",
     "logitlab.formulations._torch_softmax",
+    "logitlab.formulations._softmax_frameworks",
+    "logitlab.formulations._focal",
     "logitlab.formulations._numpy",
     "logitlab.formulations._scipy",
     "logitlab.formulations._sklearn",

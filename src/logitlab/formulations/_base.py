@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: What a formulation can compute.  Elementwise quantities take logits only.
-QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
+QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce", "focal")
 
 
 class ElementwiseInputs(Protocol):
