@@ -31,6 +31,8 @@ EXTRA_OF = {
     "jax": "jax",
     "optax": "jax",
     "keras": "keras",
+    "kornia": "kornia",
+    "lightning": "lightning",
 }
 
 #: What each command needs before it can start.
