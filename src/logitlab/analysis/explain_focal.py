@@ -220,7 +220,10 @@ def quiet_error(c: Comparison) -> list[str]:
         if narrower:
             why = f"it {narrower[0]}"
         elif _float32_only(c, r):
-            why = f"every value it returned is a float32 value: it computed in float32, not {c.dtype.name}"
+            why = (
+                "every value it returned is a float32 value: it computed in float32, not "
+                f"{c.dtype.name}"
+            )
         else:
             why = (
                 "no saturation, clip, overflow or flush is involved: the digits are lost to "
