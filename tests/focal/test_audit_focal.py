@@ -147,3 +147,22 @@ def test_float32_search_matches_brute_force_on_torch() -> None:
     hits = z[p == 0]
     assert found == float(hits.max())
     assert math.isfinite(found)
+
+
+def test_kornia_gradient_overflow_onset_by_hand(
+    float16_run: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    # kornia's y = 0 term is -(1 - alpha) exp(gamma logsigmoid(z)) logsigmoid(-z).  Its
+    # backward multiplies the upstream (1 - alpha) |logsigmoid(-z)| ~ (1 - alpha) z by
+    # gamma: gamma (1 - alpha) z = 1.5 z overflows float16 once it passes the largest
+    # finite value, and inf times sigmoid'(z) = 0 is NaN.  For y = 1 the factor is
+    # gamma alpha = 0.5: never an overflow.
+    _, rows = float16_run
+    fmt = get_format("float16")
+    values = fmt.values()
+    values = values[np.isfinite(values) & (values > 0)]
+    expected = float(min(v for v in values if 1.5 * float(v) > fmt.max))
+    assert expected == 43680.0
+    kornia = rows["kornia.binary_focal"]
+    assert _onset(kornia, 0.0, "against", "gradient non-finite") == expected
+    assert _onset(kornia, 1.0, "against", "gradient non-finite") is None
