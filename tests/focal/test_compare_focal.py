@@ -201,6 +201,11 @@ def test_bad_input_names_the_argument(kwargs: dict[str, object], argument: str) 
 def test_case_rounds_to_the_dtype_and_keeps_alpha_gamma() -> None:
     case = focal_case([0.1], [1], alpha=0.1, gamma=1.5, dtype="float16", reduction="SUM")
     assert case.logits[0] == float(np.float16(0.1))
+    # 0.1 is no float16 (nearest 0.0999755859375): said; gamma 1.5 is one, nothing said
+    assert any(
+        "alpha 0.1 is not a float16 value (nearest 0.0999755859375)" in n for n in case.notes
+    )
+    assert not any(n.startswith("gamma") for n in case.notes)
     assert (case.alpha, case.gamma, case.reduction, case.dtype.name) == (
         0.1,
         1.5,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat
 from logitlab.core.inputs import MAX_ELEMENTS, BCECase, ErrorFactory, FocalCase
@@ -61,7 +63,8 @@ def focal_case(
     [0, 1], shapes that broadcast, rounded once to ``dtype``; infinite logits allowed).
     ``alpha`` is a number in [0, 1] or ``None``; ``gamma`` a finite number >= 0.  Both are
     kept as the float64 values given (frameworks combine them with tensors in their own
-    ways; at the defaults 0.25 and 2 every format holds them exactly).
+    ways; at the defaults 0.25 and 2 every format holds them exactly); a value the dtype
+    cannot hold gets a note.
 
     >>> case = focal_case([1, 2], 1, alpha=None, gamma=0)
     >>> case.targets.tolist(), case.alpha, case.gamma, case.reduction
@@ -77,6 +80,16 @@ def focal_case(
         max_elements=max_elements,
         error=error,
     )
+    notes = list(bce.notes)
+    for name, v in (("alpha", a), ("gamma", g)):
+        if v is None:
+            continue
+        rounded = float(bce.dtype.round(np.asarray(v)))
+        if rounded != v:
+            notes.append(
+                f"{name} {v!r} is not a {bce.dtype.name} value (nearest {rounded!r}); the "
+                f"exact reference uses {v!r}, frameworks may round it"
+            )
     return FocalCase(
         logits=bce.logits,
         targets=bce.targets,
@@ -84,5 +97,5 @@ def focal_case(
         alpha=a,
         gamma=g,
         reduction=bce.reduction,
-        notes=bce.notes,
+        notes=tuple(notes),
     )
