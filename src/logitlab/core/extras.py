@@ -32,6 +32,7 @@ EXTRA_OF = {
     "optax": "jax",
     "keras": "keras",
     "kornia": "kornia",
+    "torchvision": "torchvision",
     "lightning": "lightning",
 }
 

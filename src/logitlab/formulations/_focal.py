@@ -119,7 +119,7 @@ def _torchvision_formula_code(case: Any) -> str:
 
 def _torchvision(case: Any) -> Outcome:
     import torch
-    from torchvision.ops import sigmoid_focal_loss  # type: ignore[import-not-found, unused-ignore]
+    from torchvision.ops import sigmoid_focal_loss
 
     z = _tensor(case.logits, case, requires_grad=True)
     y = _tensor(case.targets, case)
