@@ -41,7 +41,8 @@ flag                   side       holds for row ``n`` where
 =====================  =========  =================================================================
 softmax underflow      both       the path's softmax gave ``p_nc == 0`` for a needed class whose
                                   logit is finite (and no logit of the row is ``+inf``): the
-                                  exact probability is positive, the rounded one is not
+                                  exact probability is positive, the rounded one is not (not
+                                  for a double softmax, whose probabilities feed a softmax)
 log of 0               loss       the loss is ``+inf`` where the exact loss is finite, and the
                                   path's softmax gave ``p_nc == 0`` for a needed class: the
                                   infinity is ``-log(0)``
@@ -208,7 +209,7 @@ def _finite_checks(
     return {
         "flushed": flushed,
         "non-finite": ~np.isfinite(computed) & exact_finite,
-        "NaN": np.isnan(computed) & ~exact_finite,
+        "NaN": np.isnan(computed) & np.isinf(exact),
     }
 
 
@@ -379,7 +380,8 @@ def _classify_softmax(
     zero_p = np.zeros(q.shape, dtype=bool)
     if probabilities is not None:
         zero_p = np.asarray(probabilities, dtype=np.float64).reshape(q.shape) == 0
-    underflow = needed_any(zero_p & np.isfinite(z)) & ~plus_inf_row
+    # A double softmax's probabilities feed its second softmax, not a log.
+    underflow = needed_any(zero_p & np.isfinite(z)) & ~plus_inf_row & (not double_softmax)
     twice = counts & bool(double_softmax)
     with np.errstate(invalid="ignore"):
         checks = _finite_checks(v, ev, fmt, flushes)
