@@ -71,17 +71,22 @@ class Row:
     grad_flags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     quantity: str = "bce"
+    #: Where the exact value is defined (not NaN: a fully masked softmax row); the row's
+    #: maximum errors are taken over these values only.  ``None``: everywhere.
+    defined: np.ndarray | None = None
 
     @property
     def max_ulp_error(self) -> float:
-        return _nanmax(self.ulp_error)
+        return _nanmax(self.ulp_error, self.defined)
 
     @property
     def max_relative_error(self) -> float:
-        return _nanmax(self.relative_error)
+        return _nanmax(self.relative_error, self.defined)
 
 
-def _nanmax(a: np.ndarray | None) -> float:
+def _nanmax(a: np.ndarray | None, defined: np.ndarray | None = None) -> float:
+    if a is not None and defined is not None:
+        a = np.asarray(a)[np.broadcast_to(defined, np.shape(a))]
     if a is None or a.size == 0:
         return math.nan
     if np.isnan(a).any():
@@ -337,6 +342,7 @@ def _row(
         grad_flags=flags.grad_flags,
         notes=tuple(result.notes()),
         quantity=quantity,
+        defined=None if not np.isnan(exact_value).any() else ~np.isnan(exact_value),
     )
 
 
