@@ -409,10 +409,10 @@ def _classify_softmax(
             "masked NaN": (np.isnan(g) & ~np.isnan(eg)).any(axis=1) & masked_row,
             "double softmax": twice,
             "gradient clamped": gc,
-            "gradient vanished": vanished.any(axis=1),
-            "subnormal flushed": gchecks["flushed"].any(axis=1),
-            "non-finite": gchecks["non-finite"].any(axis=1),
-            "NaN": gchecks["NaN"].any(axis=1),
+            "gradient vanished": np.asarray(vanished.any(axis=1)),
+            "subnormal flushed": np.asarray(gchecks["flushed"].any(axis=1)),
+            "non-finite": np.asarray(gchecks["non-finite"].any(axis=1)),
+            "NaN": np.asarray(gchecks["NaN"].any(axis=1)),
         }
     return ElementFlags(loss, grads, shape)
 

@@ -395,7 +395,7 @@ def _grad_cells(c: Comparison, row: Row) -> list[tuple[str, ...]]:
     assert row.grad is not None and row.grad_ulp_error is not None
     g = row.grad.reshape(z.shape)
     gu = row.grad_ulp_error.reshape(z.shape)
-    cells = []
+    cells: list[tuple[str, ...]] = []
     k = z.shape[1]
     for flat in range(min(z.size, MAX_SHOWN)):
         i, j = divmod(flat, k)
