@@ -1430,7 +1430,8 @@ def _sm_accurate(ctx: _SoftmaxCtx) -> list[Sentence]:
     return [
         Sentence(
             "accurate",
-            f"Within {_NOTABLE_ULPS:g} ULPs of the exact loss, with no flag: {listed}.",
+            f"The loss is within {_NOTABLE_ULPS:g} ULPs of the exact one, with no loss flag, "
+            f"from {listed}.",
             rows=tuple(r.formulation.name for r in rows),
             claims=tuple(
                 Claim(r.formulation.name, "loss", None, tuple(range(ctx.n)), False) for r in rows
