@@ -996,7 +996,18 @@ def sentences(comparison: Comparison, saturation: Saturation | None = None) -> l
 
 
 def explain(comparison: Comparison, saturation: Saturation | None = None) -> list[str]:
-    """Sentences for the explorer's explanation box, in reading order."""
+    """Sentences for the explorer's explanation box, in reading order (focal comparisons:
+    :func:`logitlab.analysis.explain_focal.focal_sentences`, where that module is built)."""
+    if comparison.quantity == "focal":
+        import importlib
+
+        try:
+            module = importlib.import_module("logitlab.analysis.explain_focal")
+        except ModuleNotFoundError as err:
+            if err.name != "logitlab.analysis.explain_focal":
+                raise
+            return []
+        return list(module.focal_sentences(comparison))
     return [s.text for s in sentences(comparison, saturation)]
 
 

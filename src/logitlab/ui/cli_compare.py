@@ -329,7 +329,7 @@ def compare_command(
                 comparison = _focal(logits, targets, alpha, gamma, **common)
             from logitlab.analysis.explain import explain
 
-            sentences = explain(comparison) if comparison.quantity == "softmax_ce" else []
+            sentences = explain(comparison)
             if as_json:
                 payload = comparison.to_dict()
                 if sentences:
