@@ -149,3 +149,19 @@ def test_every_number_whole(width: int, args: list[str]) -> None:
     for row in payload["rows"]:
         for flag in row["loss_flags"] + row["grad_flags"]:
             assert any(flag in line for line in text.splitlines()), flag
+
+
+def test_terminal_tables_and_notebook_html() -> None:
+    import io
+
+    from logitlab.analysis.compare_softmax import compare_softmax
+    from logitlab.ui.tables import Output, print_comparison
+
+    c = compare_softmax([[3, -float("inf"), 1], [0, -110, 2]], [0, 1], reduction="none")
+    buf = io.StringIO()
+    print_comparison(c, Output(400, True, buf), explanation=["a sentence."])
+    text = re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue())
+    assert "loss per sample" in text and "gradient d loss / d z[n, c], per logit" in text
+    assert "softmax underflow, log of 0" in text and "- a sentence." in text
+    html = c._repr_html_()
+    assert html.startswith("<pre>softmax cross-entropy")

@@ -168,3 +168,12 @@ def test_keras_clips_on_probabilities() -> None:
     r = _run("keras.sparse_ce_probabilities", case)
     assert r.value.item() == pytest.approx(-math.log(np.float32(1e-7)), rel=1e-6)
     assert r.clipped is not None and r.clipped[0, 1]
+
+
+def test_double_softmax_value_by_hand() -> None:
+    # float32 softmax(0, -110) = (1, 0); F.cross_entropy of those as logits, target 1:
+    # -log(e^0 / (e^1 + e^0)) = log(1 + e) = 1.3132616875...
+    r = _run("torch.double_softmax", SoftmaxCase.from_user([0, -110], 1))
+    expected = float(mpmath.log(1 + mpmath.e))
+    assert abs(r.value.item() - expected) <= np.spacing(np.float32(expected))
+    assert get("torch.double_softmax").double_softmax

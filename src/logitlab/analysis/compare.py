@@ -155,6 +155,14 @@ class Comparison:
         )
 
     def _repr_html_(self) -> str:
+        if self.quantity != "bce":
+            # the notebook table is BCE's layout; other quantities show the text blocks
+            import html
+
+            from logitlab.ui.tables import comparison_blocks
+
+            text = "\n".join(comparison_blocks(self, 100))
+            return f"<pre>{html.escape(text)}</pre>"
         from logitlab.ui.html import comparison_html
 
         return comparison_html(self)

@@ -489,7 +489,7 @@ def _softmax_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
     for note in c.notes:
         head.append(Text.assemble(("note: ", "yellow"), note))
     label = _loss_label(c)
-    table = Table(title=label, title_justify="left", show_lines=False)
+    table = Table(title=Text(label), title_justify="left", show_lines=False)
     for name, justify in (
         ("formulation", "left"),
         ("code", "left"),
@@ -530,7 +530,9 @@ def _softmax_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
             style=_style(row),
         )
     grads = Table(
-        title="gradient d loss / d z[n, c], per logit", title_justify="left", show_lines=False
+        title=Text("gradient d loss / d z[n, c], per logit"),
+        title_justify="left",
+        show_lines=False,
     )
     grads.add_column("formulation", no_wrap=True)
     for name in _GRAD_HEADERS:
