@@ -262,7 +262,8 @@ def compare_command(
         None,
         "--framework",
         help="Frameworks to show (repeatable): torch, stable, numpy, scipy, sklearn, keras, "
-        "jax (with optax), or all. Default: torch and stable.",
+        "jax (with optax), autocast (torch under torch.autocast), or all. Default: torch "
+        "and stable.",
     ),
     formulation: list[str] | None = typer.Option(
         None, "--formulation", help="Rows to show by name (repeatable), e.g. keras.logits."
