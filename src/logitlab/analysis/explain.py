@@ -1477,7 +1477,11 @@ def softmax_sentences(comparison: Comparison) -> list[Sentence]:
     """The sentences for a softmax cross-entropy comparison, in reading order."""
     c = comparison
     case = c.case
-    exact_samples = c.exact_value().ravel() if case.reduction == "none" else None
+    # One sample: its sum, and its mean without a class weight (the mean divides by 1),
+    # is its own loss.
+    one = case.logits.shape[0] == 1 and bool(case.coefficients.any())
+    own = case.reduction == "none" or (one and (case.reduction == "sum" or case.weight is None))
+    exact_samples = c.exact_value().ravel() if own else None
     ctx = _SoftmaxCtx(
         c=c,
         fmt=c.dtype,
