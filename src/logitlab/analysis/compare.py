@@ -70,17 +70,23 @@ class Row:
     loss_flags: tuple[str, ...] = ()
     grad_flags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    quantity: str = "bce"
+    #: Where the exact value is defined (not NaN: a fully masked softmax row); the row's
+    #: maximum errors are taken over these values only.  ``None``: everywhere.
+    defined: np.ndarray | None = None
 
     @property
     def max_ulp_error(self) -> float:
-        return _nanmax(self.ulp_error)
+        return _nanmax(self.ulp_error, self.defined)
 
     @property
     def max_relative_error(self) -> float:
-        return _nanmax(self.relative_error)
+        return _nanmax(self.relative_error, self.defined)
 
 
-def _nanmax(a: np.ndarray | None) -> float:
+def _nanmax(a: np.ndarray | None, defined: np.ndarray | None = None) -> float:
+    if a is not None and defined is not None:
+        a = np.asarray(a)[np.broadcast_to(defined, np.shape(a))]
     if a is None or a.size == 0:
         return math.nan
     if np.isnan(a).any():
@@ -90,12 +96,30 @@ def _nanmax(a: np.ndarray | None) -> float:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Every formulation's row for one case, with the exact values."""
+    """Every formulation's row for one case, with the exact values.
 
-    case: BCECase
+    ``quantity`` is ``"bce"`` (``case`` a :class:`~logitlab.core.inputs.BCECase`),
+    ``"softmax_ce"`` (a :class:`~logitlab.core.inputs.SoftmaxCase`: values are per sample,
+    shape ``(N,)`` unreduced, gradients per logit, ``(N, C)``; flags are per sample) or
+    ``"focal"`` (a :class:`~logitlab.core.inputs.FocalCase`, elementwise like BCE).
+    """
+
+    case: Any
     exact: exact.ExactResult
     rows: tuple[Row, ...]
     notes: tuple[str, ...] = field(default=())
+    quantity: str = "bce"
+
+    @property
+    def per_sample(self) -> bool:
+        """Whether values and flags are per sample (a row of logits), not per element."""
+        return self.quantity == "softmax_ce"
+
+    @property
+    def n_elements(self) -> int:
+        """How many elements (samples for softmax) flags are given for."""
+        shape = self.case.shape
+        return int(shape[0]) if self.per_sample else int(np.prod(shape))
 
     @property
     def dtype(self) -> FloatFormat:
@@ -124,12 +148,21 @@ class Comparison:
             text = shortest_repr(values[0], self.dtype) + (", ..." if values.size > 1 else "")
             flags = f" [{', '.join(r.flags)}]" if r.flags else ""
             shown.append(f"{r.formulation.name}={text}{flags}")
+        what = "sample(s)" if self.per_sample else "element(s)"
         return (
-            f"Comparison(bce, {self.dtype.name}, reduction={self.case.reduction}, "
-            f"{int(np.prod(self.case.shape))} element(s): {'; '.join(shown)})"
+            f"Comparison({self.quantity}, {self.dtype.name}, reduction={self.case.reduction}, "
+            f"{self.n_elements} {what}: {'; '.join(shown)})"
         )
 
     def _repr_html_(self) -> str:
+        if self.quantity != "bce":
+            # the notebook table is BCE's layout; other quantities show the text blocks
+            import html
+
+            from logitlab.ui.tables import comparison_blocks
+
+            text = "\n".join(comparison_blocks(self, 100))
+            return f"<pre>{html.escape(text)}</pre>"
         from logitlab.ui.html import comparison_html
 
         return comparison_html(self)
@@ -156,17 +189,14 @@ class Comparison:
         return {
             "schema_version": SCHEMA_VERSION,
             "kind": "compare",
-            "quantity": "bce",
+            "quantity": self.quantity,
             "dtype": fmt.name,
             "reduction": case.reduction,
             "shape": list(case.shape),
             "value_shape": list(self.exact.shape),
-            "inputs": {
-                "logits": nums(case.logits),
-                "targets": nums(case.targets),
-                "weight": nums(case.weight),
-                "pos_weight": nums(case.pos_weight),
-            },
+            "grad_shape": list(self.exact.grad_shape),
+            "flags_per": "sample" if self.per_sample else "element",
+            "inputs": self._inputs(nums),
             "exact": {
                 "value": [exact_json(v) for v in self.exact.values],
                 "value_rounded": nums(self.exact_value()),
@@ -210,6 +240,37 @@ class Comparison:
             "notes": list(self.notes),
         }
 
+    def _inputs(self, nums: Any) -> dict[str, Any]:
+        case = self.case
+        if self.quantity == "softmax_ce":
+            indices = bool(case.class_indices)
+            return {
+                "logits": nums(case.logits),
+                "target": (
+                    [int(t) for t in np.asarray(case.target).ravel()]
+                    if indices
+                    else nums(case.target)
+                ),
+                "target_kind": "class indices" if indices else "probabilities",
+                "weight": nums(case.weight),
+                "ignore_index": int(case.ignore_index),
+                "label_smoothing": json_number(case.label_smoothing),
+            }
+        if self.quantity == "focal":
+            alpha = getattr(case, "alpha", None)
+            return {
+                "logits": nums(case.logits),
+                "targets": nums(case.targets),
+                "alpha": None if alpha is None else json_number(alpha),
+                "gamma": json_number(getattr(case, "gamma", math.nan)),
+            }
+        return {
+            "logits": nums(case.logits),
+            "targets": nums(case.targets),
+            "weight": nums(case.weight),
+            "pos_weight": nums(case.pos_weight),
+        }
+
 
 def _errors(
     values: np.ndarray, exacts: Sequence[Any], fmt: FloatFormat
@@ -222,15 +283,27 @@ def _errors(
 
 def _row(
     f: Formulation,
-    case: BCECase,
+    case: Any,
     ex: exact.ExactResult,
     exact_value: np.ndarray,
     exact_grad: np.ndarray,
     exact_elements: np.ndarray,
+    *,
+    quantity: str = "bce",
+    element_shape: tuple[int, ...] | None = None,
+    classify_kwargs: dict[str, Any] | None = None,
 ) -> Row:
+    """Run ``f`` on ``case`` and measure it: the one way compare (any quantity) makes a row.
+
+    ``element_shape`` is the shape of the unreduced value (the logits' shape for
+    elementwise losses, ``(N,)`` for softmax); ``classify_kwargs`` what the quantity adds
+    to :func:`~logitlab.analysis.flags.classify_run` (BCE: the weight; softmax: the
+    coefficients)."""
     result = run(f, case)
     if not result.ok:
-        return Row(f, result.code, result.status, result.reason)
+        return Row(f, result.code, result.status, result.reason, quantity=quantity)
+    shape = tuple(case.shape) if element_shape is None else element_shape
+    extra = {"weight": case.weight} if classify_kwargs is None else classify_kwargs
     fmt = case.dtype
     assert result.value is not None
     value = result.value.reshape(ex.shape)
@@ -245,9 +318,9 @@ def _row(
     if case.reduction != "none":
         unreduced = run(f, replace(case, reduction="none"))
         elements = (
-            unreduced.value.reshape(case.shape)
+            unreduced.value.reshape(shape)
             if unreduced.ok and unreduced.value is not None
-            else np.full(case.shape, np.nan if not np.isfinite(value).all() else 0.0)
+            else np.full(shape, np.nan if not np.isfinite(value).all() else 0.0)
         )
     flags = classify_run(
         result,
@@ -256,7 +329,7 @@ def _row(
         grad=grad,
         exact_grad=exact_grad,
         logits=case.logits,
-        weight=case.weight,
+        **extra,
     )
     return Row(
         f,
@@ -276,6 +349,8 @@ def _row(
         loss_flags=flags.loss_flags,
         grad_flags=flags.grad_flags,
         notes=tuple(result.notes()),
+        quantity=quantity,
+        defined=None if not np.isnan(exact_value).any() else ~np.isnan(exact_value),
     )
 
 

@@ -32,7 +32,7 @@ from logitlab.core.formats import FloatFormat
 from logitlab.core.numbers import shortest_repr
 from logitlab.formulations._torch import TORCH_BACKWARD_EPSILON, TORCH_LOG_CLAMP
 
-__all__ = ["Claim", "Sentence", "explain", "sentences"]
+__all__ = ["Claim", "Sentence", "explain", "sentences", "softmax_sentences"]
 
 # Subscript digits for element numbers: z₁, z₂, ...
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -953,8 +953,17 @@ def _context(comparison: Comparison, sat: Saturation) -> _Ctx:
     )
 
 
-def sentences(comparison: Comparison, saturation: Saturation) -> list[Sentence]:
-    """Every sentence, in reading order, with what it names and claims."""
+def sentences(comparison: Comparison, saturation: Saturation | None = None) -> list[Sentence]:
+    """Every sentence, in reading order, with what it names and claims.
+
+    ``saturation`` (the sigmoid thresholds) is needed for BCE; softmax cross-entropy
+    comparisons get their own templates (:func:`softmax_sentences`)."""
+    if comparison.quantity == "softmax_ce":
+        return softmax_sentences(comparison)
+    if saturation is None:
+        from logitlab.analysis.saturation import saturation as find
+
+        saturation = find(comparison.dtype.name)
     ctx = _context(comparison, saturation)
     through_p, explained_p = _vanished_through_p(ctx)
     on_logits, explained_logits = _vanished_on_logits(ctx)
@@ -986,6 +995,513 @@ def sentences(comparison: Comparison, saturation: Saturation) -> list[Sentence]:
     return [s for t in templates for s in t()]
 
 
-def explain(comparison: Comparison, saturation: Saturation) -> list[str]:
-    """Sentences for the explorer's explanation box, in reading order."""
+def explain(comparison: Comparison, saturation: Saturation | None = None) -> list[str]:
+    """Sentences for the explorer's explanation box, in reading order (focal comparisons:
+    :func:`logitlab.analysis.explain_focal.focal_sentences`, where that module is built)."""
+    if comparison.quantity == "focal":
+        import importlib
+
+        try:
+            module = importlib.import_module("logitlab.analysis.explain_focal")
+        except ModuleNotFoundError as err:
+            if err.name != "logitlab.analysis.explain_focal":
+                raise
+            return []
+        return list(module.focal_sentences(comparison))
     return [s.text for s in sentences(comparison, saturation)]
+
+
+# --- softmax cross-entropy ----------------------------------------------------------------
+# The same rules as above: every sentence is read off the rows, their per-sample flags and
+# the exact values; a sentence is guarded by the flags it reports and claims them.
+
+
+@dataclass(frozen=True)
+class _SoftmaxCtx:
+    c: Comparison
+    fmt: FloatFormat
+    z: np.ndarray  # (N, C)
+    q: np.ndarray  # (N, C) coefficients
+    exact_samples: np.ndarray | None  # (N,), only without reduction
+    ok: tuple[Row, ...]
+
+    @property
+    def n(self) -> int:
+        return int(self.z.shape[0])
+
+    def num(self, v: float) -> str:
+        return shortest_repr(v, self.fmt)
+
+    def where(self, row: Row, flag: str, side: str = "any") -> list[int]:
+        loss = row.element_loss_flags
+        grad = row.element_grad_flags
+        out = []
+        for i in range(self.n):
+            f: tuple[str, ...] = ()
+            if side in ("loss", "any") and i < len(loss):
+                f += loss[i]
+            if side in ("gradient", "any") and i < len(grad):
+                f += grad[i]
+            if flag in f:
+                out.append(i)
+        return out
+
+    def sample(self, i: int) -> str:
+        row = ", ".join(self.num(v) for v in self.z[i])
+        if self.c.case.class_indices:
+            t = f"target {int(self.c.case.target[i])}"
+        else:
+            t = "target [" + ", ".join(self.num(v) for v in self.c.case.target[i]) + "]"
+        return f"sample {i} (z = [{row}], {t})"
+
+    def samples(self, idx: Sequence[int]) -> str:
+        named = [self.sample(i) for i in idx[:_LIST]]
+        more = len(idx) - len(named)
+        return ", ".join(named) + (f" and {more} more" if more > 0 else "")
+
+    def exact_of(self, i: int) -> str | None:
+        if self.exact_samples is None:
+            return None
+        return self.num(self.exact_samples[i])
+
+
+def _sm_underflow(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """A probability the loss needs rounded to 0 by the path's softmax."""
+    rows = [(r, ctx.where(r, "softmax underflow")) for r in ctx.ok]
+    rows = [(r, idx) for r, idx in rows if idx]
+    if not rows:
+        return []
+    idx = sorted({i for _, i_list in rows for i in i_list})
+    i = idx[0]
+    needed = np.flatnonzero((ctx.q[i] != 0) & np.isfinite(ctx.z[i]))
+    gap = float(np.max(ctx.z[i][np.isfinite(ctx.z[i])]) - np.min(ctx.z[i][needed]))
+    tiny = ctx.fmt.smallest_subnormal
+    names = _names(r for r, _ in rows)
+    text = (
+        f"At {ctx.samples(idx)} the softmax of {names} rounds a class probability the loss "
+        f"needs to exactly 0 in {ctx.fmt.name}: that class's logit is {ctx.num(gap)} below the "
+        f"row's largest, so p ≤ exp(−{ctx.num(gap)})"
+    )
+    if gap > -math.log(tiny / 2):
+        text += f", below half of {ctx.fmt.name}'s smallest subnormal {ctx.num(tiny)}"
+    text += "; it is positive exactly."
+    return [
+        Sentence(
+            "softmax underflow",
+            text,
+            rows=tuple(r.formulation.name for r, _ in rows),
+            elements=tuple(idx),
+            claims=tuple(
+                Claim(r.formulation.name, "any", "softmax underflow", tuple(i_list), True)
+                for r, i_list in rows
+            ),
+        )
+    ]
+
+
+def _sm_log_of_zero(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """+inf from log(0) where the exact loss is finite."""
+    out = []
+    for r in ctx.ok:
+        idx = ctx.where(r, "log of 0", "loss")
+        if not idx:
+            continue
+        name = r.formulation.name
+        exact = [e for e in (ctx.exact_of(i) for i in idx[:_LIST]) if e is not None]
+        text = (
+            f"{name} then takes log(0) = −inf: its loss at {ctx.samples(idx)} is +inf"
+            + (
+                f" where the exact loss is {', '.join(exact)}"
+                if exact
+                else " where the exact loss is finite"
+            )
+            + "."
+        )
+        out.append(
+            Sentence(
+                "log of 0",
+                text,
+                rows=(name,),
+                elements=tuple(idx),
+                claims=(Claim(name, "loss", "log of 0", tuple(idx), True),),
+            )
+        )
+    return out
+
+
+def _sm_logits_keep(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """Where some path underflowed, the paths that never form p and have no flag there."""
+    lost = sorted({i for r in ctx.ok for i in ctx.where(r, "softmax underflow", "loss")})
+    if not lost:
+        return []
+    keep = [
+        r
+        for r in ctx.ok
+        if not r.formulation.via_probabilities
+        and not any(r.element_loss_flags[i] for i in lost if i < len(r.element_loss_flags))
+        and math.isfinite(r.max_ulp_error)
+        and r.max_ulp_error <= _NOTABLE_ULPS
+    ]
+    if not keep:
+        return []
+    listed = ", ".join(f"{r.formulation.name} ({_up(r.max_ulp_error)} ULPs)" for r in keep)
+    return [
+        Sentence(
+            "logits keep the loss",
+            f"The paths that work on the logits never form p: log_softmax(z) = z − max z − "
+            f"log Σ exp(z − max z) keeps the log-probability a finite number, and they get the "
+            f"loss right: {listed}.",
+            rows=tuple(r.formulation.name for r in keep),
+            elements=tuple(lost),
+            claims=tuple(Claim(r.formulation.name, "loss", None, tuple(lost), False) for r in keep),
+        )
+    ]
+
+
+def _sm_clipped(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """A framework clipped the probability before the log."""
+    out = []
+    for r in ctx.ok:
+        idx = ctx.where(r, "probability clipped", "loss")
+        if not idx:
+            continue
+        name = r.formulation.name
+        eps = _clip_epsilon(r)
+        text = f"{name} clips the probabilities before the log"
+        if eps is not None:
+            text += (
+                f" to [{eps[0]:g}, 1 − {eps[0]:g}] ({eps[1]}), so its loss per sample is at most "
+                f"−log({eps[0]:g}) = {-math.log(eps[0]):.6g}"
+            )
+        exact = [e for e in (ctx.exact_of(i) for i in idx[:_LIST]) if e is not None]
+        text += f": at {ctx.samples(idx)}"
+        text += f" the exact loss is {', '.join(exact)}." if exact else " it is wrong."
+        out.append(
+            Sentence(
+                "probability clipped",
+                text,
+                rows=(name,),
+                elements=tuple(idx),
+                claims=(Claim(name, "loss", "probability clipped", tuple(idx), True),),
+            )
+        )
+    return out
+
+
+def _masked_samples(ctx: _SoftmaxCtx) -> list[int]:
+    return [i for i in range(ctx.n) if (ctx.z[i] == -np.inf).any()]
+
+
+def _fully_masked(ctx: _SoftmaxCtx) -> list[int]:
+    return [i for i in range(ctx.n) if (ctx.z[i] == -np.inf).all() and ctx.q[i].any()]
+
+
+def _sm_masked_nan(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """NaN at a sample with a masked logit, where the exact value is defined."""
+    out = []
+    for r in ctx.ok:
+        loss = ctx.where(r, "masked NaN", "loss")
+        grad = ctx.where(r, "masked NaN", "gradient")
+        if not loss and not grad:
+            continue
+        name = r.formulation.name
+        where = []
+        if loss:
+            where.append(f"its loss at {ctx.samples(loss)}")
+        if grad:
+            where.append(f"its gradient at {ctx.samples(grad)}")
+        causes = []
+        via_p = r.formulation.via_probabilities
+        if loss:
+            causes.append(
+                "softmax gives p = 0 at a −inf logit and 0 · log(0) = 0 · (−inf) is NaN"
+                if via_p
+                else "a target of 0 times log_softmax = −inf at the masked class is 0 · (−inf) "
+                "= NaN"
+            )
+        if grad:
+            causes.append(
+                "the backward of log divides by p = 0 at the masked class (0 / 0 = NaN) and "
+                "softmax's backward spreads it over the row"
+                if via_p
+                else "the backward of 0 · (−inf) is NaN"
+            )
+        claims = []
+        if loss:
+            claims.append(Claim(name, "loss", "masked NaN", tuple(loss), True))
+        if grad:
+            claims.append(Claim(name, "gradient", "masked NaN", tuple(grad), True))
+        out.append(
+            Sentence(
+                "masked NaN",
+                f"{name} returns NaN in {' and '.join(where)}, each with a masked (−inf) logit "
+                f"and a defined exact value: {'; '.join(causes)}.",
+                rows=(name,),
+                elements=tuple(sorted(set(loss) | set(grad))),
+                claims=tuple(claims),
+            )
+        )
+    return out
+
+
+def _sm_masked_safe(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """At masked samples whose target puts no mass on a masked class, the rows with no flag."""
+    idx = [
+        i
+        for i in _masked_samples(ctx)
+        if i not in set(_fully_masked(ctx)) and not (ctx.q[i][ctx.z[i] == -np.inf] != 0).any()
+    ]
+    if not idx:
+        return []
+    safe = [
+        r
+        for r in ctx.ok
+        if all(
+            not (r.element_loss_flags[i] if i < len(r.element_loss_flags) else ())
+            and not (r.element_grad_flags[i] if i < len(r.element_grad_flags) else ())
+            for i in idx
+        )
+    ]
+    if not safe:
+        return []
+    return [
+        Sentence(
+            "masked safe",
+            f"{_names(safe)} handle the masked logits at {ctx.samples(idx)} with no flag: a "
+            "masked class whose target is 0 adds nothing to the loss and gets a zero gradient.",
+            rows=tuple(r.formulation.name for r in safe),
+            elements=tuple(idx),
+            claims=tuple(Claim(r.formulation.name, "any", None, tuple(idx), False) for r in safe),
+        )
+    ]
+
+
+def _per_sample(r: Row, n: int, idx: Sequence[int]) -> list[float] | None:
+    if r.value is None or np.asarray(r.value).size != n:
+        return None
+    v = np.asarray(r.value, dtype=np.float64).ravel()
+    return [float(v[i]) for i in idx]
+
+
+def _sm_masked_target(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """A target that puts mass on a masked class: the exact loss is +inf by right."""
+    idx = [
+        i
+        for i in _masked_samples(ctx)
+        if i not in set(_fully_masked(ctx)) and (ctx.q[i][ctx.z[i] == -np.inf] != 0).any()
+    ]
+    if not idx:
+        return []
+    text = (
+        f"At {ctx.samples(idx)} the target (or label smoothing) puts weight on a masked class: "
+        "its probability is exactly 0, so the exact loss is +inf by right, not by rounding"
+    )
+    if ctx.c.case.reduction == "none":
+        gives_inf = [
+            r.formulation.name
+            for r in ctx.ok
+            if (v := _per_sample(r, ctx.n, idx)) is not None and all(x == math.inf for x in v)
+        ]
+        if gives_inf:
+            text += f"; {', '.join(gives_inf)} return +inf there"
+    return [Sentence("masked target", text + ".", elements=tuple(idx))]
+
+
+def _sm_fully_masked(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """A row whose every logit is -inf: the exact loss is undefined."""
+    idx = _fully_masked(ctx)
+    if not idx:
+        return []
+    nan_rows: list[str] = []
+    numbers: list[str] = []
+    for r in ctx.ok:
+        if r.value is None:
+            continue
+        v = np.asarray(r.value).ravel()
+        picked = v if v.size == ctx.n else v[:1]
+        shown = [picked[i] if picked.size == ctx.n else picked[0] for i in idx]
+        if all(np.isnan(x) for x in shown):
+            nan_rows.append(r.formulation.name)
+        else:
+            numbers.append(f"{r.formulation.name} ({', '.join(ctx.num(x) for x in shown)})")
+    text = (
+        f"{_upper_first(ctx.samples(idx))} is fully masked (every logit −inf): softmax has no "
+        "value there and neither has the exact loss (NaN), so no flag is raised"
+    )
+    if nan_rows:
+        text += f"; NaN from {', '.join(nan_rows)}"
+    if numbers:
+        text += f"; a number by convention from {', '.join(numbers)}"
+    if ctx.c.case.reduction != "none":
+        text += f"; the {ctx.c.case.reduction} over the batch is then undefined too"
+    return [Sentence("fully masked", text + ".", elements=tuple(idx))]
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sm_double_softmax(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """Softmax applied to a softmax's output."""
+    out = []
+    c_classes = int(ctx.z.shape[1])
+    lo = math.log(math.e + c_classes - 1) - 1
+    hi = math.log(math.e + c_classes - 1)
+    case = ctx.c.case
+    hard = case.class_indices and case.weight is None and not case.label_smoothing
+    for r in ctx.ok:
+        idx = ctx.where(r, "double softmax")
+        if not idx:
+            continue
+        name = r.formulation.name
+        text = (
+            f"{name} applies softmax twice: F.cross_entropy takes logits, and given "
+            "probabilities in [0, 1] it takes their softmax again"
+        )
+        if hard:
+            text += (
+                f", so with {c_classes} classes its loss per sample lies between {lo:.4g} and "
+                f"{hi:.4g} whatever the logits"
+            )
+        text += "; its gradient is scaled by the first softmax's derivative."
+        out.append(
+            Sentence(
+                "double softmax",
+                text,
+                rows=(name,),
+                elements=tuple(idx),
+                claims=(Claim(name, "any", "double softmax", tuple(idx), True),),
+            )
+        )
+    return out
+
+
+def _sm_other(ctx: _SoftmaxCtx) -> list[Sentence]:
+    """non-finite, NaN-at-infinity, vanished gradients and flushes not said above."""
+    out = []
+    for r in ctx.ok:
+        name = r.formulation.name
+        parts = []
+        claims = []
+        said_loss = set(ctx.where(r, "log of 0", "loss")) | set(ctx.where(r, "masked NaN", "loss"))
+        said_grad = set(ctx.where(r, "masked NaN", "gradient"))
+        underflow = set(ctx.where(r, "softmax underflow"))
+        clipped = set(ctx.where(r, "probability clipped"))
+        twice = set(ctx.where(r, "double softmax"))
+        for flag, side, words in (
+            ("non-finite", "loss", "NaN or an infinity in the loss where the exact is finite"),
+            (
+                "non-finite",
+                "gradient",
+                "NaN or an infinity in the gradient where the exact is finite",
+            ),
+            ("NaN", "any", "NaN where the exact value is infinite"),
+            ("gradient vanished", "gradient", "a zero gradient where the exact one is not"),
+            ("subnormal flushed", "any", "0 where the exact result is a subnormal (flushed)"),
+        ):
+            idx = ctx.where(r, flag, side)
+            said = said_loss if side == "loss" else said_grad if side == "gradient" else set()
+            idx = [i for i in idx if i not in said]
+            if not idx:
+                continue
+            text = f"{words} at {ctx.samples(idx)}"
+            if flag == "non-finite" and side == "gradient" and set(idx) <= underflow:
+                text += " (the backward of log divides by the underflowed p = 0)"
+            elif flag == "gradient vanished" and set(idx) <= clipped:
+                text += " (the clip has a zero gradient outside [eps, 1 − eps])"
+            elif flag == "gradient vanished" and set(idx) <= twice:
+                text += " (the first softmax saturated, and its derivative is 0)"
+            elif flag == "gradient vanished" and set(idx) <= underflow:
+                text += " (p rounded to 0, so p − q is exactly −q or 0)"
+            parts.append(text)
+            claims.append(Claim(name, side, flag, tuple(idx), True))
+        if not parts:
+            continue
+        out.append(
+            Sentence(
+                "softmax other flags",
+                f"{name}: " + "; ".join(parts) + ".",
+                rows=(name,),
+                elements=tuple(sorted({i for cl in claims for i in cl.elements})),
+                claims=tuple(claims),
+            )
+        )
+    return out
+
+
+def _sm_accurate(ctx: _SoftmaxCtx) -> list[Sentence]:
+    rows = [
+        r
+        for r in ctx.ok
+        if not r.loss_flags and math.isfinite(r.max_ulp_error) and r.max_ulp_error <= _NOTABLE_ULPS
+    ]
+    if not rows:
+        return []
+    listed = ", ".join(f"{r.formulation.name} ({_up(r.max_ulp_error)} ULPs)" for r in rows)
+    return [
+        Sentence(
+            "accurate",
+            f"The loss is within {_NOTABLE_ULPS:g} ULPs of the exact one, with no loss flag, "
+            f"from {listed}.",
+            rows=tuple(r.formulation.name for r in rows),
+            claims=tuple(
+                Claim(r.formulation.name, "loss", None, tuple(range(ctx.n)), False) for r in rows
+            ),
+        )
+    ]
+
+
+def _sm_notes(ctx: _SoftmaxCtx) -> list[Sentence]:
+    out = [
+        Sentence("row note", f"{r.formulation.name} {note}.", rows=(r.formulation.name,))
+        for r in ctx.ok
+        for note in r.notes
+    ]
+    for r in ctx.c.rows:
+        if r.status == "ok":
+            continue
+        reason = r.reason or ""
+        out.append(
+            Sentence(
+                "not run",
+                f"{r.formulation.name} did not run ({r.status})"
+                + (f": {reason}." if reason else "."),
+                rows=(r.formulation.name,),
+            )
+        )
+    out.extend(Sentence("input note", n[0].upper() + n[1:] + ".") for n in ctx.c.notes)
+    return out
+
+
+def softmax_sentences(comparison: Comparison) -> list[Sentence]:
+    """The sentences for a softmax cross-entropy comparison, in reading order."""
+    c = comparison
+    case = c.case
+    # One sample: its sum, and its mean without a class weight (the mean divides by 1),
+    # is its own loss.
+    one = case.logits.shape[0] == 1 and bool(case.coefficients.any())
+    own = case.reduction == "none" or (one and (case.reduction == "sum" or case.weight is None))
+    exact_samples = c.exact_value().ravel() if own else None
+    ctx = _SoftmaxCtx(
+        c=c,
+        fmt=c.dtype,
+        z=np.asarray(case.logits, dtype=np.float64),
+        q=case.coefficients,
+        exact_samples=exact_samples,
+        ok=tuple(r for r in c.rows if r.status == "ok"),
+    )
+    templates: list[Callable[[_SoftmaxCtx], list[Sentence]]] = [
+        _sm_underflow,
+        _sm_log_of_zero,
+        _sm_clipped,
+        _sm_logits_keep,
+        _sm_masked_nan,
+        _sm_masked_safe,
+        _sm_masked_target,
+        _sm_fully_masked,
+        _sm_double_softmax,
+        _sm_other,
+        _sm_accurate,
+        _sm_notes,
+    ]
+    return [s for t in templates for s in t(ctx)]

@@ -29,6 +29,32 @@ subnormal flushed      both       the result is 0 where the exact one is a non-z
 non-finite             both       NaN or an infinity where the exact value is finite
 NaN                    both       NaN where the exact value is an infinity (an infinite logit)
 =====================  =========  =================================================================
+
+Softmax cross-entropy (``coefficients`` given): an element is a row ``n`` of the ``(N, C)``
+logits; ``q_nc`` is how much class ``c``'s ``-log p_nc`` counts in that row's loss (target,
+label smoothing and class weight: :attr:`logitlab.core.inputs.SoftmaxCase.coefficients`),
+and a class "is needed" where ``q_nc != 0``.  A row's gradient flags hold where any of
+its ``C`` gradient entries' does.  These replace ``sigmoid saturated`` for softmax rows:
+
+=====================  =========  =================================================================
+flag                   side       holds for row ``n`` where
+=====================  =========  =================================================================
+softmax underflow      both       the path's softmax gave ``p_nc == 0`` for a needed class whose
+                                  logit is finite (and no logit of the row is ``+inf``): the
+                                  exact probability is positive, the rounded one is not (not
+                                  for a double softmax, whose probabilities feed a softmax)
+log of 0               loss       the loss is ``+inf`` where the exact loss is finite, and the
+                                  path's softmax gave ``p_nc == 0`` for a needed class: the
+                                  infinity is ``-log(0)``
+masked NaN             both       the row has a ``-inf`` (masked) logit, and the loss (a gradient
+                                  entry) is NaN where the exact one is not NaN (a fully masked
+                                  row is undefined, NaN, exactly, and is not flagged)
+double softmax         both       the path applies softmax to a softmax's output
+                                  (``Formulation.double_softmax``) and the row counts (some
+                                  ``q_nc != 0``): its loss is that of ``softmax(p)``, not of ``z``
+=====================  =========  =================================================================
+
+``probability clipped`` and ``log clamped`` count only at needed classes.
 """
 
 from __future__ import annotations
@@ -60,6 +86,20 @@ FLAGS: dict[str, str] = {
         "sigmoid (or softmax) rounded to exactly 0 or 1, so log(p) or log(1 - p) is log 0 or the "
         "loss loses every digit"
     ),
+    "softmax underflow": (
+        "softmax rounded a class probability the loss needs to exactly 0 (its logit is finite)"
+    ),
+    "log of 0": (
+        "the loss is +inf from log(0) of an underflowed probability; the exact loss is finite"
+    ),
+    "masked NaN": (
+        "a NaN in a row with a -inf (masked) logit where the exact value is defined: "
+        "0 * log 0 or -inf - (-inf) inside the code path"
+    ),
+    "double softmax": (
+        "softmax applied to probabilities: the loss is computed from softmax(softmax(z)), "
+        "not from the logits"
+    ),
     "probability clipped": "the framework clipped the probability to [eps, 1 - eps]",
     "log clamped": "PyTorch's binary_cross_entropy clamped a log at -100",
     "gradient clamped": (
@@ -74,6 +114,10 @@ FLAGS: dict[str, str] = {
 #: The flags that can hold for a loss value, and for a gradient.
 LOSS_FLAGS = (
     "sigmoid saturated",
+    "softmax underflow",
+    "log of 0",
+    "masked NaN",
+    "double softmax",
     "probability clipped",
     "log clamped",
     "subnormal flushed",
@@ -82,6 +126,9 @@ LOSS_FLAGS = (
 )
 GRAD_FLAGS = (
     "sigmoid saturated",
+    "softmax underflow",
+    "masked NaN",
+    "double softmax",
     "gradient clamped",
     "gradient vanished",
     "subnormal flushed",
@@ -162,7 +209,7 @@ def _finite_checks(
     return {
         "flushed": flushed,
         "non-finite": ~np.isfinite(computed) & exact_finite,
-        "NaN": np.isnan(computed) & ~exact_finite,
+        "NaN": np.isnan(computed) & np.isinf(exact),
     }
 
 
@@ -180,6 +227,8 @@ def classify(
     weight: Any = None,
     logits: Any = None,
     flushes: bool = False,
+    coefficients: Any = None,
+    double_softmax: bool = False,
 ) -> ElementFlags:
     """Flag every element; see the module docstring for each flag's definition.
 
@@ -191,7 +240,26 @@ def classify(
     the class axis is folded: a row is flagged when any of its classes is.  ``logits``
     (the inputs, shaped like ``probabilities``) tell a rounded 0 or 1 from an exact one at
     an infinite logit; ``flushes`` says the framework flushes subnormal results to zero.
+    ``coefficients`` (``(N, C)``, softmax cross-entropy only, with ``logits`` ``(N, C)``)
+    switches on the softmax flags (module docstring) and replaces ``weight``;
+    ``double_softmax`` says the path applies softmax twice.
     """
+    if coefficients is not None:
+        return _classify_softmax(
+            fmt,
+            value=value,
+            exact_value=exact_value,
+            grad=grad,
+            exact_grad=exact_grad,
+            probabilities=probabilities,
+            clamped=clamped,
+            grad_clamped=grad_clamped,
+            clipped=clipped,
+            logits=logits,
+            flushes=flushes,
+            coefficients=coefficients,
+            double_softmax=double_softmax,
+        )
     v = np.asarray(value, dtype=np.float64)
     shape = v.shape
     ev = _flat(exact_value, shape)
@@ -251,6 +319,7 @@ def classify_run(
     exact_grad: Any = None,
     logits: Any = None,
     weight: Any = None,
+    coefficients: Any = None,
 ) -> ElementFlags:
     """:func:`classify` for one :func:`~logitlab.formulations.run.run`: the format and the
     diagnostics (probabilities, clamps, clips, whether the framework flushes subnormals)
@@ -269,7 +338,83 @@ def classify_run(
         weight=weight,
         logits=logits,
         flushes=result.formulation.flushes_subnormals,
+        coefficients=coefficients,
+        double_softmax=result.formulation.double_softmax,
     )
+
+
+def _classify_softmax(
+    fmt: FloatFormat,
+    *,
+    value: Any,
+    exact_value: Any,
+    grad: Any,
+    exact_grad: Any,
+    probabilities: Any,
+    clamped: Any,
+    grad_clamped: Any,
+    clipped: Any,
+    logits: Any,
+    flushes: bool,
+    coefficients: Any,
+    double_softmax: bool,
+) -> ElementFlags:
+    """The softmax cross-entropy rows' flags (see the module docstring)."""
+    v = np.asarray(value, dtype=np.float64).reshape(-1)
+    shape = v.shape
+    ev = _flat(np.asarray(exact_value, dtype=np.float64).reshape(-1), shape)
+    q = np.asarray(coefficients, dtype=np.float64)
+    z = np.asarray(logits, dtype=np.float64).reshape(q.shape)
+    needed = q != 0
+    counts = needed.any(axis=1)
+    masked_row = (z == -np.inf).any(axis=1)
+    plus_inf_row = (z == np.inf).any(axis=1)
+    none = np.zeros(shape, dtype=bool)
+
+    def needed_any(mask: Any) -> np.ndarray:
+        if mask is None:
+            return none
+        m = np.asarray(mask, dtype=bool).reshape(q.shape)
+        return np.asarray((m & needed).any(axis=1), dtype=bool)
+
+    zero_p = np.zeros(q.shape, dtype=bool)
+    if probabilities is not None:
+        zero_p = np.asarray(probabilities, dtype=np.float64).reshape(q.shape) == 0
+    # A double softmax's probabilities feed its second softmax, not a log.
+    underflow = needed_any(zero_p & np.isfinite(z)) & ~plus_inf_row & (not double_softmax)
+    twice = counts & bool(double_softmax)
+    with np.errstate(invalid="ignore"):
+        checks = _finite_checks(v, ev, fmt, flushes)
+    loss: dict[str, np.ndarray] = {
+        "softmax underflow": underflow,
+        "log of 0": (v == np.inf) & np.isfinite(ev) & needed_any(zero_p),
+        "masked NaN": np.isnan(v) & ~np.isnan(ev) & masked_row,
+        "double softmax": twice,
+        "probability clipped": needed_any(clipped),
+        "log clamped": needed_any(clamped),
+        "subnormal flushed": checks["flushed"],
+        "non-finite": checks["non-finite"],
+        "NaN": checks["NaN"],
+    }
+    grads: dict[str, np.ndarray] = {}
+    if grad is not None and exact_grad is not None:
+        g = np.asarray(grad, dtype=np.float64).reshape(q.shape)
+        eg = np.broadcast_to(np.asarray(exact_grad, dtype=np.float64).reshape(q.shape), g.shape)
+        with np.errstate(invalid="ignore"):
+            gchecks = _finite_checks(g, eg, fmt, flushes)
+        vanished = (g == 0) & (eg != 0) & ~np.isnan(eg) & ~gchecks["flushed"]
+        gc = none if grad_clamped is None else needed_any(grad_clamped)
+        grads = {
+            "softmax underflow": underflow,
+            "masked NaN": (np.isnan(g) & ~np.isnan(eg)).any(axis=1) & masked_row,
+            "double softmax": twice,
+            "gradient clamped": gc,
+            "gradient vanished": np.asarray(vanished.any(axis=1)),
+            "subnormal flushed": np.asarray(gchecks["flushed"].any(axis=1)),
+            "non-finite": np.asarray(gchecks["non-finite"].any(axis=1)),
+            "NaN": np.asarray(gchecks["NaN"].any(axis=1)),
+        }
+    return ElementFlags(loss, grads, shape)
 
 
 def _fold_to(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

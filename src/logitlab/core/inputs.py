@@ -238,6 +238,197 @@ class SoftmaxCase:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.logits.shape)
 
+    @property
+    def coefficients(self) -> np.ndarray:
+        """``q`` of shape ``(N, C)``: how much each class's ``-log p`` counts in each row's
+        loss (``w_c ((1 - eps) t_c + eps / C)``, 0 for an ignored row), as float64."""
+        n, c = self.logits.shape
+        eps = float(self.label_smoothing)
+        if self.class_indices:
+            t = np.asarray(self.target, dtype=np.int64)
+            onehot = np.zeros((n, c))
+            kept = t != self.ignore_index
+            onehot[np.flatnonzero(kept), t[kept]] = 1.0
+            q = (1 - eps) * onehot + eps / c
+            q[~kept] = 0.0
+        else:
+            q = (1 - eps) * np.asarray(self.target, dtype=np.float64) + eps / c
+        if self.weight is not None:
+            q = q * np.asarray(self.weight, dtype=np.float64)[None, :]
+        return np.asarray(q, dtype=np.float64)
+
+    @property
+    def masked(self) -> np.ndarray:
+        """``(N, C)``: where a logit is ``-inf`` (a masked class)."""
+        return np.asarray(self.logits == -np.inf)
+
+    @classmethod
+    def from_user(
+        cls,
+        logits: Any,
+        target: Any,
+        *,
+        weight: Any = None,
+        ignore_index: Any = -100,
+        label_smoothing: Any = 0.0,
+        reduction: Any = "mean",
+        dtype: str | FloatFormat = "float32",
+        max_elements: int = MAX_ELEMENTS,
+        error: ErrorFactory = InputError,
+    ) -> SoftmaxCase:
+        """Check softmax cross-entropy input and round it to ``dtype``.
+
+        ``logits`` is one row (a flat list of ``C`` logits) or ``N`` rows (a nested list);
+        ``target`` is class indices (a number for one row, ``N`` integers) or probabilities
+        (the logits' shape).  ``-inf`` logits are masked classes; ``+inf`` is allowed (the
+        limit); NaN is refused.  Raises :class:`~logitlab.InputError` naming the argument
+        for: ragged rows, fewer than 2 classes, a class index outside ``[0, C)`` that is not
+        ``ignore_index``, a non-integer index, probabilities outside [0, 1] or of the wrong
+        shape, a weight that is not ``C`` finite values >= 0, ``label_smoothing`` outside
+        [0, 1], an unknown dtype or reduction.
+        """
+        fmt = get_format(dtype)
+        reduction = check_reduction(reduction)
+        z = _rows(logits, "logits", max_elements, error)
+        c = z.shape[1]
+        if c < 2:
+            raise error("logits", f"each row needs at least 2 classes, got {c}")
+        try:
+            ii = int(ignore_index)
+            if isinstance(ignore_index, bool) or ii != float(ignore_index):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise error("ignore_index", f"expected an integer, got {ignore_index!r}") from None
+        try:
+            eps = float(label_smoothing)
+        except (TypeError, ValueError):
+            raise error("label_smoothing", f"expected a number, got {label_smoothing!r}") from None
+        if not 0.0 <= eps <= 1.0:
+            raise error("label_smoothing", f"{eps!r} is outside [0, 1]")
+        one_row = np.ndim(np.asarray(logits, dtype=np.float64)) <= 1
+        t = _target(target, (z.shape[0], c), one_row, ii, error)
+        notes: list[str] = []
+        z_rounded = fmt.round(z)
+        finite = np.isfinite(z)
+        overflowed = np.isinf(z_rounded) & finite
+        changed = (z_rounded != z) & finite
+        if overflowed.any():
+            i, v = _index(z, overflowed)
+            notes.append(f"logit {v!r} (index {i}) overflows {fmt.name} and becomes infinite")
+        elif changed.any():
+            i, v = _index(z, changed)
+            notes.append(
+                f"logits are rounded to {fmt.name}: {v!r} becomes {float(z_rounded.ravel()[i])!r}"
+            )
+        if not np.issubdtype(t.dtype, np.integer):
+            t_rounded = fmt.round(t)
+            if not np.array_equal(t_rounded, t):
+                i, v = _index(t, t_rounded != t)
+                notes.append(
+                    f"targets are rounded to {fmt.name}: {v!r} becomes "
+                    f"{float(t_rounded.ravel()[i])!r}"
+                )
+            t = t_rounded
+        w = None
+        if weight is not None:
+            a = as_float_array(weight, "weight", max_elements=max_elements, error=error).ravel()
+            if a.shape != (c,):
+                raise error("weight", f"has {a.size} values; give one per class ({c})")
+            if (a < 0).any():
+                i, v = _index(a, a < 0)
+                raise error("weight", f"value {v!r} at index {i} is negative; give weights >= 0")
+            w = fmt.round(a)
+            if not np.isfinite(w).all():
+                i, v = _index(a, ~np.isfinite(w))
+                raise error("weight", f"value {v!r} at index {i} overflows {fmt.name}")
+        return cls(
+            logits=z_rounded,
+            target=t,
+            dtype=fmt,
+            reduction=reduction,
+            weight=w,
+            ignore_index=ii,
+            label_smoothing=eps,
+            notes=tuple(notes),
+        )
+
+
+def _rows(values: Any, argument: str, max_elements: int, error: ErrorFactory) -> np.ndarray:
+    """Logits as an ``(N, C)`` float64 array: one flat row, or N rows of equal length."""
+    if isinstance(values, str):
+        raise error(argument, f"expected numbers, got the string {values!r}")
+    if isinstance(values, (list, tuple)) and values and isinstance(values[0], (list, tuple)):
+        lengths = [len(r) if isinstance(r, (list, tuple)) else -1 for r in values]
+        for i, length in enumerate(lengths):
+            if length != lengths[0]:
+                got = "a number" if length < 0 else f"{length} entries"
+                raise error(
+                    argument, f"row {i} has {got}, row 0 has {lengths[0]}; rows must be equal"
+                )
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise error(
+            argument, f"expected numbers (one row, or rows of equal length), got {values!r}"
+        ) from None
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise error(argument, f"has {array.ndim} dimensions; give one row or a list of rows")
+    if array.size == 0:
+        raise error(argument, "is empty; give at least one row of logits")
+    if array.size > max_elements:
+        raise error(argument, f"has {array.size} elements; at most {max_elements} allowed")
+    if np.isnan(array).any():
+        i, _ = _index(array, np.isnan(array))
+        raise error(argument, f"value at index {i} is NaN; give numbers (-inf masks a class)")
+    return array
+
+
+def _target(
+    target: Any, shape: tuple[int, int], one_row: bool, ignore_index: int, error: ErrorFactory
+) -> np.ndarray:
+    """Class indices ``(N,)`` as int64, or probabilities ``(N, C)`` as float64."""
+    n, c = shape
+    if isinstance(target, str):
+        raise error("target", f"expected class indices or probabilities, got {target!r}")
+    try:
+        raw = np.asarray(target)
+        t = np.asarray(target, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise error("target", f"expected numbers of equal-length rows, got {target!r}") from None
+    if t.size == 0:
+        raise error("target", "is empty; give a class index per row")
+    probabilities = t.ndim == 2 or (one_row and t.ndim == 1 and t.size == c and t.size != 1)
+    if probabilities:
+        t = t.reshape(1, -1) if t.ndim == 1 else t
+        if t.shape != shape:
+            raise error("target", f"probabilities have shape {t.shape}; the logits' is {shape}")
+        bad = ~np.isfinite(t) | (t < 0) | (t > 1)
+        if bad.any():
+            i, v = _index(t, bad)
+            raise error("target", f"probability {v!r} at index {i} is outside [0, 1]")
+        return t
+    t = t.reshape(-1)
+    if t.size != n:
+        raise error("target", f"has {t.size} class indices for {n} row(s) of logits")
+    integral = np.isfinite(t) & (t == np.round(t))
+    if not integral.all() or raw.dtype == np.bool_:
+        i, v = _index(t, ~integral)
+        raise error("target", f"value {v!r} at index {i} is not a class index (an integer)")
+    idx = t.astype(np.int64)
+    bad_idx = ((idx < 0) | (idx >= c)) & (idx != ignore_index)
+    if bad_idx.any():
+        i = int(np.flatnonzero(bad_idx)[0])
+        raise error(
+            "target",
+            f"class {int(idx[i])} at index {i} is outside [0, {c - 1}] ({c} classes) and is "
+            f"not ignore_index ({ignore_index})",
+        )
+    return idx
+
 
 @dataclass(frozen=True)
 class FocalCase:

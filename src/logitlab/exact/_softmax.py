@@ -20,6 +20,16 @@ ignored (class indices; with label smoothing too, as ATen does) or by the number
 samples ``N`` (probability targets).  The gradient is ``d loss / d z_nj = s_n (Q_n p_nj -
 q_nj)`` with ``Q_n = sum_c q_nc``, ``p = softmax(z_n)`` and ``s_n`` the reduction's
 scale (1, or ``1 / denominator`` for mean).
+
+Masked logits.  A ``-inf`` logit marks a masked class: its probability is exactly 0, its
+log-probability ``-inf``, and a term ``q_c * (-log p_c)`` with ``q_c = 0`` is 0 (the limit
+of the masked logit going to ``-inf``, not ``0 * inf = NaN``).  So a row with some classes
+masked has the loss of its unmasked classes when the target puts no mass on a masked class,
+and ``+inf`` when it does (the target itself, or label smoothing's ``eps / C`` on every
+class); the gradient at a masked entry is then ``-q_c`` (``p_c = 0``).  A row whose every
+logit is ``-inf`` has no softmax at all: its loss and gradient are undefined, NaN here
+(and a mean or sum over it is NaN), unless its target is ``ignore_index`` (then 0).  A
+``+inf`` logit is the limit as it grows: the ``+inf`` classes share all the mass.
 """
 
 from __future__ import annotations

@@ -97,6 +97,8 @@ class Formulation:
     names the modules it imports (inside ``compute``, never at import time) and ``extra``
     the pip extra that installs them.  ``flushes_subnormals`` says the framework returns 0
     for results below the smallest normal (XLA on CPU does; a test checks it).
+    ``double_softmax`` says the path applies a softmax to the output of a softmax (a loss
+    that expects logits given probabilities), which the ``double softmax`` flag reports.
     """
 
     name: str
@@ -110,6 +112,7 @@ class Formulation:
     extra: str | None = None
     code_for: Callable[[Any], str] | None = None
     flushes_subnormals: bool = False
+    double_softmax: bool = False
 
     def missing(self) -> str | None:
         """``None`` when the framework is installed, else why this row is skipped."""

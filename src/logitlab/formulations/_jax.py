@@ -1,5 +1,7 @@
 """JAX and optax: ``optax.sigmoid_binary_cross_entropy`` and a hand-written sigmoid + log.
 
+(The softmax cross-entropy rows are in :mod:`logitlab.formulations._softmax_frameworks`.)
+
 JAX is imported inside ``compute``; float64 needs ``jax_enable_x64``, which each
 formulation switches on for its own run only (:func:`x64`), restoring the caller's
 setting.  Gradients come from ``jax.vjp`` with a cotangent of ones, the elementwise
@@ -22,7 +24,6 @@ from logitlab.formulations._base import (
     Formulation,
     NotApplicable,
     Outcome,
-    SoftmaxInputs,
     as_float64,
 )
 from logitlab.formulations._numpy import as_dtype
@@ -124,27 +125,6 @@ def _naive(case: BCEInputs) -> Outcome:
     return Outcome(out.value, out.grad, probabilities=p)
 
 
-def _softmax(kind: str) -> Any:
-    def compute(case: SoftmaxInputs) -> Outcome:
-        jax = _jax()
-        import jax.numpy as jnp
-        import optax
-
-        t = jnp.asarray(np.asarray(case.labels, dtype=np.int64))
-
-        def loss(z: Any) -> Any:
-            if kind == "optax":
-                out = optax.losses.softmax_cross_entropy_with_integer_labels(z, t)
-            else:
-                logp = jnp.log(jax.nn.softmax(z, axis=1))
-                out = -jnp.take_along_axis(logp, t[:, None], axis=1)[:, 0]
-            return _reduce(jnp, out, case.reduction)
-
-        return _run(case, loss)
-
-    return compute
-
-
 def _elementwise(name: str) -> Any:
     def compute(case: ElementwiseInputs) -> Outcome:
         jax = _jax()
@@ -178,30 +158,6 @@ FORMULATIONS: tuple[Formulation, ...] = (
         code="p = jax.nn.sigmoid(z); -(y*jnp.log(p) + (1-y)*jnp.log(1-p))",
         summary="BCE written out in JAX on the probabilities",
         compute=_scoped(_naive),
-        requires=_REQ,
-        extra="jax",
-    ),
-    Formulation(
-        name="optax.softmax_ce",
-        framework="jax",
-        flushes_subnormals=True,
-        quantity="softmax_ce",
-        via_probabilities=False,
-        code="optax.losses.softmax_cross_entropy_with_integer_labels(z, t)",
-        summary="optax's softmax cross-entropy from logits",
-        compute=_scoped(_softmax("optax")),
-        requires=("jax", "optax"),
-        extra="jax",
-    ),
-    Formulation(
-        name="jax.log_of_softmax",
-        framework="jax",
-        flushes_subnormals=True,
-        quantity="softmax_ce",
-        via_probabilities=True,
-        code="-jnp.take_along_axis(jnp.log(jax.nn.softmax(z)), t[:, None], 1)",
-        summary="log of JAX's softmax probabilities",
-        compute=_scoped(_softmax("log_of_softmax")),
         requires=_REQ,
         extra="jax",
     ),

@@ -4,7 +4,8 @@ Keras is imported inside ``compute`` (it takes seconds) with ``KERAS_BACKEND=tor
 the user has not chosen a backend, so gradients come from torch autograd.  A Keras loss
 object casts its inputs to its ``dtype``, which defaults to ``keras.config.floatx()``
 (float32): float16 and bfloat16 are computed in float32 and float64 is rounded to float32.
-The audit reports what it returns.  Keras' probabilities path clips to
+The audit reports what it returns.  (The softmax cross-entropy rows are in
+:mod:`logitlab.formulations._softmax_frameworks`.)  Keras' probabilities path clips to
 ``[epsilon, 1 - epsilon]`` with ``epsilon = 1e-7``.
 """
 
@@ -13,15 +14,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
 from logitlab.formulations._base import (
     BCEInputs,
     ElementwiseInputs,
     Formulation,
     NotApplicable,
     Outcome,
-    SoftmaxInputs,
 )
 from logitlab.formulations._torch import _outcome, _tensor
 
@@ -75,24 +73,6 @@ def _bce(from_logits: bool) -> Any:
     return compute
 
 
-def _sparse_ce(from_logits: bool) -> Any:
-    def compute(case: SoftmaxInputs) -> Outcome:
-        import torch
-
-        keras = _keras()
-        z = _tensor(case.logits, case, requires_grad=True)
-        t = torch.from_numpy(np.asarray(case.labels, dtype=np.int64))
-        reduction = {"none": None, "mean": "sum_over_batch_size", "sum": "sum"}[case.reduction]
-        loss_fn = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=from_logits, reduction=reduction
-        )
-        p = None if from_logits else keras.ops.softmax(z, axis=1)
-        out = loss_fn(t, z if from_logits else p)
-        return _outcome(out, z, p)
-
-    return compute
-
-
 def _elementwise(name: str) -> Any:
     def compute(case: ElementwiseInputs) -> Outcome:
         keras = _keras()
@@ -125,28 +105,6 @@ FORMULATIONS: tuple[Formulation, ...] = (
         code="keras.losses.BinaryCrossentropy(from_logits=True)(y, z)",
         summary="Keras 3 (torch backend) from logits; the loss object computes in floatx",
         compute=_bce(from_logits=True),
-        requires=_REQ,
-        extra="keras",
-    ),
-    Formulation(
-        name="keras.sparse_ce_probabilities",
-        framework="keras",
-        quantity="softmax_ce",
-        via_probabilities=True,
-        code="keras.losses.SparseCategoricalCrossentropy()(t, keras.ops.softmax(z))",
-        summary="Keras 3 (torch backend) on softmax probabilities: clips to [1e-7, 1-1e-7]",
-        compute=_sparse_ce(from_logits=False),
-        requires=_REQ,
-        extra="keras",
-    ),
-    Formulation(
-        name="keras.sparse_ce_logits",
-        framework="keras",
-        quantity="softmax_ce",
-        via_probabilities=False,
-        code="keras.losses.SparseCategoricalCrossentropy(from_logits=True)(t, z)",
-        summary="Keras 3 (torch backend) softmax cross-entropy from logits, in floatx",
-        compute=_sparse_ce(from_logits=True),
         requires=_REQ,
         extra="keras",
     ),

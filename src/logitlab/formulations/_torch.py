@@ -7,6 +7,8 @@ loss, ``backward(ones)`` on an unreduced one (the elementwise derivative).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -101,7 +103,7 @@ def _args(case: BCEInputs) -> str:
 # --- binary cross-entropy -------------------------------------------------------------
 
 
-def _probabilities(case: BCECase) -> Outcome:
+def _probabilities(case: BCECase, autocast: Callable[[], Any] | None = None) -> Outcome:
     import torch
     import torch.nn.functional as F
 
@@ -113,9 +115,10 @@ def _probabilities(case: BCECase) -> Outcome:
     z = _tensor(case.logits, case, requires_grad=True)
     y = _tensor(case.targets, case)
     w = _tensor(case.weight, case)
-    p = torch.sigmoid(z)
-    p.retain_grad()
-    loss = F.binary_cross_entropy(p, y, weight=w, reduction=case.reduction)
+    with contextlib.nullcontext() if autocast is None else autocast():
+        p = torch.sigmoid(z)
+        p.retain_grad()
+        loss = F.binary_cross_entropy(p, y, weight=w, reduction=case.reduction)
     with torch.no_grad():
         # Which logs the -100 clamp replaced, in the dtype torch computed them in.
         pd = p.detach()
@@ -130,18 +133,52 @@ def _probabilities(case: BCECase) -> Outcome:
     return _outcome(loss, z, p, clamped, grad_clamped)
 
 
-def _logits(case: BCECase) -> Outcome:
+def _logits(case: BCECase, autocast: Callable[[], Any] | None = None) -> Outcome:
     import torch.nn.functional as F
 
     z = _tensor(case.logits, case, requires_grad=True)
-    loss = F.binary_cross_entropy_with_logits(
-        z,
-        _tensor(case.targets, case),
-        weight=_tensor(case.weight, case),
-        pos_weight=_tensor(case.pos_weight, case),
-        reduction=case.reduction,
-    )
+    with contextlib.nullcontext() if autocast is None else autocast():
+        loss = F.binary_cross_entropy_with_logits(
+            z,
+            _tensor(case.targets, case),
+            weight=_tensor(case.weight, case),
+            pos_weight=_tensor(case.pos_weight, case),
+            reduction=case.reduction,
+        )
     return _outcome(loss, z)
+
+
+# --- autocast -------------------------------------------------------------------------
+# CPU autocast (torch 2.x) keeps binary_cross_entropy and its logits form on its float32
+# list: the loss comes back float32 for float16/bfloat16 input, the same as eager for
+# float32.  CUDA autocast refuses binary_cross_entropy ("unsafe to autocast"); that row
+# runs on a CUDA device only and reports torch's refusal as its status.
+
+
+def _cpu_autocast() -> Any:
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def _cuda_probabilities(case: BCECase) -> Outcome:
+    import torch
+    import torch.nn.functional as F
+
+    if not torch.cuda.is_available():
+        raise NotApplicable("needs a CUDA device (CUDA autocast); torch sees none")
+    if case.pos_weight is not None:
+        raise NotApplicable("F.binary_cross_entropy takes no pos_weight")
+    z = _tensor(case.logits, case).cuda().requires_grad_(True)
+    y = _tensor(case.targets, case).cuda()
+    w = None if case.weight is None else _tensor(case.weight, case).cuda()
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = F.binary_cross_entropy(torch.sigmoid(z), y, weight=w, reduction=case.reduction)
+    return _outcome(loss, z)
+
+
+_CPU_AUTOCAST = 'with torch.autocast("cpu", dtype=torch.bfloat16): '
+_CUDA_AUTOCAST = 'with torch.autocast("cuda"): '
 
 
 def _naive(case: BCECase) -> Outcome:
@@ -225,6 +262,42 @@ FORMULATIONS: tuple[Formulation, ...] = (
         compute=_naive,
         requires=("torch",),
         code_for=_naive_code,
+    ),
+    Formulation(
+        name="autocast.probabilities",
+        framework="autocast",
+        quantity="bce",
+        via_probabilities=True,
+        code=_CPU_AUTOCAST + "F.binary_cross_entropy(torch.sigmoid(z), y)",
+        summary="BCE on probabilities under CPU autocast: allowed on CPU, computed in float32",
+        compute=lambda case: _probabilities(case, _cpu_autocast),
+        requires=("torch",),
+        code_for=lambda c: _CPU_AUTOCAST + f"F.binary_cross_entropy(torch.sigmoid(z), y{_args(c)})",
+    ),
+    Formulation(
+        name="autocast.logits",
+        framework="autocast",
+        quantity="bce",
+        via_probabilities=False,
+        code=_CPU_AUTOCAST + "F.binary_cross_entropy_with_logits(z, y)",
+        summary="BCE from logits under CPU autocast: computed in float32",
+        compute=lambda case: _logits(case, _cpu_autocast),
+        requires=("torch",),
+        code_for=lambda c: _CPU_AUTOCAST + f"F.binary_cross_entropy_with_logits(z, y{_args(c)})",
+    ),
+    Formulation(
+        name="autocast.cuda_probabilities",
+        framework="autocast",
+        quantity="bce",
+        via_probabilities=True,
+        code=_CUDA_AUTOCAST + "F.binary_cross_entropy(torch.sigmoid(z), y)",
+        summary="BCE on probabilities under CUDA autocast, which refuses it (status: torch's "
+        "error); needs a CUDA device",
+        compute=_cuda_probabilities,
+        requires=("torch",),
+        code_for=lambda c: (
+            _CUDA_AUTOCAST + f"F.binary_cross_entropy(torch.sigmoid(z), y{_args(c)})"
+        ),
     ),
     Formulation(
         name="torch.sigmoid",

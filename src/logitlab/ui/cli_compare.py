@@ -15,7 +15,24 @@ from logitlab.ui.cli_common import StrictCommand, flag_for
 __all__ = ["register"]
 
 # Options that take several numbers: ``--logits 20 20`` as well as ``--logits 20,20``.
-_MULTI_NUMBER_OPTIONS = ("--logits", "--targets", "--weight", "--pos-weight")
+_MULTI_NUMBER_OPTIONS = ("--logits", "--targets", "--target", "--weight", "--pos-weight")
+
+#: ``--loss`` choices and the quantity each compares.
+LOSSES = {"bce": "bce", "softmax-ce": "softmax_ce", "focal": "focal"}
+#: The options each loss takes beyond the shared ones (dtype, reduction, framework,
+#: formulation, json, width).
+_OPTIONS_OF = {
+    "bce": {"--logits", "--targets", "--weight", "--pos-weight", "--from", "--summary"},
+    "softmax-ce": {
+        "--logits",
+        "--target",
+        "--targets",
+        "--weight",
+        "--ignore-index",
+        "--label-smoothing",
+    },
+    "focal": {"--logits", "--targets", "--alpha", "--gamma"},
+}
 
 
 def _is_number(token: str) -> bool:
@@ -116,20 +133,127 @@ def _numbers(text: str | None, argument: str) -> list[float] | None:
     return None if text is None else parse_numbers(text, argument)
 
 
+def _nested(text: str, argument: str) -> Any:
+    """``"[[3, -inf, 1]]"`` (a nested list, N rows) or ``"1000 0 -1000"`` (one row)."""
+    import re
+
+    from logitlab.core.errors import InputError
+
+    stripped = text.strip()
+    if not stripped.startswith("["):
+        return _numbers(text, argument)
+    spelled = re.sub(r"(?i)(?<![A-Za-z])([+-]?)inf(inity)?(?![A-Za-z])", r"\1Infinity", stripped)
+    spelled = re.sub(r"(?i)(?<![A-Za-z])nan(?![A-Za-z])", "NaN", spelled)
+    spelled = spelled.replace("+Infinity", "Infinity")
+    try:
+        return json.loads(spelled)
+    except json.JSONDecodeError:
+        raise InputError(argument, f"{text!r} is not a list of numbers or of rows") from None
+
+
+def _check_options(loss: str, given: dict[str, bool]) -> None:
+    from logitlab.core.errors import InputError
+
+    allowed = _OPTIONS_OF[loss]
+    for option, present in given.items():
+        if present and option not in allowed:
+            raise InputError(
+                option, f"does not apply to --loss {loss}; it takes {', '.join(sorted(allowed))}"
+            )
+
+
+def _softmax(
+    logits: str | None,
+    target: str | None,
+    targets: str | None,
+    weight: str | None,
+    ignore_index: int | None,
+    label_smoothing: float | None,
+    **kwargs: Any,
+) -> Any:
+    from logitlab.analysis.compare_softmax import compare_softmax
+    from logitlab.core.errors import InputError
+
+    if target is not None and targets is not None:
+        raise InputError("--targets", "give class indices (--target) or probabilities, not both")
+    if target is None and targets is None and logits is not None:
+        raise InputError("--target", "give the class index of each row (or --targets)")
+    if logits is None:
+        logits, target = "0 -110", target if target is not None or targets else "1"
+    y: Any = _nested(targets, "targets") if targets is not None else None
+    if target is not None:
+        y = _numbers(target, "target")
+    return compare_softmax(
+        _nested(logits, "logits"),
+        y,
+        weight=_numbers(weight, "weight"),
+        ignore_index=-100 if ignore_index is None else ignore_index,
+        label_smoothing=0.0 if label_smoothing is None else label_smoothing,
+        **kwargs,
+    )
+
+
+def _focal(
+    logits: str | None, targets: str | None, alpha: float | None, gamma: float | None, **kwargs: Any
+) -> Any:
+    import importlib
+
+    from logitlab.core.errors import InputError
+
+    try:
+        module = importlib.import_module("logitlab.analysis.compare_focal")
+    except ModuleNotFoundError as err:
+        if err.name != "logitlab.analysis.compare_focal":
+            raise
+        raise InputError("--loss", "focal is not available in this build of logitlab") from None
+    return module.compare_focal(
+        _numbers("-2 2" if logits is None else logits, "logits"),
+        _numbers("0 1" if targets is None else targets, "targets"),
+        alpha=0.25 if alpha is None else alpha,
+        gamma=2.0 if gamma is None else gamma,
+        **kwargs,
+    )
+
+
 def compare_command(
     logits: str | None = typer.Option(
-        None, "--logits", help="Logits, e.g. --logits 20 20 or --logits=-2,2. Default: -2 2."
+        None,
+        "--logits",
+        help="Logits, e.g. --logits 20 20 or --logits=-2,2. Default: -2 2. For softmax-ce a "
+        'flat list is one row and "[[3, -inf, 1], [0, 1, 2]]" N rows (-inf masks a class); '
+        "default 0 -110.",
     ),
     targets: str | None = typer.Option(
-        None, "--targets", help="Targets in [0, 1]. Default: 0.3 0.7."
+        None,
+        "--targets",
+        help="Targets in [0, 1]. Default: 0.3 0.7. For softmax-ce: probabilities, the "
+        "logits' shape (soft targets).",
     ),
+    loss: str = typer.Option(
+        "bce", "--loss", help="The loss to compare: bce, softmax-ce or focal. Default: bce."
+    ),
+    target: str | None = typer.Option(
+        None,
+        "--target",
+        help="softmax-ce: the class index of each row, e.g. --target 2. Default: 1.",
+    ),
+    ignore_index: int | None = typer.Option(
+        None, "--ignore-index", help="softmax-ce: the class index that is ignored. Default: -100."
+    ),
+    label_smoothing: float | None = typer.Option(
+        None, "--label-smoothing", help="softmax-ce: label smoothing in [0, 1]. Default: 0."
+    ),
+    alpha: float | None = typer.Option(None, "--alpha", help="focal: alpha. Default: 0.25."),
+    gamma: float | None = typer.Option(None, "--gamma", help="focal: gamma. Default: 2."),
     dtype: str | None = typer.Option(
         None,
         "--dtype",
         help="float16, bfloat16, float32 or float64. Default: the --from file's float "
         "dtype, else float32.",
     ),
-    weight: str | None = typer.Option(None, "--weight", help="Per-element weights (broadcast)."),
+    weight: str | None = typer.Option(
+        None, "--weight", help="Per-element weights (broadcast); softmax-ce: one per class."
+    ),
     pos_weight: str | None = typer.Option(
         None, "--pos-weight", help="Weight of the positive term (broadcast)."
     ),
@@ -138,7 +262,8 @@ def compare_command(
         None,
         "--framework",
         help="Frameworks to show (repeatable): torch, stable, numpy, scipy, sklearn, keras, "
-        "jax (with optax), or all. Default: torch and stable.",
+        "jax (with optax), autocast (torch under torch.autocast), or all. Default: torch "
+        "and stable.",
     ),
     formulation: list[str] | None = typer.Option(
         None, "--formulation", help="Rows to show by name (repeatable), e.g. keras.logits."
@@ -160,15 +285,61 @@ def compare_command(
         "even for a small batch; batches over 20 elements always are.",
     ),
 ) -> None:
-    """Run every BCE code path on the same logits and targets, against the exact value."""
+    """Run every code path of a loss (BCE by default) on the same input, against the exact
+    value."""
 
     def run() -> None:
         require("compare")
         from logitlab.analysis.compare import compare
+        from logitlab.core.errors import InputError
         from logitlab.ui.batch_report import run_batch
         from logitlab.ui.tables import print_comparison
 
+        name = loss.strip().lower()
+        if name not in LOSSES:
+            raise InputError("--loss", f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+        _check_options(
+            name,
+            {
+                "--logits": logits is not None,
+                "--targets": targets is not None,
+                "--target": target is not None,
+                "--weight": weight is not None,
+                "--pos-weight": pos_weight is not None,
+                "--ignore-index": ignore_index is not None,
+                "--label-smoothing": label_smoothing is not None,
+                "--alpha": alpha is not None,
+                "--gamma": gamma is not None,
+                "--from": source is not None,
+                "--summary": summary,
+            },
+        )
         output = _output(width)
+        if name != "bce":
+            common: dict[str, Any] = {
+                "dtype": "float32" if dtype is None else dtype,
+                "reduction": reduction,
+                "formulations": formulation or None,
+                "frameworks": framework or None,
+            }
+            if name == "softmax-ce":
+                comparison = _softmax(
+                    logits, target, targets, weight, ignore_index, label_smoothing, **common
+                )
+            else:
+                comparison = _focal(logits, targets, alpha, gamma, **common)
+            from logitlab.analysis.explain import explain
+
+            sentences = explain(comparison)
+            if as_json:
+                payload = comparison.to_dict()
+                if sentences:
+                    payload["explanation"] = sentences
+                json.dump(payload, sys.stdout, indent=2, allow_nan=False)
+                sys.stdout.write("\n")
+            else:
+                print_comparison(comparison, output, explanation=sentences)
+            return
         # A file, --summary or more than 20 elements: the batch summary (or, for a small
         # file, the tables below); else compare as always.
         if run_batch(

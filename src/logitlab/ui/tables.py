@@ -245,19 +245,23 @@ def _code_lines(code: str, width: int, indent: int, label_width: int) -> Iterato
 
 def comparison_blocks(c: Comparison, width: int) -> list[str]:
     """The comparison as plain lines no longer than ``width`` (see the module docstring)."""
+    if c.quantity == "softmax_ce":
+        return softmax_blocks(c, width)
     case = c.case
     fmt = c.dtype.name
     lw = 14
-    out = [f"BCE · {fmt} · reduction={case.reduction}"]
+    out = [f"{_TITLE.get(c.quantity, c.quantity)} · {fmt} · reduction={case.reduction}"]
     inputs: list[tuple[str, np.ndarray | None]] = [
         ("logits", case.logits),
         ("targets", case.targets),
-        ("weight", case.weight),
-        ("pos_weight", case.pos_weight),
+        ("weight", getattr(case, "weight", None)),
+        ("pos_weight", getattr(case, "pos_weight", None)),
     ]
     for name, values in inputs:
         if values is not None:
             out.extend(_wrap(name, _values(values, fmt).strip("[]"), width, 0, lw))
+    for name, text in _scalars(c):
+        out.extend(_wrap(name, text, width, 0, lw))
     for note in c.notes:
         out.extend(_wrap("note", note, width, 0, lw))
     out.append("")
@@ -327,19 +331,244 @@ def comparison_blocks(c: Comparison, width: int) -> list[str]:
     return out
 
 
+# --- softmax cross-entropy: values per sample, gradients per logit --------------------------
+
+_TITLE = {"bce": "BCE", "softmax_ce": "softmax cross-entropy", "focal": "focal loss"}
+
+
+def _scalars(c: Comparison) -> list[tuple[str, str]]:
+    """The scalar arguments of the case that differ from nothing (focal's alpha, gamma)."""
+    out = []
+    for name in ("alpha", "gamma"):
+        if hasattr(c.case, name):
+            v = getattr(c.case, name)
+            out.append((name, "none" if v is None else repr(float(v))))
+    return out
+
+
+def _targets_of(c: Comparison) -> np.ndarray:
+    """Per logit, the target probability of its class (one-hot for class indices)."""
+    case = c.case
+    n, k = case.logits.shape
+    if not case.class_indices:
+        return np.asarray(case.target, dtype=np.float64)
+    t = np.zeros((n, k))
+    idx = np.asarray(case.target, dtype=np.int64)
+    kept = (idx >= 0) & (idx < k)
+    t[np.flatnonzero(kept), idx[kept]] = 1.0
+    return t
+
+
+def _softmax_inputs(c: Comparison) -> list[tuple[str, str]]:
+    case = c.case
+    fmt = c.dtype.name
+    out = []
+    for i, row in enumerate(case.logits[:MAX_SHOWN]):
+        out.append((f"logits[{i}]", ", ".join(shortest_repr(v, fmt) for v in row)))
+    if case.class_indices:
+        out.append(("target", ", ".join(str(int(t)) for t in case.target[:MAX_SHOWN])))
+    else:
+        for i, row in enumerate(case.target[:MAX_SHOWN]):
+            out.append((f"targets[{i}]", ", ".join(shortest_repr(v, fmt) for v in row)))
+    if case.weight is not None:
+        out.append(("weight", ", ".join(shortest_repr(v, fmt) for v in case.weight)))
+    if case.class_indices and (np.asarray(case.target) == case.ignore_index).any():
+        out.append(("ignore_index", str(case.ignore_index)))
+    if case.label_smoothing:
+        out.append(("label_smoothing", repr(case.label_smoothing)))
+    n = case.logits.shape[0]
+    if n > MAX_SHOWN:
+        out.append(("", f"(showing {MAX_SHOWN} of {n} rows; --json has them all)"))
+    return out
+
+
+def _loss_label(c: Comparison) -> str:
+    return "loss per sample" if c.case.reduction == "none" else f"loss ({c.case.reduction})"
+
+
+def _grad_cells(c: Comparison, row: Row) -> list[tuple[str, ...]]:
+    """One line per logit ``(n, c)``: z, t, gradient, exact, ULP error, and the sample's
+    gradient flags on its first class."""
+    fmt = c.dtype.name
+    z = c.case.logits
+    t = _targets_of(c)
+    assert row.grad is not None and row.grad_ulp_error is not None
+    g = row.grad.reshape(z.shape)
+    gu = row.grad_ulp_error.reshape(z.shape)
+    cells: list[tuple[str, ...]] = []
+    k = z.shape[1]
+    for flat in range(min(z.size, MAX_SHOWN)):
+        i, j = divmod(flat, k)
+        flags = row.element_grad_flags[i] if i < len(row.element_grad_flags) else ()
+        cells.append(
+            (
+                str(i),
+                str(j),
+                shortest_repr(z[i, j], fmt),
+                shortest_repr(t[i, j], fmt),
+                shortest_repr(g[i, j], fmt),
+                exact_repr(c.exact.grads[flat], 12),
+                format_ulps(gu[i, j]),
+                (", ".join(flags) or "none") if j == 0 else "",
+            )
+        )
+    return cells
+
+
+_GRAD_HEADERS = ("n", "c", "z", "t", "gradient", "exact", "ULP error", "sample flags")
+
+
+def softmax_blocks(c: Comparison, width: int) -> list[str]:
+    """A softmax comparison as plain lines no longer than ``width``: values per sample,
+    gradients per logit ``(n, c)``."""
+    case = c.case
+    fmt = c.dtype.name
+    lw = 15
+    n, k = case.logits.shape
+    out = [f"softmax cross-entropy · {fmt} · reduction={case.reduction} · {n} x {k} logits"]
+    for name, text in _softmax_inputs(c):
+        out.extend(_wrap(name, text, width, 0, lw))
+    for note in c.notes:
+        out.extend(_wrap("note", note, width, 0, lw))
+    out.append("")
+    out.append("exact (mpmath, 160 bits)")
+    label = _loss_label(c)
+    out.extend(
+        _wrap(label, ", ".join(exact_repr(v, 17) for v in c.exact.values[:MAX_SHOWN]), width, 2, lw)
+    )
+    out.extend(_wrap(f"in {fmt}", _values(c.exact_value(), fmt).strip("[]"), width, 2, lw))
+    for row in c.rows:
+        out.append("")
+        out.append(row.formulation.name)
+        out.extend(_code_lines(row.code, width, 2, lw))
+        if row.status != "ok":
+            out.extend(_wrap("status", f"{row.status}: {row.reason}", width, 2, lw))
+            continue
+        assert row.value is not None
+        out.extend(_wrap(label, _values(row.value, fmt).strip("[]"), width, 2, lw))
+        out.extend(_wrap("ULP error", format_ulps(row.max_ulp_error), width, 2, lw))
+        out.extend(_wrap("rel. error", format_relative(row.max_relative_error), width, 2, lw))
+        out.extend(_wrap("loss flags", ", ".join(row.loss_flags) or "none", width, 2, lw))
+        for i, flags in enumerate(row.element_loss_flags[:MAX_SHOWN]):
+            if flags and n > 1:
+                out.extend(_wrap(f"sample {i}", ", ".join(flags), width, 4, lw - 2))
+        for note in row.notes:
+            out.extend(_wrap("note", note, width, 2, lw))
+        if row.grad is None or row.grad_ulp_error is None:
+            out.extend(_wrap("gradient", "none (no autograd)", width, 2, lw))
+            continue
+        cells = _grad_cells(c, row)
+        out.append("  gradient d loss / d z[n, c], per logit")
+        table = _plain_table(_GRAD_HEADERS, cells, width, 2)
+        if table is not None:
+            out.extend(table)
+            continue
+        for cell in cells:
+            out.append(f"  logit [{cell[0]}, {cell[1]}]")
+            for header, text in zip(_GRAD_HEADERS[2:], cell[2:]):
+                if text:
+                    out.extend(_wrap(header, text, width, 4, lw - 2))
+    total = case.logits.size
+    if total > MAX_SHOWN:
+        out.append("")
+        out.append(f"(showing {MAX_SHOWN} of {total} gradient entries; --json has them all)")
+    return out
+
+
+def _softmax_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
+    case = c.case
+    fmt = c.dtype.name
+    n, k = case.logits.shape
+    head = [
+        Text.assemble(
+            ("softmax cross-entropy", "bold"),
+            f" · {fmt} · reduction={case.reduction} · {n} x {k} logits",
+        )
+    ]
+    head.extend(Text(f"{name}  {text}") for name, text in _softmax_inputs(c))
+    for note in c.notes:
+        head.append(Text.assemble(("note: ", "yellow"), note))
+    label = _loss_label(c)
+    table = Table(title=Text(label), title_justify="left", show_lines=False)
+    for name, justify in (
+        ("formulation", "left"),
+        ("code", "left"),
+        (label, "right"),
+        ("ULP error", "right"),
+        ("rel. error", "right"),
+        ("loss flags, any sample", "left"),
+    ):
+        table.add_column(name, justify=_justify(justify), no_wrap=True)
+    table.add_row(
+        "exact",
+        "mpmath, 160 bits",
+        ", ".join(exact_repr(v, 17) for v in c.exact.values[:MAX_SHOWN]),
+        "",
+        "",
+        Text(f"{fmt}: {_values(c.exact_value(), fmt)}"),
+    )
+    for row in c.rows:
+        if row.status != "ok":
+            table.add_row(
+                row.formulation.name,
+                Text(row.code),
+                "—",
+                "",
+                "",
+                Text(f"{row.status}: {row.reason}"),
+                style="dim",
+            )
+            continue
+        assert row.value is not None
+        table.add_row(
+            row.formulation.name,
+            Text(row.code),
+            Text(_values(row.value, fmt)),
+            format_ulps(row.max_ulp_error),
+            format_relative(row.max_relative_error),
+            ", ".join(row.loss_flags),
+            style=_style(row),
+        )
+    grads = Table(
+        title=Text("gradient d loss / d z[n, c], per logit"),
+        title_justify="left",
+        show_lines=False,
+    )
+    grads.add_column("formulation", no_wrap=True)
+    for name in _GRAD_HEADERS:
+        justify = "left" if name == "sample flags" else "right"
+        grads.add_column(name, justify=_justify(justify), no_wrap=True)
+    for row in c.rows:
+        if row.status != "ok" or row.grad is None or row.grad_ulp_error is None:
+            continue
+        cells = _grad_cells(c, row)
+        for i, cell in enumerate(cells):
+            flagged = bool(row.element_grad_flags[int(cell[0])])
+            grads.add_row(
+                row.formulation.name if i == 0 else "",
+                *cell,
+                style="bold red" if flagged else None,
+                end_section=i == len(cells) - 1,
+            )
+    return head, table, grads
+
+
 # --- the wide table ------------------------------------------------------------------------
 
 
 def _comparison_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
     case = c.case
     fmt = c.dtype.name
-    head = [Text.assemble(("BCE", "bold"), f" · {fmt} · reduction={case.reduction}")]
+    title = _TITLE.get(c.quantity, c.quantity)
+    head = [Text.assemble((title, "bold"), f" · {fmt} · reduction={case.reduction}")]
     head.append(Text(f"logits  {_values(case.logits, fmt)}"))
     head.append(Text(f"targets {_values(case.targets, fmt)}"))
-    if case.weight is not None:
+    if getattr(case, "weight", None) is not None:
         head.append(Text(f"weight  {_values(case.weight, fmt)}"))
-    if case.pos_weight is not None:
+    if getattr(case, "pos_weight", None) is not None:
         head.append(Text(f"pos_weight {_values(case.pos_weight, fmt)}"))
+    for name, text in _scalars(c):
+        head.append(Text(f"{name} {text}"))
     for note in c.notes:
         head.append(Text.assemble(("note: ", "yellow"), note))
 
@@ -432,12 +661,32 @@ def fits(console: Console, *renderables: Table) -> bool:
     )
 
 
-def print_comparison(c: Comparison, output: Output | None = None) -> None:
-    """Print ``c``: the wide table on a terminal that fits it, else blocks."""
+def print_comparison(
+    c: Comparison, output: Output | None = None, explanation: Sequence[str] = ()
+) -> None:
+    """Print ``c``: the wide table on a terminal that fits it, else blocks; then the
+    ``explanation`` sentences, if any, wrapped to the width."""
     output = output or output_for()
+    _print_comparison(c, output)
+    if explanation:
+        output.stream.write("\nwhy\n")
+        for sentence in explanation:
+            for line in textwrap.wrap(
+                sentence,
+                output.width,
+                initial_indent="- ",
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            ) or [""]:
+                output.stream.write(line + "\n")
+
+
+def _print_comparison(c: Comparison, output: Output) -> None:
     console = output.console()
     if output.terminal:
-        head, table, grads = _comparison_tables(c)
+        tables = _softmax_tables if c.quantity == "softmax_ce" else _comparison_tables
+        head, table, grads = tables(c)
         if fits(console, table, grads):
             for text in head:
                 console.print(text)
@@ -445,7 +694,8 @@ def print_comparison(c: Comparison, output: Output | None = None) -> None:
             console.print(grads)
             n = len(c.exact.grads)
             if n > MAX_SHOWN:
-                console.print(f"(showing {MAX_SHOWN} of {n} elements; --json has them all)")
+                what = "gradient entries" if c.quantity == "softmax_ce" else "elements"
+                console.print(f"(showing {MAX_SHOWN} of {n} {what}; --json has them all)")
             return
     for line in comparison_blocks(c, output.width):
         output.stream.write(line + "\n")
