@@ -261,6 +261,15 @@ class ModuleAnalysis:
         self.path = ""
         self._walk()
 
+    def forget_values(self) -> None:
+        """Drop what was worked out with the current project (values, operations,
+        helpers), keeping the walk: the next run may have another project."""
+        self._memo.clear()
+        self._active.clear()
+        self._ops.clear()
+        self._helpers.clear()
+        self.helper_calls.clear()
+
     # -- collection --------------------------------------------------------------------
 
     def _walk(self) -> None:

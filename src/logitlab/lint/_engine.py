@@ -7,6 +7,7 @@ a symlink loop) becomes a finding (LGL900-LGL902) and the run goes on.
 from __future__ import annotations
 
 import ast
+import gc
 import io
 import os
 import re
@@ -170,6 +171,25 @@ def _lint_source(
     summarize: bool = False,
 ) -> tuple[list[Finding], dict[str, object] | None]:
     """Findings, and with ``summarize`` the module's summary for the project pass."""
+    # The collector would walk the young syntax tree again and again while it is built
+    # (a sixth of the parse time); the tree has no cycles and is freed by reference
+    # counting, so collection waits until the file is done.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _lint_source_now(source, path, options, project, summarize)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _lint_source_now(
+    source: str,
+    path: str,
+    options: Options | None,
+    project: object,
+    summarize: bool,
+) -> tuple[list[Finding], dict[str, object] | None]:
     options = options or Options()
     try:
         with warnings.catch_warnings():
@@ -204,9 +224,43 @@ def _lint_source(
     if summary is not None and not in_project:
         summary["settled"] = True  # nothing another file could add: no second pass
     matches = in_project if project is not None else may_match(source)
-    if not matches:
-        return [], summary
-    return findings_from_tree(tree, source, path, options, True, project, analysis), summary
+    guess = summary is not None and in_project and bool(summary["imports"])
+    findings: list[Finding] = []
+    if matches:
+        if analysis is None and guess:
+            analysis = ModuleAnalysis(tree)  # one walk for both runs of the rules
+        findings = findings_from_tree(tree, source, path, options, True, project, analysis)
+    if guess:
+        assert summary is not None
+        _guess(summary, tree, source, path, options, analysis)
+    return findings, summary
+
+
+def _guess(
+    summary: dict[str, object],
+    tree: ast.Module,
+    source: str,
+    path: str,
+    options: Options,
+    analysis: ModuleAnalysis | None,
+) -> None:
+    """The findings a second pass would make if the other files export nothing this
+    file asks about (``summary["guess"]``), and what it asked (``summary["asked"]``):
+    the engine checks the answers against the real project and reads the file again
+    only when one differs."""
+    from logitlab.lint._project import Recorder
+
+    recorder = Recorder()
+    try:
+        if analysis is None:
+            analysis = ModuleAnalysis(tree)
+        else:
+            analysis.forget_values()
+        pending = check_tree(tree, recorder, path, analysis)
+    except Exception:  # RecursionError or a rule's crash: the second pass decides
+        return
+    summary["guess"] = _findings(pending, source, path, options, True)
+    summary["asked"] = sorted(recorder.asked, key=repr)
 
 
 def findings_from_tree(
@@ -222,6 +276,12 @@ def findings_from_tree(
         pending = check_tree(tree, project, path, analysis)
     except RecursionError:
         return []
+    return _findings(pending, source, path, options, noqa)
+
+
+def _findings(
+    pending: list[Pending], source: str, path: str, options: Options, noqa: bool
+) -> list[Finding]:
     if not pending:
         return []
     lines = source.splitlines()
@@ -521,21 +581,31 @@ def lint_paths(
         store = Cache(CACHE_DIR if cache is True else str(cache), options)
     per_file: dict[str, list[Finding]] = {}
     summaries: dict[str, dict[str, object]] = {}
+    asked: dict[str, list[tuple[str, str, str | None]]] = {}
+    guesses: dict[str, list[Finding]] = {}
     for path, (chunk, summary) in zip(
         files, map_files(_lint_one, files, (options, store), jobs), strict=True
     ):
         per_file[path] = chunk
         if summary is not None:
+            if "asked" in summary:
+                summary = dict(summary)
+                asked[path] = summary.pop("asked")  # type: ignore[assignment]
+                guesses[path] = summary.pop("guess")  # type: ignore[assignment]
             summaries[path] = summary
     if len(summaries) > 1:
         from logitlab.lint._project import Project
 
         project = Project(summaries)
-        again = [
-            p
-            for p in files
-            if p in summaries and not summaries[p].get("settled") and project.imports_project(p)
-        ]
+        again = []
+        for p in files:
+            data = summaries.get(p)
+            if data is None or data.get("settled") or not project.imports_project(p):
+                continue
+            if p in asked and project.agrees(p, asked[p]):
+                per_file[p] = guesses[p]  # what reading it again would find
+            else:
+                again.append(p)
         # the project reaches the workers through the pool's initializer: inherited
         # memory is not enough under the spawn and forkserver start methods
         for path, (chunk, failed) in zip(
