@@ -590,8 +590,8 @@ def lint_paths(
         if summary is not None:
             if "asked" in summary:
                 summary = dict(summary)
-                asked[path] = summary.pop("asked")  # type: ignore[assignment]
-                guesses[path] = summary.pop("guess")  # type: ignore[assignment]
+                asked[path] = summary.pop("asked")
+                guesses[path] = summary.pop("guess")
             summaries[path] = summary
     if len(summaries) > 1:
         from logitlab.lint._project import Project
