@@ -135,10 +135,14 @@ def check_tree(
     ana.project = project
     ana.path = path
     ctx = Context(ana)
-    for prepare in PREPARE:
-        prepare(ctx)
-    for rule in RULES:
-        rule.check(ctx)
+    try:
+        for prepare in PREPARE:
+            prepare(ctx)
+        for rule in RULES:
+            rule.check(ctx)
+    finally:
+        if analysis is None:
+            ana.release()  # ours: freed now, not by the next collection
     return ctx.findings
 
 
@@ -189,12 +193,16 @@ def _lint_source_now(
     options: Options | None,
     project: object,
     summarize: bool,
+    keep: list[ast.Module] | None = None,
 ) -> tuple[list[Finding], dict[str, object] | None]:
+    """``keep``: a list the parsed tree is appended to (the fixer reuses it)."""
     options = options or Options()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings are the compiler's business
             tree = ast.parse(source, filename=path)
+        if keep is not None:
+            keep.append(tree)
     except (SyntaxError, ValueError) as err:
         lineno = getattr(err, "lineno", None) or 1
         offset = getattr(err, "offset", None) or 1
@@ -232,7 +240,9 @@ def _lint_source_now(
         findings = findings_from_tree(tree, source, path, options, True, project, analysis)
     if guess:
         assert summary is not None
-        _guess(summary, tree, source, path, options, analysis)
+        analysis = _guess(summary, tree, source, path, options, analysis)
+    if analysis is not None:
+        analysis.release()
     return findings, summary
 
 
@@ -243,7 +253,7 @@ def _guess(
     path: str,
     options: Options,
     analysis: ModuleAnalysis | None,
-) -> None:
+) -> ModuleAnalysis | None:
     """The findings a second pass would make if the other files export nothing this
     file asks about (``summary["guess"]``), and what it asked (``summary["asked"]``):
     the engine checks the answers against the real project and reads the file again
@@ -258,9 +268,20 @@ def _guess(
             analysis.forget_values()
         pending = check_tree(tree, recorder, path, analysis)
     except Exception:  # RecursionError or a rule's crash: the second pass decides
-        return
+        return analysis
     summary["guess"] = _findings(pending, source, path, options, True)
     summary["asked"] = sorted(recorder.asked, key=repr)
+    return analysis
+
+
+def lint_keeping_tree(
+    source: str, path: str, options: Options
+) -> tuple[list[Finding], ast.Module | None]:
+    """:func:`lint_source`, and the parsed tree (None on a syntax error) for the fixer;
+    the caller pauses the collector."""
+    keep: list[ast.Module] = []
+    findings = _lint_source_now(source, path, options, None, False, keep)[0]
+    return findings, (keep[0] if keep else None)
 
 
 def findings_from_tree(

@@ -22,7 +22,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from logitlab.lint._engine import Options, lint_source
+from logitlab.lint._engine import Options, lint_keeping_tree
 from logitlab.lint._finding import Edit, Finding, Key
 
 MAX_ROUNDS = 8
@@ -494,17 +494,25 @@ def _header_end(tree: ast.Module) -> int:
     return end
 
 
-def _apply_round(source: str, findings: list[Finding]) -> tuple[str, list[Finding]]:
+def _apply_round(
+    source: str, findings: list[Finding], trees: list[ast.Module] | None = None
+) -> tuple[str, list[Finding]]:
     """Apply one round of edits. LibCST parses only the outermost expressions that hold
-    an edit (all in one parse), so the cost follows the fixes, not the size of the file."""
+    an edit (all in one parse), so the cost follows the fixes, not the size of the file.
+
+    ``trees``: a list holding the ast of ``source`` (from the lint), emptied here so that
+    the tree is freed before LibCST runs; else the source is parsed again."""
     lines = split_lines(source)
     bare = [ln.rstrip("\r\n") for ln in lines]
     edits, owners = _collect_edits(bare, findings)
     if not edits:
         return source, []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = ast.parse(source)
+    if trees:
+        tree = trees.pop()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
     context = CodemodContext()
     spell = _Speller(tree, context)
     starts = [0]
@@ -707,29 +715,38 @@ def fix_source(
     checked = Options(options.select | {"LGL900"}, options.exclude, options.max_file_bytes)
     fixed: list[Finding] = []
     current = source
-    findings = lint_source(current, path, options)
-    for _ in range(MAX_ROUNDS):
-        fixable = [f for f in findings if _allowed(f, unsafe)]
-        if not fixable:
-            break
-        if len(current) > 1_000_000:
-            gc.collect()  # the analysis of the last lint holds its ast in cycles
-        try:
-            new, done = _apply_round(current, fixable)
-        except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
-            break
-        if new == current or not done:
-            break
-        # the lint of the new text is also its syntax check: a round whose output does
-        # not parse is dropped
-        if len(current) > 1_000_000:
-            gc.collect()  # the analysis of the last lint holds its ast in cycles
-        after = lint_source(new, path, checked)
-        if any(f.code == "LGL900" for f in after):
-            break
-        current = new
-        fixed.extend(done)
-        findings = [f for f in after if f.code in options.select]
+    # The collector pauses for the whole fix (it would walk the large, young trees again
+    # and again; a collection with a large tree alive costs seconds). Nothing is lost:
+    # the analysis breaks its own cycles, so each tree is freed when it is let go.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        findings, tree = lint_keeping_tree(current, path, options)
+        for _ in range(MAX_ROUNDS):
+            fixable = [f for f in findings if _allowed(f, unsafe)]
+            if not fixable:
+                break
+            trees = [] if tree is None else [tree]
+            tree = None
+            try:
+                new, done = _apply_round(current, fixable, trees)
+            except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
+                break
+            del trees
+            if new == current or not done:
+                break
+            # the lint of the new text is also its syntax check: a round whose output does
+            # not parse is dropped
+            after, tree = lint_keeping_tree(new, path, checked)
+            if any(f.code == "LGL900" for f in after):
+                break
+            current = new
+            fixed.extend(done)
+            findings = [f for f in after if f.code in options.select]
+        del tree
+    finally:
+        if enabled:
+            gc.enable()
     return FixResult(current, fixed, findings)
 
 
@@ -838,7 +855,20 @@ def _range(start: int, length: int) -> str:
 def unified_diff(path: str, before: str, after: str) -> str:
     """A unified diff ``patch`` accepts, also when a file has no trailing newline (the
     last line gets the ``\\ No newline at end of file`` marker). The hunks are
-    :func:`difflib.unified_diff`'s format, found in about linear time."""
+    :func:`difflib.unified_diff`'s format, found in about linear time (the collector
+    paused: the matcher's many small lists hold no cycles)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _unified_diff(path, before, after)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _unified_diff(path: str, before: str, after: str) -> str:
     a = split_lines(before)
     b = split_lines(after)
     out: list[str] = []

@@ -353,6 +353,7 @@ def dtype_of(ana: ModuleAnalysis, node: ast.expr, scope: Scope, depth: int = 4) 
         return None
 
     found = visit(node, depth)
+    visit = None  # type: ignore[assignment]  # a closure calling itself is a cycle (holding the tree)
     if found is None and not (ana.frameworks & _FLOAT32_FRAMEWORKS) and _in_metric(ana, scope):
         return "float64"  # a NumPy metric: NumPy computes in float64 unless told otherwise
     return found
