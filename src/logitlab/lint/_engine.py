@@ -7,6 +7,7 @@ a symlink loop) becomes a finding (LGL900-LGL902) and the run goes on.
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import io
 import os
@@ -479,15 +480,29 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
 CACHE_DIR = ".logitlab_cache"
 
 
+#: bounds on :data:`CACHE_DIR`: entries, bytes, and days since an entry was last used
+CACHE_MAX_ENTRIES = 20_000
+CACHE_MAX_BYTES = 256 * 1024 * 1024
+CACHE_MAX_AGE_DAYS = 30
+
+
 class Cache:
     """First-pass results (findings and summary) by file content, path, options and
     logitlab version, one pickle per file; writes are atomic (a temporary file renamed
-    over the entry), so concurrent runs never read a half-written entry."""
+    over the entry), so concurrent runs never read a half-written entry.
+
+    An entry's modification time is when it was last used (a hit touches it); after a
+    run that wrote entries, :meth:`evict` removes the least recently used ones beyond
+    :data:`CACHE_MAX_ENTRIES` or :data:`CACHE_MAX_BYTES`, and those unused for
+    :data:`CACHE_MAX_AGE_DAYS`."""
 
     def __init__(self, directory: str, options: Options) -> None:
         from logitlab._version import __version__
 
         self.directory = directory
+        self.max_entries = CACHE_MAX_ENTRIES
+        self.max_bytes = CACHE_MAX_BYTES
+        self.max_age_s = CACHE_MAX_AGE_DAYS * 86400.0
         self.salt = repr(
             (
                 __version__,
@@ -508,11 +523,65 @@ class Cache:
     def get(self, key: str) -> Any:
         import pickle
 
+        entry = os.path.join(self.directory, key)
         try:
-            with open(os.path.join(self.directory, key), "rb") as fh:
-                return pickle.load(fh)
+            with open(entry, "rb") as fh:
+                value = pickle.load(fh)
         except Exception:  # missing, unreadable or from an incompatible run: a miss
             return None
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # used now: kept by the eviction
+        return value
+
+    def stamp(self) -> int | None:
+        """The directory's modification time: it changes when an entry is written."""
+        try:
+            return os.stat(self.directory).st_mtime_ns
+        except OSError:
+            return None
+
+    def evict(self, now: float | None = None) -> int:
+        """Remove old entries (see the class); return how many were removed."""
+        import time
+
+        now = time.time() if now is None else now
+        entries: list[tuple[float, int, str]] = []
+        removed = 0
+        try:
+            scan = list(os.scandir(self.directory))
+        except OSError:
+            return 0
+        for entry in scan:
+            name = entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            stale_tmp = name.startswith(".tmp-") and now - st.st_mtime > 3600
+            if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+                if now - st.st_mtime <= self.max_age_s:
+                    entries.append((st.st_mtime, st.st_size, entry.path))
+                    continue
+            elif not stale_tmp:
+                continue  # .gitignore, a write in progress, anything not ours
+            try:
+                os.remove(entry.path)
+                removed += 1
+            except OSError:
+                pass
+        entries.sort(reverse=True)  # most recently used first
+        total = kept = 0
+        for _, size, path in entries:
+            if kept < self.max_entries and total + size <= self.max_bytes:
+                kept += 1
+                total += size
+                continue
+            try:
+                os.remove(path)
+                removed += 1
+            except OSError:
+                pass
+        return removed
 
     def put(self, key: str, value: object) -> None:
         import pickle
@@ -600,6 +669,7 @@ def lint_paths(
     store = None
     if cache:
         store = Cache(CACHE_DIR if cache is True else str(cache), options)
+    stamp = None if store is None else store.stamp()
     per_file: dict[str, list[Finding]] = {}
     summaries: dict[str, dict[str, object]] = {}
     asked: dict[str, list[tuple[str, str, str | None]]] = {}
@@ -614,6 +684,8 @@ def lint_paths(
                 asked[path] = summary.pop("asked")
                 guesses[path] = summary.pop("guess")
             summaries[path] = summary
+    if store is not None and store.stamp() != stamp:
+        store.evict()  # this run wrote entries: keep the directory bounded
     if len(summaries) > 1:
         from logitlab.lint._project import Project
 
