@@ -708,10 +708,127 @@ def lint_paths(
         ):
             if not failed:
                 per_file[path] = chunk
+        _refuse_cross_file(per_file, files, project, options)
     for chunk in per_file.values():
         findings.extend(chunk)
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
     return findings
+
+
+def refused_removals(
+    paths: Iterable[str], options: Options, jobs: int = 0, cache: bool | str = False
+) -> dict[str, list[str]]:
+    """Files whose fixes removing a model's final activation the project refuses, with
+    the uses in other files that block them (for ``--fix --unsafe-fixes``, which fixes
+    file by file)."""
+    out: dict[str, list[str]] = {}
+    marker = removal_blocked_note([])
+    for f in lint_paths(paths, options, jobs, cache):
+        if f.fix is None and marker in f.message:
+            uses = f.message.split(marker, 1)[1].split(", ")
+            out.setdefault(f.path, [])
+            out[f.path] = sorted(set(out[f.path]) | set(uses))
+    return out
+
+
+def removal_blocked_note(uses: list[str]) -> str:
+    """What a finding whose activation-removing fix is refused says about it."""
+    return (
+        "; no fix offered: removing the activation would feed logits to the uses of the"
+        " model's output in other files: " + ", ".join(uses)
+    )
+
+
+def _refuse_cross_file(
+    per_file: dict[str, list[Finding]], files: list[str], project: Any, options: Options
+) -> None:
+    """Drop the fixes that remove a model's final activation when another file of the
+    project uses that model's output (those uses would get logits), and say which."""
+    wanted: dict[str, set[int]] = {}
+    for path, chunk in per_file.items():
+        for f in chunk:
+            if f.fix is not None and f.fix.removes is not None:
+                wanted.setdefault(path, set()).add(f.fix.removes)
+    if not wanted:
+        return
+    uses = external_model_uses(wanted, files, project, options)
+    for path in wanted:
+        out = []
+        for f in per_file[path]:
+            removes = None if f.fix is None else f.fix.removes
+            found = None if removes is None else uses.get((path, removes))
+            if found:
+                f = Finding(
+                    f.path,
+                    f.line,
+                    f.col,
+                    f.end_line,
+                    f.end_col,
+                    f.code,
+                    f.message + removal_blocked_note(found),
+                    None,
+                )
+            out.append(f)
+        per_file[path] = out
+
+
+def external_model_uses(
+    wanted: dict[str, set[int]], files: list[str], project: Any, options: Options
+) -> dict[tuple[str, int], list[str]]:
+    """For each (file, line of a model's final activation): the calls of that model in
+    the project's other files, as ``path:line``. Only files importing one of those
+    files are read."""
+    from logitlab.lint._analysis import Scope
+
+    ana_stub = ModuleAnalysis.__new__(ModuleAnalysis)
+    found: dict[tuple[str, int], list[str]] = {}
+    for other in files:
+        data = project.summaries.get(other)
+        if not data:
+            continue
+        ana_stub.path = other
+        targets = set()
+        for qual in data.get("imports", ()):
+            hit = project._split(ana_stub, project._absolute(ana_stub, qual))
+            if hit is not None and hit[0] in wanted and hit[0] != other:
+                targets.add(hit[0])
+        if not targets:
+            continue
+        source, problem = read_source(other, options)
+        if source is None or problem is not None:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source, filename=other)
+            ana = ModuleAnalysis(tree)
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        ana.project = project
+        ana.path = other
+        try:
+            for call, scope in ana.calls:
+                assert isinstance(scope, Scope)
+                v = ana.value(call, scope)
+                if (
+                    v is None
+                    or v.via != "model"
+                    or v.kind not in ("sigmoid", "softmax")
+                    or v.path not in targets
+                ):
+                    continue
+                at = getattr(v.origin, "lineno", 0)
+                if at in wanted[v.path]:
+                    rel = os.path.relpath(other, os.path.dirname(v.path))
+                    found.setdefault((v.path, at), []).append(f"{rel}:{call.lineno}")
+        except RecursionError:
+            pass
+        finally:
+            ana.release()
+    return {
+        k: sorted(set(v), key=lambda u: (u.rsplit(":", 1)[0], int(u.rsplit(":", 1)[1])))
+        for k, v in found.items()
+    }
 
 
 def map_files(

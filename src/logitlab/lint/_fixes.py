@@ -702,7 +702,11 @@ def _done(
 
 
 def fix_source(
-    source: str, path: str = "<string>", options: Options | None = None, unsafe: bool = False
+    source: str,
+    path: str = "<string>",
+    options: Options | None = None,
+    unsafe: bool = False,
+    keep_activations: bool = False,
 ) -> FixResult:
     """Apply every allowed fix until none is left; return the new text and what changed.
 
@@ -723,7 +727,12 @@ def fix_source(
     try:
         findings, tree = lint_keeping_tree(current, path, options)
         for _ in range(MAX_ROUNDS):
-            fixable = [f for f in findings if _allowed(f, unsafe)]
+            fixable = [
+                f
+                for f in findings
+                if _allowed(f, unsafe)
+                and not (keep_activations and f.fix is not None and f.fix.removes is not None)
+            ]
             if not fixable:
                 break
             trees = [] if tree is None else [tree]
@@ -912,18 +921,37 @@ class FileFix:
     fixable_unsafe: int = 0
 
 
-def fix_file(args: tuple[str, tuple[Options, bool, bool]]) -> FileFix:
-    """Fix one file; write it back when ``write``. Used by the CLI's process pool."""
+def _refused(finding: Finding, uses: list[str]) -> Finding:
+    from logitlab.lint._engine import removal_blocked_note
+
+    if finding.fix is None or finding.fix.removes is None:
+        return finding
+    f = finding
+    note = removal_blocked_note(uses)
+    return Finding(f.path, f.line, f.col, f.end_line, f.end_col, f.code, f.message + note, None)
+
+
+def fix_file(args: tuple[str, tuple[Options, bool, bool, dict[str, list[str]]]]) -> FileFix:
+    """Fix one file; write it back when ``write``. Used by the CLI's process pool.
+
+    ``refused``: files whose fixes removing a model's final activation are refused (other
+    files use the model's output, listed as ``path:line``)."""
     from logitlab.lint._engine import decode_source, read_source
 
-    path, (options, unsafe, write) = args
+    path, (options, unsafe, write, refused) = args
     options = options.for_path(path)
     source, problem = read_source(path, options)
     if problem is not None or source is None:
         remaining = [problem] if problem is not None and problem.code in options.select else []
         return FileFix(path, "", 0, remaining)
     try:
-        result = fix_source(source, path, options, unsafe)
+        result = fix_source(source, path, options, unsafe, keep_activations=path in refused)
+        if path in refused:  # other files use the model's output: say so, offer nothing
+            result = FixResult(
+                result.source,
+                result.fixed,
+                [_refused(f, refused[path]) for f in result.remaining],
+            )
     except Exception as err:  # a crash on one file must not stop the run
         crash = Finding(path, 1, 0, 1, 0, "LGL901", f"internal error while fixing: {err!r}")
         return FileFix(path, "", 0, [crash])

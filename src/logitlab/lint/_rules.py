@@ -819,6 +819,7 @@ class SigmoidThenBinaryCrossEntropy(Rule):
                 "remove the model's final sigmoid and switch the loss to its logits form;"
                 " inference code must now apply torch.sigmoid to the model's output",
                 tuple(edits),
+                line(origin),
             )
             if removable and not blockers
             else None
@@ -1263,6 +1264,7 @@ class SoftmaxIntoLogLoss(Rule):
                             "remove the model's final softmax; inference code must now apply"
                             " softmax to the model's output",
                             (edit,),
+                            line(v.origin),
                         )
                 instead = (
                     f"; drop the final softmax from the model ({where(v)}) and"

@@ -140,7 +140,13 @@ def _run(
             elif problem.code in options.select:
                 findings.append(problem)
         fixed = changed = unsafe_left = 0
-        for result in map_files(fix_file, files, (options, unsafe_fixes, fix and not diff), jobs):
+        refused: dict[str, list[str]] = {}
+        if unsafe_fixes:  # fixes that remove an activation must know the other files
+            from logitlab.lint._engine import refused_removals
+
+            refused = refused_removals(targets, options, jobs, cache=not no_cache)
+        settings = (options, unsafe_fixes, fix and not diff, refused)
+        for result in map_files(fix_file, files, settings, jobs):
             findings.extend(result.remaining)
             fixed += result.fixed
             unsafe_left += result.fixable_unsafe
