@@ -75,3 +75,16 @@ def test_unsafe_fix_leaves_the_model_alone_when_another_file_uses_it(
     run([str(alone)], fix=True, unsafe_fixes=True, no_cache=True, jobs=1)
     fixed = (alone / "pkg" / "gan.py").read_text()
     assert "nn.Sigmoid()" not in fixed and "BCEWithLogitsLoss" in fixed
+
+
+def test_lgl004_safe_fix_only_where_the_layer_output_is_local() -> None:
+    source = (FIXTURES / "tensorflow" / "keras_local.in.py").read_text()
+    found = {f.line: f for f in lint_source(source, "keras_local.py", ALL) if f.code == "LGL004"}
+    assert sorted(found) == [7, 12, 21, 26]
+    assert found[7].fix is not None and found[7].fix.applicability == "safe"
+    assert found[12].fix is not None
+    assert found[21].fix is None  # p is also used for the predictions
+    assert found[26].fix is None  # a module-level name: another file may import it
+    branchy = (FIXTURES / "tensorflow" / "keras_local.py").read_text()
+    (f,) = [f for f in lint_source(branchy, "k.py", ALL) if f.code == "LGL004" and f.line == 21]
+    assert f.fix is None  # bound in a branch

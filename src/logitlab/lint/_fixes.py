@@ -329,7 +329,32 @@ def _a_sigmoid(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpres
     return new.with_changes(lpar=node.lpar, rpar=node.rpar)
 
 
+def _a_set_kwarg(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpression:
+    """``name=value`` in the call: the keyword's value replaced, or the keyword added."""
+    assert isinstance(node, cst.Call)
+    name, value = str(edit.param("name")), str(edit.param("value"))
+    args = list(node.args)
+    for i, arg in enumerate(args):
+        if arg.keyword is not None and arg.keyword.value == name:
+            args[i] = arg.with_changes(value=cst.parse_expression(value))
+            return node.with_changes(args=args)
+    if any(a.star for a in args):
+        raise _Mismatch
+    equal = cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+    )
+    added = cst.Arg(cst.parse_expression(value), keyword=cst.Name(name), equal=equal)
+    if args and isinstance(args[-1].comma, cst.Comma):  # a trailing comma: keep the layout
+        between = args[-2].comma if len(args) > 1 else None
+        if not isinstance(between, cst.Comma):
+            between = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        added = added.with_changes(comma=args[-1].comma)
+        args[-1] = args[-1].with_changes(comma=between)
+    return node.with_changes(args=[*args, added])
+
+
 ACTIONS: dict[str, Action] = {
+    "set_kwarg": _a_set_kwarg,
     "bce_logits": _a_bce_logits,
     "rename_call": _a_rename_call,
     "unwrap_arg0": _a_unwrap_arg0,
