@@ -223,10 +223,33 @@ def main() -> None:
         f" ({p_parse:.2f} s); read+lint {len(paths) / p_lint:6.0f} files/s ({p_lint:.2f} s);"
         f" ratio {p_lint / p_parse:.2f}x"
     )
-    start = time.perf_counter()
-    lint_paths(paths, OPTIONS, jobs=args.jobs)
-    end_to_end = time.perf_counter() - start
-    print(f"lint_paths end to end ({args.jobs} processes): {len(paths) / end_to_end:6.0f} files/s")
+    # The target: the whole lint (discovery, both passes, pool start, results) with
+    # --jobs workers against one process reading and parsing the same files; runs
+    # alternate, best of each, so load from elsewhere hits both alike.
+    one = e2e = float("inf")
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = os.path.join(tmp, "cache")
+        for r in range(args.repeats + 1):
+            start = time.perf_counter()
+            for path in paths:
+                read_and_parse(path)
+            one = min(one, time.perf_counter() - start)
+            start = time.perf_counter()
+            lint_paths(paths, OPTIONS, jobs=args.jobs)
+            e2e = min(e2e, time.perf_counter() - start)
+        start = time.perf_counter()
+        lint_paths(paths, OPTIONS, jobs=args.jobs, cache=cache_dir)  # writes the cache
+        cold_cache = time.perf_counter() - start
+        start = time.perf_counter()
+        lint_paths(paths, OPTIONS, jobs=args.jobs, cache=cache_dir)
+        warm_cache = time.perf_counter() - start
+    print(
+        f"end to end, lint_paths with {args.jobs} processes: {e2e:.2f} s"
+        f" ({len(paths) / e2e:6.0f} files/s); one process read+parse {one:.2f} s;"
+        f" ratio {e2e / one:.2f}x (target <= {TARGET_RATIO}x); with the cache: writing it"
+        f" {cold_cache / one:.2f}x, reading it {warm_cache / one:.2f}x"
+    )
+    print(f"(cpu: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
     if not args.no_fix:
         fix_section(items, args.fix_mb)
     main_cmd = [sys.executable, "-c", "from logitlab.cli import main; main()"]
