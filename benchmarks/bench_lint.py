@@ -229,7 +229,7 @@ def main() -> None:
     one = e2e = float("inf")
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = os.path.join(tmp, "cache")
-        for r in range(args.repeats + 1):
+        for _ in range(args.repeats + 1):
             start = time.perf_counter()
             for path in paths:
                 read_and_parse(path)
