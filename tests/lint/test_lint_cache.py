@@ -81,3 +81,72 @@ def test_summaries_reach_workers(
     pooled = _keys(lint_paths([str(root)], ALL, jobs=2))
     assert pooled == alone
     assert any(name == "train.py" for name, _, _ in alone)  # a cross-file finding
+
+
+def _entries(cache: Path) -> list[Path]:
+    return [p for p in cache.iterdir() if len(p.name) == 64]
+
+
+def test_cache_is_bounded_least_recently_used_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    for i in range(8):
+        (root / f"m{i}.py").write_text(f"def f{i}(x):\n    return x + {i}\n")
+    cache = tmp_path / "cache"
+    lint_paths([str(root)], ALL, jobs=1, cache=str(cache))
+    assert len(_entries(cache)) == 8
+    # every entry last used long ago, but m0's: a run that reads it keeps it
+    old = time.time() - 7 * 86400
+    for p in _entries(cache):
+        os.utime(p, (old, old))
+    keep = root / "m0.py"
+    lint_paths([str(keep)], ALL, jobs=1, cache=str(cache))  # a hit: touches the entry
+    fresh = [p for p in _entries(cache) if p.stat().st_mtime > old + 1]
+    assert len(fresh) == 1
+    # three new files: the run writes, so it evicts down to five entries
+    monkeypatch.setattr(_engine, "CACHE_MAX_ENTRIES", 5)
+    for i in range(8, 11):
+        (root / f"m{i}.py").write_text(f"def f{i}(x):\n    return x * {i}\n")
+    new = [str(root / f"m{i}.py") for i in range(8, 11)]
+    lint_paths([str(keep), *new], ALL, jobs=1, cache=str(cache))
+    left = _entries(cache)
+    assert len(left) == 5
+    assert fresh[0] in left  # the recently used entry stayed
+    assert sum(1 for p in left if p.stat().st_mtime > old + 1) == 4  # and the new ones
+    assert (cache / ".gitignore").exists()
+
+
+def test_cache_drops_entries_unused_for_a_month(tmp_path: Path) -> None:
+    import os
+    import time
+
+    root = _project(tmp_path)
+    cache = tmp_path / "cache"
+    lint_paths([str(root)], ALL, jobs=1, cache=str(cache))
+    n = len(_entries(cache))
+    stale = _entries(cache)[0]
+    month = time.time() - (_engine.CACHE_MAX_AGE_DAYS + 1) * 86400
+    os.utime(stale, (month, month))
+    tmp = cache / ".tmp-left-by-a-crash"
+    tmp.write_bytes(b"x")
+    os.utime(tmp, (month, month))
+    store = _engine.Cache(str(cache), ALL)
+    assert store.evict() == 2
+    assert not stale.exists() and not tmp.exists()
+    assert len(_entries(cache)) == n - 1
+
+
+def test_cache_bounded_in_bytes(tmp_path: Path) -> None:
+    root = _project(tmp_path, fillers=6)
+    cache = tmp_path / "cache"
+    lint_paths([str(root)], ALL, jobs=1, cache=str(cache))
+    sizes = sorted(p.stat().st_size for p in _entries(cache))
+    store = _engine.Cache(str(cache), ALL)
+    store.max_bytes = sum(sizes) // 2
+    store.evict()
+    assert 0 < sum(p.stat().st_size for p in _entries(cache)) <= store.max_bytes

@@ -47,7 +47,7 @@ def expected_marks(source: str) -> tuple[set[tuple[int, str]], set[tuple[int, st
 
 
 #: fixture directories linted as one project (values follow imports between their files)
-PROJECTS = ("realistic", "crossfile")
+PROJECTS = ("realistic", "crossfile", "crossfile_fix")
 
 
 def findings_of(path: Path) -> set[tuple[int, str]]:

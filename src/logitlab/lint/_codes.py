@@ -54,7 +54,7 @@ CODES: tuple[Code, ...] = (
         "error",
         "TensorFlow cross-entropy given the output of a softmax/sigmoid (a layer's activation"
         " or an explicit call) where it expects logits",
-        "none",
+        "safe",
     ),
     Code(
         "LGL010",

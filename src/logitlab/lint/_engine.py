@@ -7,6 +7,8 @@ a symlink loop) becomes a finding (LGL900-LGL902) and the run goes on.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import io
 import os
 import re
@@ -134,10 +136,14 @@ def check_tree(
     ana.project = project
     ana.path = path
     ctx = Context(ana)
-    for prepare in PREPARE:
-        prepare(ctx)
-    for rule in RULES:
-        rule.check(ctx)
+    try:
+        for prepare in PREPARE:
+            prepare(ctx)
+        for rule in RULES:
+            rule.check(ctx)
+    finally:
+        if analysis is None:
+            ana.release()  # ours: freed now, not by the next collection
     return ctx.findings
 
 
@@ -170,11 +176,34 @@ def _lint_source(
     summarize: bool = False,
 ) -> tuple[list[Finding], dict[str, object] | None]:
     """Findings, and with ``summarize`` the module's summary for the project pass."""
+    # The collector would walk the young syntax tree again and again while it is built
+    # (a sixth of the parse time); the tree has no cycles and is freed by reference
+    # counting, so collection waits until the file is done.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _lint_source_now(source, path, options, project, summarize)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _lint_source_now(
+    source: str,
+    path: str,
+    options: Options | None,
+    project: object,
+    summarize: bool,
+    keep: list[ast.Module] | None = None,
+) -> tuple[list[Finding], dict[str, object] | None]:
+    """``keep``: a list the parsed tree is appended to (the fixer reuses it)."""
     options = options or Options()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings are the compiler's business
             tree = ast.parse(source, filename=path)
+        if keep is not None:
+            keep.append(tree)
     except (SyntaxError, ValueError) as err:
         lineno = getattr(err, "lineno", None) or 1
         offset = getattr(err, "offset", None) or 1
@@ -204,9 +233,56 @@ def _lint_source(
     if summary is not None and not in_project:
         summary["settled"] = True  # nothing another file could add: no second pass
     matches = in_project if project is not None else may_match(source)
-    if not matches:
-        return [], summary
-    return findings_from_tree(tree, source, path, options, True, project, analysis), summary
+    guess = summary is not None and in_project and bool(summary["imports"])
+    findings: list[Finding] = []
+    if matches:
+        if analysis is None and guess:
+            analysis = ModuleAnalysis(tree)  # one walk for both runs of the rules
+        findings = findings_from_tree(tree, source, path, options, True, project, analysis)
+    if guess:
+        assert summary is not None
+        analysis = _guess(summary, tree, source, path, options, analysis)
+    if analysis is not None:
+        analysis.release()
+    return findings, summary
+
+
+def _guess(
+    summary: dict[str, object],
+    tree: ast.Module,
+    source: str,
+    path: str,
+    options: Options,
+    analysis: ModuleAnalysis | None,
+) -> ModuleAnalysis | None:
+    """The findings a second pass would make if the other files export nothing this
+    file asks about (``summary["guess"]``), and what it asked (``summary["asked"]``):
+    the engine checks the answers against the real project and reads the file again
+    only when one differs."""
+    from logitlab.lint._project import Recorder
+
+    recorder = Recorder()
+    try:
+        if analysis is None:
+            analysis = ModuleAnalysis(tree)
+        else:
+            analysis.forget_values()
+        pending = check_tree(tree, recorder, path, analysis)
+    except Exception:  # RecursionError or a rule's crash: the second pass decides
+        return analysis
+    summary["guess"] = _findings(pending, source, path, options, True)
+    summary["asked"] = sorted(recorder.asked, key=repr)
+    return analysis
+
+
+def lint_keeping_tree(
+    source: str, path: str, options: Options
+) -> tuple[list[Finding], ast.Module | None]:
+    """:func:`lint_source`, and the parsed tree (None on a syntax error) for the fixer;
+    the caller pauses the collector."""
+    keep: list[ast.Module] = []
+    findings = _lint_source_now(source, path, options, None, False, keep)[0]
+    return findings, (keep[0] if keep else None)
 
 
 def findings_from_tree(
@@ -222,6 +298,12 @@ def findings_from_tree(
         pending = check_tree(tree, project, path, analysis)
     except RecursionError:
         return []
+    return _findings(pending, source, path, options, noqa)
+
+
+def _findings(
+    pending: list[Pending], source: str, path: str, options: Options, noqa: bool
+) -> list[Finding]:
     if not pending:
         return []
     lines = source.splitlines()
@@ -398,15 +480,29 @@ def discover(paths: Iterable[str], options: Options) -> Iterator[tuple[str, Find
 CACHE_DIR = ".logitlab_cache"
 
 
+#: bounds on :data:`CACHE_DIR`: entries, bytes, and days since an entry was last used
+CACHE_MAX_ENTRIES = 20_000
+CACHE_MAX_BYTES = 256 * 1024 * 1024
+CACHE_MAX_AGE_DAYS = 30
+
+
 class Cache:
     """First-pass results (findings and summary) by file content, path, options and
     logitlab version, one pickle per file; writes are atomic (a temporary file renamed
-    over the entry), so concurrent runs never read a half-written entry."""
+    over the entry), so concurrent runs never read a half-written entry.
+
+    An entry's modification time is when it was last used (a hit touches it); after a
+    run that wrote entries, :meth:`evict` removes the least recently used ones beyond
+    :data:`CACHE_MAX_ENTRIES` or :data:`CACHE_MAX_BYTES`, and those unused for
+    :data:`CACHE_MAX_AGE_DAYS`."""
 
     def __init__(self, directory: str, options: Options) -> None:
         from logitlab._version import __version__
 
         self.directory = directory
+        self.max_entries = CACHE_MAX_ENTRIES
+        self.max_bytes = CACHE_MAX_BYTES
+        self.max_age_s = CACHE_MAX_AGE_DAYS * 86400.0
         self.salt = repr(
             (
                 __version__,
@@ -427,11 +523,65 @@ class Cache:
     def get(self, key: str) -> Any:
         import pickle
 
+        entry = os.path.join(self.directory, key)
         try:
-            with open(os.path.join(self.directory, key), "rb") as fh:
-                return pickle.load(fh)
+            with open(entry, "rb") as fh:
+                value = pickle.load(fh)
         except Exception:  # missing, unreadable or from an incompatible run: a miss
             return None
+        with contextlib.suppress(OSError):
+            os.utime(entry)  # used now: kept by the eviction
+        return value
+
+    def stamp(self) -> int | None:
+        """The directory's modification time: it changes when an entry is written."""
+        try:
+            return os.stat(self.directory).st_mtime_ns
+        except OSError:
+            return None
+
+    def evict(self, now: float | None = None) -> int:
+        """Remove old entries (see the class); return how many were removed."""
+        import time
+
+        now = time.time() if now is None else now
+        entries: list[tuple[float, int, str]] = []
+        removed = 0
+        try:
+            scan = list(os.scandir(self.directory))
+        except OSError:
+            return 0
+        for entry in scan:
+            name = entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            stale_tmp = name.startswith(".tmp-") and now - st.st_mtime > 3600
+            if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
+                if now - st.st_mtime <= self.max_age_s:
+                    entries.append((st.st_mtime, st.st_size, entry.path))
+                    continue
+            elif not stale_tmp:
+                continue  # .gitignore, a write in progress, anything not ours
+            try:
+                os.remove(entry.path)
+                removed += 1
+            except OSError:
+                pass
+        entries.sort(reverse=True)  # most recently used first
+        total = kept = 0
+        for _, size, path in entries:
+            if kept < self.max_entries and total + size <= self.max_bytes:
+                kept += 1
+                total += size
+                continue
+            try:
+                os.remove(path)
+                removed += 1
+            except OSError:
+                pass
+        return removed
 
     def put(self, key: str, value: object) -> None:
         import pickle
@@ -519,23 +669,36 @@ def lint_paths(
     store = None
     if cache:
         store = Cache(CACHE_DIR if cache is True else str(cache), options)
+    stamp = None if store is None else store.stamp()
     per_file: dict[str, list[Finding]] = {}
     summaries: dict[str, dict[str, object]] = {}
+    asked: dict[str, list[tuple[str, str, str | None]]] = {}
+    guesses: dict[str, list[Finding]] = {}
     for path, (chunk, summary) in zip(
         files, map_files(_lint_one, files, (options, store), jobs), strict=True
     ):
         per_file[path] = chunk
         if summary is not None:
+            if "asked" in summary:
+                summary = dict(summary)
+                asked[path] = summary.pop("asked")
+                guesses[path] = summary.pop("guess")
             summaries[path] = summary
+    if store is not None and store.stamp() != stamp:
+        store.evict()  # this run wrote entries: keep the directory bounded
     if len(summaries) > 1:
         from logitlab.lint._project import Project
 
         project = Project(summaries)
-        again = [
-            p
-            for p in files
-            if p in summaries and not summaries[p].get("settled") and project.imports_project(p)
-        ]
+        again = []
+        for p in files:
+            data = summaries.get(p)
+            if data is None or data.get("settled") or not project.imports_project(p):
+                continue
+            if p in asked and project.agrees(p, asked[p]):
+                per_file[p] = guesses[p]  # what reading it again would find
+            else:
+                again.append(p)
         # the project reaches the workers through the pool's initializer: inherited
         # memory is not enough under the spawn and forkserver start methods
         for path, (chunk, failed) in zip(
@@ -545,10 +708,127 @@ def lint_paths(
         ):
             if not failed:
                 per_file[path] = chunk
+        _refuse_cross_file(per_file, files, project, options)
     for chunk in per_file.values():
         findings.extend(chunk)
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.code))
     return findings
+
+
+def refused_removals(
+    paths: Iterable[str], options: Options, jobs: int = 0, cache: bool | str = False
+) -> dict[str, list[str]]:
+    """Files whose fixes removing a model's final activation the project refuses, with
+    the uses in other files that block them (for ``--fix --unsafe-fixes``, which fixes
+    file by file)."""
+    out: dict[str, list[str]] = {}
+    marker = removal_blocked_note([])
+    for f in lint_paths(paths, options, jobs, cache):
+        if f.fix is None and marker in f.message:
+            uses = f.message.split(marker, 1)[1].split(", ")
+            out.setdefault(f.path, [])
+            out[f.path] = sorted(set(out[f.path]) | set(uses))
+    return out
+
+
+def removal_blocked_note(uses: list[str]) -> str:
+    """What a finding whose activation-removing fix is refused says about it."""
+    return (
+        "; no fix offered: removing the activation would feed logits to the uses of the"
+        " model's output in other files: " + ", ".join(uses)
+    )
+
+
+def _refuse_cross_file(
+    per_file: dict[str, list[Finding]], files: list[str], project: Any, options: Options
+) -> None:
+    """Drop the fixes that remove a model's final activation when another file of the
+    project uses that model's output (those uses would get logits), and say which."""
+    wanted: dict[str, set[int]] = {}
+    for path, chunk in per_file.items():
+        for f in chunk:
+            if f.fix is not None and f.fix.removes is not None:
+                wanted.setdefault(path, set()).add(f.fix.removes)
+    if not wanted:
+        return
+    uses = external_model_uses(wanted, files, project, options)
+    for path in wanted:
+        out = []
+        for f in per_file[path]:
+            removes = None if f.fix is None else f.fix.removes
+            found = None if removes is None else uses.get((path, removes))
+            if found:
+                f = Finding(
+                    f.path,
+                    f.line,
+                    f.col,
+                    f.end_line,
+                    f.end_col,
+                    f.code,
+                    f.message + removal_blocked_note(found),
+                    None,
+                )
+            out.append(f)
+        per_file[path] = out
+
+
+def external_model_uses(
+    wanted: dict[str, set[int]], files: list[str], project: Any, options: Options
+) -> dict[tuple[str, int], list[str]]:
+    """For each (file, line of a model's final activation): the calls of that model in
+    the project's other files, as ``path:line``. Only files importing one of those
+    files are read."""
+    from logitlab.lint._analysis import Scope
+
+    ana_stub = ModuleAnalysis.__new__(ModuleAnalysis)
+    found: dict[tuple[str, int], list[str]] = {}
+    for other in files:
+        data = project.summaries.get(other)
+        if not data:
+            continue
+        ana_stub.path = other
+        targets = set()
+        for qual in data.get("imports", ()):
+            hit = project._split(ana_stub, project._absolute(ana_stub, qual))
+            if hit is not None and hit[0] in wanted and hit[0] != other:
+                targets.add(hit[0])
+        if not targets:
+            continue
+        source, problem = read_source(other, options)
+        if source is None or problem is not None:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(source, filename=other)
+            ana = ModuleAnalysis(tree)
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        ana.project = project
+        ana.path = other
+        try:
+            for call, scope in ana.calls:
+                assert isinstance(scope, Scope)
+                v = ana.value(call, scope)
+                if (
+                    v is None
+                    or v.via != "model"
+                    or v.kind not in ("sigmoid", "softmax")
+                    or v.path not in targets
+                ):
+                    continue
+                at = getattr(v.origin, "lineno", 0)
+                if at in wanted[v.path]:
+                    rel = os.path.relpath(other, os.path.dirname(v.path))
+                    found.setdefault((v.path, at), []).append(f"{rel}:{call.lineno}")
+        except RecursionError:
+            pass
+        finally:
+            ana.release()
+    return {
+        k: sorted(set(v), key=lambda u: (u.rsplit(":", 1)[0], int(u.rsplit(":", 1)[1])))
+        for k, v in found.items()
+    }
 
 
 def map_files(

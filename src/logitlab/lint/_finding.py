@@ -37,6 +37,9 @@ class Fix:
     applicability: str
     description: str
     edits: tuple[Edit, ...]
+    #: the line of the model's final activation this fix removes (None: it removes none);
+    #: the project pass refuses the fix when other files use that model's output
+    removes: int | None = None
 
 
 @dataclass(frozen=True)

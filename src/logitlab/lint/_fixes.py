@@ -22,7 +22,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from logitlab.lint._engine import Options, lint_source
+from logitlab.lint._engine import Options, lint_keeping_tree
 from logitlab.lint._finding import Edit, Finding, Key
 
 MAX_ROUNDS = 8
@@ -329,7 +329,32 @@ def _a_sigmoid(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpres
     return new.with_changes(lpar=node.lpar, rpar=node.rpar)
 
 
+def _a_set_kwarg(node: cst.CSTNode, edit: Edit, spell: _Speller) -> cst.BaseExpression:
+    """``name=value`` in the call: the keyword's value replaced, or the keyword added."""
+    assert isinstance(node, cst.Call)
+    name, value = str(edit.param("name")), str(edit.param("value"))
+    args = list(node.args)
+    for i, arg in enumerate(args):
+        if arg.keyword is not None and arg.keyword.value == name:
+            args[i] = arg.with_changes(value=cst.parse_expression(value))
+            return node.with_changes(args=args)
+    if any(a.star for a in args):
+        raise _Mismatch
+    equal = cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+    )
+    added = cst.Arg(cst.parse_expression(value), keyword=cst.Name(name), equal=equal)
+    if args and isinstance(args[-1].comma, cst.Comma):  # a trailing comma: keep the layout
+        between = args[-2].comma if len(args) > 1 else None
+        if not isinstance(between, cst.Comma):
+            between = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        added = added.with_changes(comma=args[-1].comma)
+        args[-1] = args[-1].with_changes(comma=between)
+    return node.with_changes(args=[*args, added])
+
+
 ACTIONS: dict[str, Action] = {
+    "set_kwarg": _a_set_kwarg,
     "bce_logits": _a_bce_logits,
     "rename_call": _a_rename_call,
     "unwrap_arg0": _a_unwrap_arg0,
@@ -494,17 +519,25 @@ def _header_end(tree: ast.Module) -> int:
     return end
 
 
-def _apply_round(source: str, findings: list[Finding]) -> tuple[str, list[Finding]]:
+def _apply_round(
+    source: str, findings: list[Finding], trees: list[ast.Module] | None = None
+) -> tuple[str, list[Finding]]:
     """Apply one round of edits. LibCST parses only the outermost expressions that hold
-    an edit (all in one parse), so the cost follows the fixes, not the size of the file."""
+    an edit (all in one parse), so the cost follows the fixes, not the size of the file.
+
+    ``trees``: a list holding the ast of ``source`` (from the lint), emptied here so that
+    the tree is freed before LibCST runs; else the source is parsed again."""
     lines = split_lines(source)
     bare = [ln.rstrip("\r\n") for ln in lines]
     edits, owners = _collect_edits(bare, findings)
     if not edits:
         return source, []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tree = ast.parse(source)
+    if trees:
+        tree = trees.pop()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
     context = CodemodContext()
     spell = _Speller(tree, context)
     starts = [0]
@@ -694,7 +727,11 @@ def _done(
 
 
 def fix_source(
-    source: str, path: str = "<string>", options: Options | None = None, unsafe: bool = False
+    source: str,
+    path: str = "<string>",
+    options: Options | None = None,
+    unsafe: bool = False,
+    keep_activations: bool = False,
 ) -> FixResult:
     """Apply every allowed fix until none is left; return the new text and what changed.
 
@@ -707,29 +744,43 @@ def fix_source(
     checked = Options(options.select | {"LGL900"}, options.exclude, options.max_file_bytes)
     fixed: list[Finding] = []
     current = source
-    findings = lint_source(current, path, options)
-    for _ in range(MAX_ROUNDS):
-        fixable = [f for f in findings if _allowed(f, unsafe)]
-        if not fixable:
-            break
-        if len(current) > 1_000_000:
-            gc.collect()  # the analysis of the last lint holds its ast in cycles
-        try:
-            new, done = _apply_round(current, fixable)
-        except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
-            break
-        if new == current or not done:
-            break
-        # the lint of the new text is also its syntax check: a round whose output does
-        # not parse is dropped
-        if len(current) > 1_000_000:
-            gc.collect()  # the analysis of the last lint holds its ast in cycles
-        after = lint_source(new, path, checked)
-        if any(f.code == "LGL900" for f in after):
-            break
-        current = new
-        fixed.extend(done)
-        findings = [f for f in after if f.code in options.select]
+    # The collector pauses for the whole fix (it would walk the large, young trees again
+    # and again; a collection with a large tree alive costs seconds). Nothing is lost:
+    # the analysis breaks its own cycles, so each tree is freed when it is let go.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        findings, tree = lint_keeping_tree(current, path, options)
+        for _ in range(MAX_ROUNDS):
+            fixable = [
+                f
+                for f in findings
+                if _allowed(f, unsafe)
+                and not (keep_activations and f.fix is not None and f.fix.removes is not None)
+            ]
+            if not fixable:
+                break
+            trees = [] if tree is None else [tree]
+            tree = None
+            try:
+                new, done = _apply_round(current, fixable, trees)
+            except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError):
+                break
+            del trees
+            if new == current or not done:
+                break
+            # the lint of the new text is also its syntax check: a round whose output does
+            # not parse is dropped
+            after, tree = lint_keeping_tree(new, path, checked)
+            if any(f.code == "LGL900" for f in after):
+                break
+            current = new
+            fixed.extend(done)
+            findings = [f for f in after if f.code in options.select]
+        del tree
+    finally:
+        if enabled:
+            gc.enable()
     return FixResult(current, fixed, findings)
 
 
@@ -838,7 +889,20 @@ def _range(start: int, length: int) -> str:
 def unified_diff(path: str, before: str, after: str) -> str:
     """A unified diff ``patch`` accepts, also when a file has no trailing newline (the
     last line gets the ``\\ No newline at end of file`` marker). The hunks are
-    :func:`difflib.unified_diff`'s format, found in about linear time."""
+    :func:`difflib.unified_diff`'s format, found in about linear time (the collector
+    paused: the matcher's many small lists hold no cycles)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _unified_diff(path, before, after)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _unified_diff(path: str, before: str, after: str) -> str:
     a = split_lines(before)
     b = split_lines(after)
     out: list[str] = []
@@ -882,18 +946,37 @@ class FileFix:
     fixable_unsafe: int = 0
 
 
-def fix_file(args: tuple[str, tuple[Options, bool, bool]]) -> FileFix:
-    """Fix one file; write it back when ``write``. Used by the CLI's process pool."""
+def _refused(finding: Finding, uses: list[str]) -> Finding:
+    from logitlab.lint._engine import removal_blocked_note
+
+    if finding.fix is None or finding.fix.removes is None:
+        return finding
+    f = finding
+    note = removal_blocked_note(uses)
+    return Finding(f.path, f.line, f.col, f.end_line, f.end_col, f.code, f.message + note, None)
+
+
+def fix_file(args: tuple[str, tuple[Options, bool, bool, dict[str, list[str]]]]) -> FileFix:
+    """Fix one file; write it back when ``write``. Used by the CLI's process pool.
+
+    ``refused``: files whose fixes removing a model's final activation are refused (other
+    files use the model's output, listed as ``path:line``)."""
     from logitlab.lint._engine import decode_source, read_source
 
-    path, (options, unsafe, write) = args
+    path, (options, unsafe, write, refused) = args
     options = options.for_path(path)
     source, problem = read_source(path, options)
     if problem is not None or source is None:
         remaining = [problem] if problem is not None and problem.code in options.select else []
         return FileFix(path, "", 0, remaining)
     try:
-        result = fix_source(source, path, options, unsafe)
+        result = fix_source(source, path, options, unsafe, keep_activations=path in refused)
+        if path in refused:  # other files use the model's output: say so, offer nothing
+            result = FixResult(
+                result.source,
+                result.fixed,
+                [_refused(f, refused[path]) for f in result.remaining],
+            )
     except Exception as err:  # a crash on one file must not stop the run
         crash = Finding(path, 1, 0, 1, 0, "LGL901", f"internal error while fixing: {err!r}")
         return FileFix(path, "", 0, [crash])

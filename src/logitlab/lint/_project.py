@@ -186,6 +186,28 @@ class Project:
 
     # -- which files the second pass needs ---------------------------------------------
 
+    def agrees(self, path: str, asked: list[tuple[str, str, str | None]]) -> bool:
+        """Whether this project answers the questions a :class:`Recorder` recorded for
+        the file at ``path`` as the recorder did."""
+        ana = ModuleAnalysis.__new__(ModuleAnalysis)
+        ana.path = path
+        for kind, qual, answer in asked:
+            if kind == "c":
+                if self.canonical(ana, qual) != answer:
+                    return False
+            elif kind == "h":
+                if self.helper_op(ana, qual) is not None:
+                    return False
+            elif kind == "i":
+                if self._value_of(ana, self.canonical(ana, qual)) is not None:
+                    return False
+            elif kind == "v":
+                if self._value_of(ana, qual) is not None:
+                    return False
+            else:
+                return False
+        return True
+
     def useful(self, path: str) -> bool:
         data = self.summaries.get(path) or {}
         return bool(data.get("classes") or data.get("functions") or data.get("aliases"))
@@ -209,6 +231,43 @@ class Project:
                 ):
                     return True
         return False
+
+
+class Recorder(Project):
+    """Stands in for the project in the first pass, before the other files are read.
+
+    It answers each question about another module as a project would whose other files
+    export nothing (a relative name made absolute, no helper, no value) and records the
+    question with its answer. Once every file is summarised, :meth:`Project.agrees`
+    puts the same questions to the real project: when every answer is the same, the
+    analysis takes the same path, so the findings made with the recorder are the ones
+    a second pass would make and the file is not read again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.asked: set[tuple[str, str, str | None]] = set()
+
+    def canonical(self, ana: ModuleAnalysis, qual: str, depth: int = 0) -> str:
+        answer = self._absolute(ana, qual)
+        self.asked.add(("c", qual, answer))
+        return answer
+
+    def helper_op(self, ana: ModuleAnalysis, qual: str) -> tuple[str, str] | None:
+        self.asked.add(("h", qual, None))
+        return None
+
+    def imported_value(self, ana: ModuleAnalysis, local: str) -> Value | None:
+        qual = ana.aliases.get(local)
+        if qual is not None:
+            self.asked.add(("i", qual, None))
+        return None
+
+    def attribute_value(self, ana: ModuleAnalysis, expr: ast.Attribute) -> Value | None:
+        qual = ana.resolve(expr)
+        if qual is not None:
+            self.asked.add(("v", qual, None))
+        return None
 
 
 #: top-level packages whose re-export (``from .backend import np``) can change a finding

@@ -353,6 +353,7 @@ def dtype_of(ana: ModuleAnalysis, node: ast.expr, scope: Scope, depth: int = 4) 
         return None
 
     found = visit(node, depth)
+    visit = None  # type: ignore[assignment]  # a closure calling itself is a cycle (holding the tree)
     if found is None and not (ana.frameworks & _FLOAT32_FRAMEWORKS) and _in_metric(ana, scope):
         return "float64"  # a NumPy metric: NumPy computes in float64 unless told otherwise
     return found
@@ -818,6 +819,7 @@ class SigmoidThenBinaryCrossEntropy(Rule):
                 "remove the model's final sigmoid and switch the loss to its logits form;"
                 " inference code must now apply torch.sigmoid to the model's output",
                 tuple(edits),
+                line(origin),
             )
             if removable and not blockers
             else None
@@ -1189,7 +1191,50 @@ class TensorFlowSquashIntoCrossEntropy(Rule):
                 " only the TensorFlow backend recovers the logits from the activation op;"
                 f" log({v.kind}) saturates otherwise; use a linear layer (activation=None)"
                 f" and {last}(y, logits, from_logits=True), and apply {v.kind} for predictions",
+                self._local_fix(ana, call, pred, scope),
             )
+
+    @staticmethod
+    def _local_fix(
+        ana: ModuleAnalysis, call: ast.Call, pred: ast.expr | None, scope: Scope
+    ) -> Fix | None:
+        """A safe fix when the layer's output provably goes nowhere else: a name bound
+        once, in a function, to ``Dense(..., activation=...)(h)`` built right there, and
+        read only by this loss (no other name in the module is spelled the same). The loss
+        keeps its value (computed from the logits); nothing else sees the layer."""
+        if not isinstance(pred, ast.Name) or scope is ana.module_scope:
+            return None
+        if any(kw.arg == "from_logits" or kw.arg is None for kw in call.keywords):
+            return None
+        if not isinstance(scope.node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return None
+        entries = scope.assigns.get(pred.id, [])
+        if len(entries) != 1 or entries[0][3]:
+            return None  # a parameter, bound twice, or inside a branch
+        value = entries[0][2]
+        if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Call)):
+            return None
+        layer = value.func
+        acts = [kw for kw in layer.keywords if kw.arg == "activation"]
+        if len(acts) != 1 or any(kw.arg is None for kw in layer.keywords):
+            return None
+        spelled = sum(
+            1
+            for n in ast.walk(ana.tree)
+            if (isinstance(n, ast.Name) and n.id == pred.id)
+            or (isinstance(n, ast.arg) and n.arg == pred.id)
+            or (isinstance(n, (ast.Global, ast.Nonlocal)) and pred.id in n.names)
+        )
+        if spelled != 2:  # the binding and this use, nothing else
+            return None
+        return Fix(
+            "safe",
+            "make the layer linear (activation=None) and pass from_logits=True",
+            (
+                call_edit(layer, "set_kwarg", name="activation", value="None"),
+                call_edit(call, "set_kwarg", name="from_logits", value="True"),
+            ),
+        )
 
 
 def ana_op(qual: str) -> str | None:
@@ -1262,6 +1307,7 @@ class SoftmaxIntoLogLoss(Rule):
                             "remove the model's final softmax; inference code must now apply"
                             " softmax to the model's output",
                             (edit,),
+                            line(v.origin),
                         )
                 instead = (
                     f"; drop the final softmax from the model ({where(v)}) and"
