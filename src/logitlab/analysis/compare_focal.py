@@ -9,7 +9,6 @@ and the exact reference is :func:`logitlab.exact.binary_focal_loss`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -127,7 +126,4 @@ def compare_focal(
     exact_grad = ex.grad_rounded(case.dtype)
     exact_elements = per_element.value_rounded(case.dtype)
     rows = tuple(focal_row(f, case, ex, exact_grad, exact_elements) for f in chosen)
-    extra: dict[str, Any] = {}
-    if "quantity" in {fl.name for fl in dataclasses.fields(Comparison)}:
-        extra["quantity"] = "focal"
-    return Comparison(case=case, exact=ex, rows=rows, notes=case.notes, **extra)  # type: ignore[arg-type]
+    return Comparison(case=case, exact=ex, rows=rows, notes=case.notes, quantity="focal")
