@@ -24,7 +24,7 @@ def test_widget_like_the_post() -> None:
     ui = notebook_explorer()
     assert isinstance(ui, NotebookExplorer)
     for s in ui.logit_sliders:
-        assert (s.min, s.max, s.step) == (-300.0, 300.0, 0.01)
+        assert (s.min, s.max, s.step) == (-30.0, 30.0, 0.01)
     assert [s.value for s in ui.logit_sliders] == [-2.0, 2.0]
     assert [s.value for s in ui.target_sliders] == [0.3, 0.7]
     assert ui.comparison is not None
@@ -117,3 +117,54 @@ def test_notebook_explorer_is_lazy() -> None:
         "logitlab.ui.explore.notebook_explorer; assert 'ipywidgets' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_same_controls_as_the_page() -> None:
+    ui = notebook_explorer()
+    # zoom: +-300 one click away, with the slider step following the range
+    ui.zoom.value = "±300"
+    assert all((s.min, s.max, s.step) == (-300.0, 300.0, 0.1) for s in ui.logit_sliders)
+    ui.logit_sliders[0].value = 200
+    assert ui.comparison is not None and float(ui.comparison.case.logits.ravel()[0]) == 200
+    ui.zoom.value = "±30"
+    assert ui.logit_sliders[0].value == 30  # clamped into the view
+    # weight and pos_weight: at z = (0, 0), y = (1, 1) the loss is pos_weight * log 2 * weight
+    ui.logit_sliders[0].value = ui.logit_sliders[1].value = 0
+    ui.target_sliders[0].value = ui.target_sliders[1].value = 1
+    ui.weight.value = "2"
+    ui.pos_weight.value = "3"
+    c = ui.comparison
+    assert float(c.row("torch.logits").value) == pytest.approx(6 * math.log(2), rel=1e-6)
+    # a bad weight names the field and keeps the last result
+    ui.weight.value = "abc"
+    assert ui.error is not None and "weight" in ui.error
+    assert ui.comparison is c
+    ui.weight.value = ""
+    ui.pos_weight.value = ""
+    assert ui.error is None
+    # every framework adds rows
+    n = len(ui.comparison.rows)
+    ui.every_framework.value = True
+    assert len(ui.comparison.rows) > n
+
+
+def test_the_lesson_steps_in_the_widget() -> None:
+    ui = notebook_explorer()
+    ui.step.value = "break"
+    c = ui.comparison
+    assert [s.value for s in ui.logit_sliders] == [20, 20]
+    assert c.row("torch.probabilities").value.item() == 50.0
+    assert c.row("torch.logits").value.item() == 10.0
+    assert "Step 2" in ui.step_text.value
+    ui.step.value = "naive"
+    c = ui.comparison
+    assert math.isinf(float(c.row("numpy.naive").value))
+    # torch.logits: softplus(90) = 90 + log1p(e^-90)
+    assert float(c.row("torch.logits").value) == pytest.approx(90.0, rel=1e-6)
+    ui.step.value = "vanish"
+    c = ui.comparison
+    assert float(c.row("torch.logits").grad.ravel()[0]) == 0.0
+    # stable.bce keeps d/dz softplus(-z) / 2 (two identical elements, mean) = -1/(1+e^20) / 2
+    assert float(c.row("stable.bce").grad.ravel()[0]) == pytest.approx(
+        -1 / (1 + math.exp(20)) / 2, rel=1e-6
+    )

@@ -10,6 +10,8 @@ Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
 * ``POST /api/curve`` loss and gradient of one element against z, every formulation.
 * ``GET /api/info`` dtypes, reductions, formulations, limits.
 * ``GET /api/saturation/{dtype}`` where ``torch.sigmoid`` rounds to exactly 0 and 1.
+* ``GET /api/lesson`` the guided lesson's steps and presets (:mod:`logitlab.analysis.lesson`).
+* ``POST /api/breakpoints`` the exact breakpoint onsets for one target and dtype.
 
 Bad input answers 422 with FastAPI's error shape, ``{"detail": [{"loc": ["body", field],
 "msg": ..., "type": ...}]}``, whether pydantic or :class:`~logitlab.InputError` caught it.
@@ -28,13 +30,15 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from logitlab._version import __version__
+from logitlab.analysis.breakpoints import breakpoint_threshold
 from logitlab.analysis.curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve, select
 from logitlab.analysis.explain import explain
+from logitlab.analysis.lesson import LESSON_DTYPES, breakpoints, presets, relative_errors, steps
 from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
@@ -109,6 +113,14 @@ class CompareRequest(BaseModel):
     formulations: list[str] | None = Field(
         default=None, max_length=64, description="Rows by name; overrides frameworks."
     )
+    element: Integer | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Also answer this element alone, with reduction none (``element``: each row's "
+            "loss and gradient there): the page's dots on the per-element curves."
+        ),
+    )
 
 
 class CurveRequest(BaseModel):
@@ -128,6 +140,25 @@ class CurveRequest(BaseModel):
     points: Integer = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
     frameworks: list[str] | None = Field(default=None, max_length=32)
     formulations: list[str] | None = Field(default=None, max_length=64)
+
+
+class BreakpointsRequest(BaseModel):
+    """The exact breakpoint onsets for one target at one dtype."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"target": 0.3, "dtype": "float32"}]}
+    )
+
+    target: Number = Field(default=0.3, description="The target y in [0, 1].")
+    dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
+    weight: Scalar = Field(default=None, description="The weight; null for none.")
+    pos_weight: Scalar = Field(default=None, description="The pos_weight; null for none.")
+    frameworks: list[str] | None = Field(default=None, max_length=32)
+    formulations: list[str] | None = Field(default=None, max_length=64)
+
+
+#: Curve responses kept, already encoded (a slider going back over values it passed).
+CURVE_CACHE_SIZE = 256
 
 
 def _error(field: str, message: str, kind: str = "value_error") -> JSONResponse:
@@ -259,15 +290,33 @@ def _mount_docs(app: Any) -> None:
         )
 
 
-def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastAPI:
+def _breakpoints_worker(args: tuple[Any, ...]) -> dict[str, Any]:
+    """:func:`~logitlab.analysis.lesson.breakpoints` in a worker process (one torch thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return breakpoints(*args)
+
+
+def create_app(
+    torch_threads: int | None = None, warm_up: bool = False, breakpoint_process: bool = False
+) -> FastAPI:
     """The explorer's FastAPI app.
 
     ``torch_threads`` sets PyTorch's intra-op threads for the whole process (the
     ``explore`` command passes 1): the explorer's tensors hold two to 2001 elements, and
     on a busy machine a parallel region that waits for a descheduled worker thread costs
     milliseconds per call.  ``None`` leaves the setting alone.  ``warm_up`` starts
-    :func:`_warm_up` in a background thread.
+    :func:`_warm_up` in a background thread.  ``breakpoint_process`` runs the breakpoint
+    search (a second or more) in one spawned worker process, so that it never holds the
+    interpreter lock while the sliders' requests wait.
     """
+    pool: Any = None
+    if breakpoint_process:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     if torch_threads is not None:
         import torch
 
@@ -377,14 +426,135 @@ def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastA
         result = c.to_dict()
         result["explanation"] = explain(c, sat)
         result["saturation"] = sat.to_dict()
+        result["relative_threshold"] = breakpoint_threshold(fmt)
+        if body.element is not None:
+            result["element"] = _element(body, c, names, result)
         return result
 
+    def _element(
+        body: CompareRequest, c: Any, names: list[str], whole: dict[str, Any]
+    ) -> dict[str, Any]:
+        from logitlab.analysis.compare import compare
+
+        i = body.element
+        assert i is not None
+        n = len(body.logits)
+        if i >= n:
+            raise InputError("element", f"{i} is not below the number of logits ({n})")
+        keys: tuple[str, ...] = ("value", "grad", "ulp_error", "relative_error")
+        keys += ("grad_ulp_error", "grad_relative_error")
+        if body.reduction == "none" or (n == 1 and body.reduction == "mean"):
+            # The comparison itself is per element (or of the one element): no second run.
+            j = i if body.reduction == "none" else 0
+            return {
+                "index": i,
+                "z": whole["inputs"]["logits"][i],
+                "exact": {
+                    "value": whole["exact"]["value_rounded"][j],
+                    "grad": whole["exact"]["grad_rounded"][i],
+                },
+                "rows": {
+                    r["name"]: {
+                        k: None if r.get(k) is None else r[k][i if k.startswith("grad") else j]
+                        for k in keys
+                    }
+                    for r in whole["rows"]
+                    if r["status"] == "ok"
+                },
+            }
+
+        def pick(v: ScalarOrList) -> ScalarOrList:
+            return v[i] if isinstance(v, list) and len(v) == n else v
+
+        y = body.targets[i] if len(body.targets) == n else body.targets[0]
+        one = _exact_or_422("logits", compare)(
+            [body.logits[i]],
+            [y],
+            dtype=c.dtype,
+            weight=pick(body.weight),
+            pos_weight=pick(body.pos_weight),
+            reduction="none",
+            formulations=names,
+        ).to_dict()
+        return {
+            "index": i,
+            "z": one["inputs"]["logits"][0],
+            "exact": {
+                "value": one["exact"]["value_rounded"][0],
+                "grad": one["exact"]["grad_rounded"][0],
+            },
+            "rows": {
+                r["name"]: {
+                    k: None if r.get(k) is None else r[k][0]
+                    for k in (
+                        "value",
+                        "grad",
+                        "ulp_error",
+                        "relative_error",
+                        "grad_ulp_error",
+                        "grad_relative_error",
+                    )
+                }
+                for r in one["rows"]
+                if r["status"] == "ok"
+            },
+        }
+
+    @app.get("/api/lesson", summary="The guided lesson: steps and presets")
+    def lesson_endpoint(dtype: str = "float32") -> dict[str, Any]:
+        """The lesson's steps at ``dtype`` (each with its page query), every preset, and
+        the dtypes the lesson is written for."""
+        if len(dtype) > 32:
+            raise InputError("dtype", "is too long")
+        return {
+            "dtypes": list(LESSON_DTYPES),
+            "steps": [s.to_dict() for s in steps(dtype)],
+            "presets": presets(),
+        }
+
+    @app.post("/api/breakpoints", summary="Exact breakpoint onsets for one target and dtype")
+    def breakpoints_endpoint(body: BreakpointsRequest) -> dict[str, Any]:
+        """Per formulation, criterion and side (against / with the target), the logit of
+        smallest |z| where the criterion holds, from the audit's exact search
+        (:mod:`logitlab.analysis.breakpoints`); ``z`` is null where it never holds."""
+        from logitlab.core.formats import get_format
+
+        fmt = get_format(body.dtype)
+        for name in ("target", "weight", "pos_weight"):
+            v = getattr(body, name)
+            if v is not None and not math.isfinite(v):
+                raise InputError(name, f"{v!r} is not finite; give a finite number")
+        if not 0.0 <= body.target <= 1.0:
+            raise InputError("target", f"{body.target!r} is outside [0, 1]")
+        names = [f.name for f in select(body.formulations, body.frameworks) if not f.missing()]
+        args = (body.target, fmt.name, names, body.weight, body.pos_weight)
+        if pool is None:
+            return breakpoints(*args)
+        result: dict[str, Any] = pool.submit(_breakpoints_worker, args).result()
+        return result
+
+    curve_cache: dict[str, bytes] = {}
+
     @app.post("/api/curve", summary="Loss and gradient against z, every formulation")
-    def curve_endpoint(body: CurveRequest) -> dict[str, Any]:
+    def curve_endpoint(body: CurveRequest) -> Response:
         """One element's loss and gradient at ``points`` logits in ``[z_min, z_max]``, for
         each formulation (one framework call each, at the dtype) and for the exact
-        reference, with per-point ULP errors and the z-intervals where each flag holds."""
+        reference, with per-point ULP and relative errors (``relative_error``,
+        ``grad_relative_error``) and the z-intervals where each flag holds."""
+        import json
+
+        key = body.model_dump_json()
+        hit = curve_cache.get(key)
+        if hit is None:
+            hit = json.dumps(_curve(body), separators=(",", ":")).encode()
+            if len(curve_cache) >= CURVE_CACHE_SIZE:
+                curve_cache.pop(next(iter(curve_cache)))
+            curve_cache[key] = hit
+        return Response(content=hit, media_type="application/json")
+
+    def _curve(body: CurveRequest) -> dict[str, Any]:
         from logitlab.core.formats import get_format
+        from logitlab.core.numbers import json_number
 
         fmt = get_format(body.dtype)
         for name in ("target", "weight", "pos_weight", "z_min", "z_max"):
@@ -402,6 +572,13 @@ def create_app(torch_threads: int | None = None, warm_up: bool = False) -> FastA
             formulations=select(body.formulations, body.frameworks),
         )
         result = c.to_dict()
+        for row, out in zip(c.rows, result["rows"]):
+            for key, computed, exact in (
+                ("relative_error", row.value, c.exact_value),
+                ("grad_relative_error", row.grad, c.exact_grad),
+            ):
+                rel = relative_errors(computed, exact)
+                out[key] = None if rel is None else [json_number(v) for v in rel.tolist()]
         result["saturation"] = saturation(fmt.name).to_dict()
         return result
 
