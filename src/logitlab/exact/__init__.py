@@ -21,6 +21,7 @@ with PyTorch's ``cross_entropy`` semantics and its gradient) follow the same rul
 Each result can be rounded, correctly, to every format (:meth:`ExactResult.value_rounded`).
 """
 
+from logitlab.exact._focal import binary_focal_loss, softmax_focal_loss
 from logitlab.exact._loss import REDUCTIONS, ExactResult, bce_loss, elementwise, reduce
 from logitlab.exact._scalar import (
     bce,
@@ -45,6 +46,7 @@ __all__ = [
     "bce",
     "bce_grad",
     "bce_loss",
+    "binary_focal_loss",
     "elementwise",
     "log_sigmoid",
     "log_sigmoid_grad",
@@ -55,6 +57,7 @@ __all__ = [
     "sigmoid_grad",
     "softmax",
     "softmax_cross_entropy",
+    "softmax_focal_loss",
     "softplus",
     "softplus_grad",
 ]
