@@ -83,6 +83,9 @@ class Settings:
     #: The softmax audit's families of rows (:data:`audit_softmax.FAMILIES`); ``()``
     #: for the other quantities.
     families: tuple[str, ...] = ()
+    #: The focal loss's ``alpha`` (``None``: no alpha weighting) and ``gamma``.
+    alpha: float | None = 0.25
+    gamma: float = 2.0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -315,7 +318,7 @@ def _run_dtype(settings: Settings, dtype: str, emit: Callable[[str, Any], None])
         audit_softmax.run_dtype(settings, dtype, emit)
         return
     if settings.quantity == "focal":
-        from logitlab.analysis import audit_focal  # type: ignore[attr-defined,unused-ignore]
+        from logitlab.analysis import audit_focal
 
         audit_focal.run_dtype(settings, dtype, emit)
         return
@@ -403,6 +406,8 @@ def check_settings(
     workers: int = 1,
     breakpoints: str = "hard",
     families: Sequence[str] | None = None,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
 ) -> Settings:
     """Every argument of :func:`audit` checked, before any work; raises
     :class:`~logitlab.InputError` naming the argument."""
@@ -436,7 +441,24 @@ def check_settings(
         fams = tuple(dict.fromkeys(families or audit_softmax.DEFAULT_FAMILIES))
     elif families:
         raise InputError("families", f"families are softmax_ce's rows, not {quantity!r}'s")
-    return Settings(quantity, chosen, ds, points, seed, tgt, weight, pos_weight, breakpoints, fams)
+    if alpha is not None and not (math.isfinite(alpha) and 0 <= alpha <= 1):
+        raise InputError("alpha", f"{alpha!r} is not a number in [0, 1]")
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise InputError("gamma", f"{gamma!r} must be a finite number >= 0")
+    return Settings(
+        quantity,
+        chosen,
+        ds,
+        points,
+        seed,
+        tgt,
+        weight,
+        pos_weight,
+        breakpoints,
+        fams,
+        alpha,
+        gamma,
+    )
 
 
 def audit(
@@ -453,12 +475,15 @@ def audit(
     progress: Callable[[Row], None] | None = None,
     breakpoints: str = "hard",
     families: Sequence[str] | None = None,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
 ) -> AuditResult:
     """Audit ``quantity`` for each formulation and dtype; see :class:`AuditResult`.
 
     ``points`` sets the float32/float64 sweep (16-bit formats take every finite value);
     ``families`` the softmax audit's families of rows (default
-    :data:`~logitlab.analysis.audit_softmax.DEFAULT_FAMILIES`).
+    :data:`~logitlab.analysis.audit_softmax.DEFAULT_FAMILIES`); ``alpha`` and ``gamma``
+    the focal loss's.
     ``progress`` is called with each finished row.  Raises
     :class:`~logitlab.InputError` naming the argument for unknown names or bad numbers.
     """
@@ -474,6 +499,8 @@ def audit(
         workers=workers,
         breakpoints=breakpoints,
         families=families,
+        alpha=alpha,
+        gamma=gamma,
     )
     quantity, chosen, ds = settings.quantity, settings.formulations, settings.dtypes
     start = time.perf_counter()

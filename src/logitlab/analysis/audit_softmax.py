@@ -204,8 +204,8 @@ def _exact_criteria(
         undecided[cand] |= ref.value_err[cand] > thr * np.abs(ref.value[cand])
     idx = np.flatnonzero(undecided)
     if idx.size:
-        sub = fast.softmax_ce(z[idx], labels[idx], fmt, label_smoothing=fam.smoothing)
-        exact_masks = criteria(fmt, _slice_rows(result, idx), sub, logits=z[idx])
+        exact_ref = fast.softmax_ce(z[idx], labels[idx], fmt, label_smoothing=fam.smoothing)
+        exact_masks = criteria(fmt, _slice_rows(result, idx), exact_ref, logits=z[idx])
         for name in masks:
             masks[name][idx] = exact_masks[name]
     return masks
