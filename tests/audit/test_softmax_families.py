@@ -297,7 +297,7 @@ def test_smoothing_applicability() -> None:
 def test_cli_families_and_errors() -> None:
     from logitlab.ui import cli_audit
 
-    assert cli_audit._FAMILIES == tuple(f.name for f in sm.FAMILIES)
+    assert tuple(f.name for f in sm.FAMILIES) == cli_audit._FAMILIES
     bad = runner.invoke(app, ["audit", "-q", "softmax_ce", "--family", "K=7"])
     assert bad.exit_code == 2 and "--family" in bad.output and "K=1000" in bad.output
     bce = runner.invoke(app, ["audit", "--family", "K=10"])

@@ -41,9 +41,9 @@ import numpy as np
 
 from logitlab.analysis.audit_rows import Row, plot_bins, plot_limit, row_from
 from logitlab.analysis.breakpoints import (
+    CLEAN,
     CRITERIA,
     SIDES,
-    CLEAN,
     WINDOW,
     Onset,
     breakpoint_threshold,
