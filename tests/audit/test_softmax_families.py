@@ -325,3 +325,26 @@ def test_report_blocks_show_families_at_80_columns() -> None:
     text = "\n".join(lines)
     assert "== family m,0,0: rows (m, 0, 0)" in text
     assert "== family target masked" in text and "as the limit" in text
+
+
+def test_cli_focal_reports_breakpoints() -> None:
+    args = ["audit", "-q", "focal", "-d", "float16", "-j", "1", "--format", "json"]
+    result = runner.invoke(app, [*args, "-f", "torch.torchvision_formula"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["settings"]["quantity"] == "focal"
+    assert data["settings"]["alpha"] == 0.25 and data["settings"]["gamma"] == 2.0
+    assert data["breakpoints"] and {b["dtype"] for b in data["breakpoints"]} == {"float16"}
+    assert {b["target"] for b in data["breakpoints"]} >= {0.0, 1.0}
+
+
+def test_cli_focal_arguments() -> None:
+    for args, flag in (
+        (["--alpha", "1.5"], "--alpha"),
+        (["--alpha", "x"], "--alpha"),
+        (["--gamma", "-1"], "--gamma"),
+    ):
+        result = runner.invoke(app, ["audit", "-q", "focal", "-d", "float16", *args])
+        assert result.exit_code == 2 and flag in result.output, (args, result.output)
+    none = runner.invoke(app, ["audit", "-q", "focal", "--alpha", "none", "--gamma", "nan"])
+    assert none.exit_code == 2 and "--gamma" in none.output
