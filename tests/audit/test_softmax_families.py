@@ -348,3 +348,20 @@ def test_cli_focal_arguments() -> None:
         assert result.exit_code == 2 and flag in result.output, (args, result.output)
     none = runner.invoke(app, ["audit", "-q", "focal", "--alpha", "none", "--gamma", "nan"])
     assert none.exit_code == 2 and "--gamma" in none.output
+
+
+def test_softmax_json_matches_the_schema() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from logitlab.schemas import load
+    from logitlab.ui.reports import to_json
+
+    r = audit(
+        "softmax_ce",
+        formulations=["torch.cross_entropy"],
+        dtypes=["float16"],
+        families=["masked", "target masked"],
+    )
+    data = json.loads(to_json(r))
+    jsonschema.validate(data, load("audit"))
+    masked = [row for row in data["rows"] if row["family"] == "target masked"]
+    assert masked and masked[0]["behaviour"]["target masked"]["class"] == "as the limit"
