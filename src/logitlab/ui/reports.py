@@ -308,7 +308,7 @@ def to_rich(result: AuditResult) -> Any:
     if fam:
         table.add_column("family", no_wrap=True)
     for c in _TERMINAL:
-        table.add_column(_TERMINAL_HEADERS[c], no_wrap=True)
+        table.add_column(_header(c, result), no_wrap=True)
     last = None
     for r in result.rows:
         if last is not None and (r.family, r.name) != last:
@@ -354,8 +354,14 @@ def to_blocks(result: AuditResult, width: int) -> list[str]:
                 out.extend(wrap_field(case, text, width, 2, label_width))
             continue
         for c, cell in zip(_TERMINAL[2:], cells[2:]):
-            out.extend(wrap_field(_TERMINAL_HEADERS[c], cell or "-", width, 2, label_width))
+            out.extend(wrap_field(_header(c, result), cell or "-", width, 2, label_width))
     return out
+
+
+def _header(column: str, result: AuditResult) -> str:
+    """The terminal header; softmax breakpoints are in the margin m."""
+    text = _TERMINAL_HEADERS[column]
+    return text.replace("|z|", "|m|") if result.settings.quantity == "softmax_ce" else text
 
 
 def _family_summaries(result: AuditResult) -> dict[str, str]:
