@@ -15,8 +15,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from logitlab.stable import _kernels
+from logitlab.stable import _exact, _kernels
 from logitlab.stable._backend import namespace, to_dtype, widen
+from logitlab.stable._primitives import ELEMENTWISE_ULPS
+from logitlab.stable._rounding import relative_bound, round_once
 
 __all__ = ["bce_with_logits", "elementwise"]
 
@@ -36,10 +38,15 @@ def _make(name: str) -> Callable[[Any], Any]:
     kernel = getattr(_kernels, name)
     derivative = getattr(_kernels, name + "_grad")
 
+    value_exact = _exact.ELEMENTWISE[name][0]
+
     @jax.custom_jvp
     def f(z: Any) -> Any:
         xp = _xp()
-        return to_dtype(kernel(xp, widen(z, xp)), _name(z), xp)
+        wide = widen(z, xp)
+        out = kernel(xp, wide)
+        bound = relative_bound(xp, out, ELEMENTWISE_ULPS)
+        return round_once(out, _name(z), xp, bound, value_exact, [wide])
 
     @f.defjvp
     def f_jvp(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:

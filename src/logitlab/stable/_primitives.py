@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from logitlab.stable import _kernels
-from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, to_dtype, widen
+from logitlab.stable import _exact
+from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, widen
+from logitlab.stable._rounding import relative_bound, round_once
+
+#: Float64 ULPs within which every elementwise kernel and derivative is (each docstring in
+#: :mod:`._kernels` proves 3 or fewer; a product with an incoming gradient adds 1).
+ELEMENTWISE_ULPS = 8.0
 
 __all__ = ["log1mexp", "log_sigmoid", "logit", "sigmoid", "softplus"]
 
@@ -34,8 +40,10 @@ def apply_elementwise(name: str, kernel: Callable[..., Any], z: Any, argument: s
 
         return _jax_autograd.elementwise(name, array)
     with np.errstate(all="ignore"):
-        out = kernel(xp, widen(array, xp))
-    return to_dtype(out, dtype, xp)
+        wide = widen(array, xp)
+        out = kernel(xp, wide)
+        bound = relative_bound(xp, out, ELEMENTWISE_ULPS)
+    return round_once(out, dtype, xp, bound, _exact.ELEMENTWISE[name][0], [wide])
 
 
 def sigmoid(z: Any) -> Any:

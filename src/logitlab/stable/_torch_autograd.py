@@ -13,10 +13,12 @@ from typing import Any
 
 import torch
 
-from logitlab.stable import _kernels
+from logitlab.stable import _exact, _kernels
 from logitlab.stable._backend import to_dtype
 from logitlab.stable._compile import run_kernel
 from logitlab.stable._fixup import bce_fixup
+from logitlab.stable._primitives import ELEMENTWISE_ULPS
+from logitlab.stable._rounding import relative_bound, round_once
 
 __all__ = [
     "bce_with_logits",
@@ -47,16 +49,22 @@ def sum_to_shape(g: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 def _make_elementwise(
     kernel: Callable[..., Any], derivative: Callable[..., Any], label: str
 ) -> type[torch.autograd.Function]:
+    value_exact, derivative_exact = _exact.ELEMENTWISE[label]
+
     def forward(ctx: Any, z: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(z)
-        out = run_kernel(kernel, z.numel(), z.double())
-        return to_dtype(out, _name(z), torch)
+        z64 = z.double()
+        out = run_kernel(kernel, z.numel(), z64)
+        bound = relative_bound(torch, out, ELEMENTWISE_ULPS)
+        return round_once(out, _name(z), torch, bound, value_exact, [z64])
 
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:
         (z,) = ctx.saved_tensors
-        d = run_kernel(derivative, z.numel(), z.double())
-        return to_dtype(grad_out.double() * d, _name(z), torch)
+        z64, g64 = z.double(), grad_out.double()
+        v = g64 * run_kernel(derivative, z.numel(), z64)
+        bound = relative_bound(torch, v, ELEMENTWISE_ULPS)
+        return round_once(v, _name(z), torch, bound, _exact.scaled(derivative_exact), [g64, z64])
 
     # Built with type() so that the backward node is named after the primitive.
     namespace = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
