@@ -14,7 +14,21 @@ from typing import Any
 from logitlab import exact
 from logitlab.core.mp import mp_context
 
-__all__ = ["ELEMENTWISE", "focal", "focal_grad", "scaled"]
+__all__ = ["ELEMENTWISE", "bce", "bce_grad", "focal", "focal_grad", "scaled"]
+
+bce = exact.bce
+bce_grad = exact.bce_grad
+
+
+def bce_grad_times(divisor: int) -> Callable[..., Mpf]:
+    """``(g, z, y[, w, p]) -> g * bce_grad(z, y, w, p) / divisor``, exactly."""
+
+    def out(g: float, *args: float) -> Mpf:
+        ctx = mp_context()
+        return ctx.mpf(g) * exact.bce_grad(*args) / divisor if g != 0 else ctx.mpf(0)
+
+    return out
+
 
 Mpf = Any
 

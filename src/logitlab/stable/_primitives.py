@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.stable import _kernels
-from logitlab.stable import _exact
+from logitlab.stable import _exact, _kernels
 from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, widen
 from logitlab.stable._rounding import relative_bound, round_once
 

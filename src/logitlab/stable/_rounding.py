@@ -17,6 +17,7 @@ rounding is used (within 1 ULP, correctly rounded except at such near-ties).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from logitlab.stable._backend import is_torch, to_dtype
 
-__all__ = ["UNIT", "relative_bound", "round_once"]
+__all__ = ["UNIT", "fix_flagged", "relative_bound", "round_once"]
 
 #: The float64 unit roundoff, 2**-53.
 UNIT = 2.0**-53
@@ -75,6 +76,59 @@ def round_once(
     return to_dtype(v, name, xp)
 
 
+def _exact_rounded(
+    name: str, exact: Callable[..., Any], picked: list[np.ndarray], count: int
+) -> np.ndarray:
+    from logitlab.core.ulp import round_to_format
+
+    out = np.empty(count)
+    for i in range(count):
+        floats = [float(p[i]) for p in picked]
+        out[i] = (
+            math.nan
+            if any(math.isnan(f) for f in floats)
+            else (round_to_format(exact(*floats), name))
+        )
+    return out
+
+
+def fix_flagged(
+    r: Any, flagged: Any, name: str, exact: Callable[..., Any], args: Sequence[Any]
+) -> Any:
+    """The narrow result ``r`` with its ``flagged`` elements replaced by the exact value
+    correctly rounded (``exact`` and ``args`` as for :func:`round_once`)."""
+    shape = tuple(int(n) for n in r.shape)
+    index = np.flatnonzero(_as_numpy(flagged).reshape(-1))
+    picked = [_pick(a, shape, index) for a in args]
+    values = _exact_rounded(name, exact, picked, len(index))
+    if is_torch(r):
+        import torch
+
+        out = r.reshape(-1).clone()
+        where = torch.as_tensor(index, device=r.device)
+        out[where] = torch.as_tensor(values, device=r.device).to(r.dtype)
+        return out.reshape(shape)
+    out_np = np.array(r).reshape(-1)
+    out_np[index] = values.astype(out_np.dtype)
+    return out_np.reshape(shape)
+
+
+def _pick(a: Any, shape: tuple[int, ...], index: np.ndarray) -> np.ndarray:
+    """``a`` broadcast to ``shape``, flattened, at ``index``: as float64, gathering first
+    (only the flagged elements are converted)."""
+    size = int(np.prod(shape))
+    count = int(np.prod(tuple(int(n) for n in getattr(a, "shape", ()))))
+    if count == 1:
+        return np.full(len(index), float(_as_numpy(a).reshape(-1)[0]))
+    if is_torch(a):
+        import torch
+
+        flat = a.reshape(-1) if count == size else a.broadcast_to(shape).reshape(-1)
+        return _as_numpy(flat[torch.as_tensor(index, device=a.device)]).astype(np.float64)
+    flat_np = np.asarray(a).reshape(-1) if count == size else np.broadcast_to(a, shape).reshape(-1)
+    return np.asarray(flat_np[index], dtype=np.float64)
+
+
 def _as_numpy(a: Any) -> np.ndarray:
     if is_torch(a):
         t = a.detach().cpu()
@@ -85,17 +139,10 @@ def _as_numpy(a: Any) -> np.ndarray:
 def _patched(
     v: Any, flagged: Any, name: str, exact: Callable[..., Any], args: Sequence[Any]
 ) -> Any:
-    from logitlab.core.ulp import round_to_format
-
     shape = tuple(int(n) for n in v.shape)
     index = np.flatnonzero(_as_numpy(flagged).reshape(-1))
-    picked = [
-        np.broadcast_to(_as_numpy(a).astype(np.float64), shape).reshape(-1)[index] for a in args
-    ]
-    values = np.array(
-        [round_to_format(exact(*(float(p[i]) for p in picked)), name) for i in range(len(index))],
-        dtype=np.float64,
-    )
+    picked = [_pick(a, shape, index) for a in args]
+    values = _exact_rounded(name, exact, picked, len(index))
     if is_torch(v):
         import torch
 
