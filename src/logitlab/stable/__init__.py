@@ -12,6 +12,10 @@ from logitlab.stable._binary import (
     binary_cross_entropy_with_logits_grad,
 )
 from logitlab.stable._compile import get_torch_compile, set_torch_compile
+from logitlab.stable._focal import (
+    binary_focal_loss_with_logits,
+    binary_focal_loss_with_logits_grad,
+)
 from logitlab.stable._primitives import log1mexp, log_sigmoid, logit, sigmoid, softplus
 from logitlab.stable._softmax import (
     log_softmax,
@@ -24,6 +28,8 @@ from logitlab.stable._softmax import (
 __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "binary_focal_loss_with_logits",
+    "binary_focal_loss_with_logits_grad",
     "get_torch_compile",
     "log1mexp",
     "log_sigmoid",

@@ -129,3 +129,36 @@ _bce.defvjp(_bce_fwd, _bce_bwd)
 def bce_with_logits(z: Any, y: Any, w: Any, p: Any, reduction: str) -> Any:
     """BCE with logits with its analytic ``jax.grad`` (inputs already checked)."""
     return _bce(z, y, w, p, reduction)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _focal(z: Any, y: Any, alpha: float | None, gamma: float, reduction: str) -> Any:
+    from logitlab.stable._focal import focal_forward
+
+    return focal_forward(_xp(), z, y, alpha, gamma, reduction, _name(z))
+
+
+def _focal_fwd(
+    z: Any, y: Any, alpha: float | None, gamma: float, reduction: str
+) -> tuple[Any, Any]:
+    return _focal(z, y, alpha, gamma, reduction), (z, y)
+
+
+def _focal_bwd(
+    alpha: float | None, gamma: float, reduction: str, residuals: Any, g: Any
+) -> tuple[Any, Any]:
+    from logitlab.stable._focal import focal_backward
+
+    z, y = residuals
+    xp = _xp()
+    g64 = jnp.broadcast_to(widen(g, xp), z.shape)
+    grad = focal_backward(xp, z, y, g64, alpha, gamma, reduction, _name(z))
+    return jnp.asarray(grad), jnp.zeros_like(y)
+
+
+_focal.defvjp(_focal_fwd, _focal_bwd)
+
+
+def focal(z: Any, y: Any, alpha: float | None, gamma: float, reduction: str) -> Any:
+    """Binary focal loss with its analytic ``jax.grad`` (inputs already checked)."""
+    return _focal(z, y, alpha, gamma, reduction)

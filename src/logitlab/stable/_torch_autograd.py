@@ -540,3 +540,47 @@ def cross_entropy(
 
         raise InputError("weight", "gradients with respect to the class weights are not supported")
     return CrossEntropy.apply(z, target, weight, ignore_index, reduction, label_smoothing, integer)
+
+
+# --- focal loss -----------------------------------------------------------------------
+
+
+class FocalWithLogits(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: torch.Tensor,
+        y: torch.Tensor,
+        alpha: float | None,
+        gamma: float,
+        reduction: str,
+    ) -> torch.Tensor:
+        from logitlab.stable._focal import focal_forward
+
+        ctx.save_for_backward(z, y)
+        ctx.args = (alpha, gamma, reduction)
+        return focal_forward(_xp(), z, y, alpha, gamma, reduction, _name(z))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        from logitlab.stable._focal import focal_backward
+
+        z, y = ctx.saved_tensors
+        alpha, gamma, reduction = ctx.args
+        g = grad_out.double()
+        if reduction != "none":
+            g = g.expand(z.shape)
+        grad = focal_backward(_xp(), z, y, g, alpha, gamma, reduction, _name(z))
+        return grad, None, None, None, None
+
+
+def focal(
+    z: torch.Tensor, y: torch.Tensor, alpha: float | None, gamma: float, reduction: str
+) -> torch.Tensor:
+    """Binary focal loss through :class:`FocalWithLogits` (inputs already checked)."""
+    if y.requires_grad:
+        from logitlab.core.errors import InputError
+
+        raise InputError("targets", "gradients with respect to the targets are not supported")
+    return FocalWithLogits.apply(z, y, alpha, gamma, reduction)
