@@ -92,8 +92,14 @@ def binary_cross_entropy_with_logits(
 
     Returns:
         The loss in ``z``'s dtype: a 0-d array for ``mean``/``sum``, shape ``S`` for
-        ``none``.  float16/bfloat16/float32 are computed in float64 and rounded once
-        (within 1 ULP of exact).  float64: the worst-case bound from the steps is 5 ULP
+        ``none``.  float16/bfloat16/float32 are computed in float64 and rounded once,
+        the elements within the float64 error bound of a midpoint recomputed exactly
+        (mpmath): correctly rounded for ``none``, and for ``mean``/``sum`` of up to 4096
+        elements (larger: the float64 sum, within ``(log2 n + 8) 2**-53`` relative,
+        rounded once).  Without weights the eager path computes ``softplus(z) - z y``
+        (``z y`` exact in float64 for narrow inputs) in cache-sized chunks, and falls back
+        to the two-term form when its cancellation bound is too loose.  float64: the
+        worst-case bound from the steps is 5 ULP
         per element (softplus 3, products and sum 2); tested within 4 ULP (hypothesis
         against mpmath, measured at most 2.6), and the sum of non-negative terms keeps
         that up to the reduction's own rounding.  Infinite
@@ -266,9 +272,10 @@ def binary_cross_entropy_with_logits_grad(
 
     The difference of the two terms is ill-conditioned near ``z = log(p y / (1 - y))``
     (``= logit(y)`` without pos_weight), where the gradient passes through zero.  For
-    float16/bfloat16/float32 the elements where float64 cannot carry the cancellation
-    (``|d| * 2**(48 - P) < max(a, b)`` for a format of P bits; rare) are recomputed
-    exactly, so every element is within 1 ULP of exact.  For float64 the error is within
+    float16/bfloat16/float32 every element's float64 value carries an absolute bound
+    (``10 u max(a, b) + 3 u |d|``, ``u = 2**-53``); the elements with a midpoint of the
+    format within it (near-ties, and the cancelling elements near the zero crossing) are
+    recomputed exactly, so every element is correctly rounded.  For float64 the error is within
     4 ULP away from that region (hard targets everywhere) and, in it, the absolute error
     is below ``2**-50 * |w| * max((1 - y) sigma(z), p y sigma(-z))`` per element.
 

@@ -97,17 +97,17 @@ def _bce_forward_kernel(
 
 def _bce_backward_kernel(
     xp: Any, z: Any, y: Any, w: Any, p: Any, g: Any, out_name: str
-) -> tuple[Any, Any]:
-    """``g * d loss / d z`` rounded to ``out_name`` from the fast kernel, and whether any
-    element needs the careful kernel or lies within its error bound of a midpoint of
-    ``out_name`` (a near-tie: decided exactly afterwards)."""
+) -> tuple[Any, Any, Any]:
+    """``g * d loss / d z`` rounded to ``out_name`` from the fast kernel, the elements
+    within its error bound of a midpoint of ``out_name`` (near-ties: decided exactly
+    afterwards), and whether any element needs the careful kernel."""
     z64, y64, w64, p64 = z.double(), y.double(), _wide(w), _wide(p)
     d, scale = _kernels.bce_grad_fast(xp, z64, y64, w64, p64)
     care = _kernels.bce_needs_care(xp, z64, y64, w64, p64)
     v = g * d
     bound = grad_bound(xp, v, g, scale)
     low, high = to_dtype(v - bound, out_name, xp), to_dtype(v + bound, out_name, xp)
-    return to_dtype(v, out_name, xp), (care | (low != high)).any()
+    return to_dtype(v, out_name, xp), low != high, care.any()
 
 
 def grad_bound(xp: Any, v: Any, g: Any, scale: Any) -> Any:
@@ -195,7 +195,8 @@ def _fast_forward(
         m = zc.numel()
         zb, tb = z64[:m], t[:m]
         zb.copy_(zc)
-        torch._C._nn.softplus(zb, 1.0, 700.0, out=tb)  # z itself above 700: error < 1e-304
+        # z itself above 700: error < 1e-304
+        torch._C._nn.softplus(zb, 1.0, 700.0, out=tb)  # type: ignore[call-arg]
         tb.addcmul_(zb, yc, value=-1.0)
         partials.append(tb.sum())
         if d is not None:
@@ -353,9 +354,15 @@ def _careful_backward(
     divisor: int,
     name: str,
 ) -> Any:
-    grad, suspect_any = run_kernel(_bce_backward_kernel, z.numel(), z, y, w, p, g, name)
-    if not bool(suspect_any):
-        return grad
+    grad, flagged, care_any = run_kernel(_bce_backward_kernel, z.numel(), z, y, w, p, g, name)
+    if not bool(care_any):
+        if tuple(grad.shape) != tuple(z.shape):
+            grad, flagged = grad.expand(z.shape), flagged.expand(z.shape)
+        if not bool(flagged.any()):
+            return grad
+        z64, y64, w64, p64 = _wide_all(z, y, w, p)
+        args = [g_out, z64, y64, _ones(w64, z), _ones(p64, z)]
+        return fix_flagged(grad, flagged, name, _exact.bce_grad_times(divisor), args)
     # Rare: the careful kernel, and exact mpmath at near-ties.
     z64, y64, w64, p64 = _wide_all(z, y, w, p)
     d, scale = _kernels.bce_grad_terms(torch, z64, y64, w64, p64)
