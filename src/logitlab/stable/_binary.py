@@ -214,6 +214,7 @@ def _numpy_fast_grad(z: np.ndarray, y: np.ndarray, reduction: str) -> Any:
     zf, yf = z.reshape(-1), y.reshape(-1)
     out = np.empty(n, dtype=z.dtype)
     buf = np.empty(min(n, CHUNK))
+    ybuf = np.empty(min(n, CHUNK))
     high = np.empty(min(n, CHUNK), dtype=z.dtype)
     hard = []
     narrow32 = z.dtype == np.float32
@@ -224,7 +225,11 @@ def _numpy_fast_grad(z: np.ndarray, y: np.ndarray, reduction: str) -> Any:
         np.exp(tb, out=tb)
         tb += 1.0
         np.divide(g, tb, out=tb)  # g sigma(z)
-        tb -= g * yf[i : i + m] if divisor != 1 else yf[i : i + m]
+        yb = ybuf[:m]
+        yb[...] = yf[i : i + m]  # float64: g * y must not round to the targets' dtype
+        if divisor != 1:
+            yb *= g
+        tb -= yb
         if narrow32:
             np.subtract(tb, bound, out=ob, casting="same_kind")
             np.add(tb, bound, out=hb, casting="same_kind")

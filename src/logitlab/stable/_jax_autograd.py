@@ -70,6 +70,11 @@ def _bce(z: Any, y: Any, w: Any, p: Any, reduction: str) -> Any:
     xp = _xp()
     wide = [None if a is None else widen(a, xp) for a in (z, y, w, p)]
     loss = _kernels.bce_loss_terms(xp, *wide)
+    if reduction == "none":
+        one = xp.asarray(1.0, dtype=loss.dtype)
+        args = [wide[0], wide[1], one if w is None else wide[2], one if p is None else wide[3]]
+        bound = relative_bound(xp, loss, 6.0)
+        return round_once(loss, _name(z), xp, bound, _exact.bce, args)
     if reduction != "none":
         loss = xp.sum(loss)
         if reduction == "mean":

@@ -360,8 +360,8 @@ def _careful_backward(
             grad, flagged = grad.expand(z.shape), flagged.expand(z.shape)
         if not bool(flagged.any()):
             return grad
-        z64, y64, w64, p64 = _wide_all(z, y, w, p)
-        args = [g_out, z64, y64, _ones(w64, z), _ones(p64, z)]
+        # only the flagged elements are gathered and widened
+        args = [g_out, z, y, _ones(w, z), _ones(p, z)]
         return fix_flagged(grad, flagged, name, _exact.bce_grad_times(divisor), args)
     # Rare: the careful kernel, and exact mpmath at near-ties.
     z64, y64, w64, p64 = _wide_all(z, y, w, p)
