@@ -79,16 +79,26 @@ def round_once(
 def _exact_rounded(
     name: str, exact: Callable[..., Any], picked: list[np.ndarray], count: int
 ) -> np.ndarray:
+    from logitlab.core.mp import WORKING_PRECISION, mp_context
     from logitlab.core.ulp import round_to_format
 
+    ctx = mp_context()
+    saved = ctx.prec
     out = np.empty(count)
-    for i in range(count):
-        floats = [float(p[i]) for p in picked]
-        out[i] = (
-            math.nan
-            if any(math.isnan(f) for f in floats)
-            else (round_to_format(exact(*floats), name))
-        )
+    try:
+        for i in range(count):
+            floats = [float(p[i]) for p in picked]
+            if any(math.isnan(f) for f in floats):
+                out[i] = math.nan
+                continue
+            # A near-tie can hinge on a tail exp(-|z|) below the value's last bit (the
+            # focal loss 0.75 z (1 - 2 exp(-z)) at z = 111 sits 2**-160 below a float16
+            # midpoint): carry |z| / log 2 bits more than the working precision.
+            largest = max((abs(f) for f in floats if math.isfinite(f)), default=0.0)
+            ctx.prec = WORKING_PRECISION + int(min(largest, 20000.0) * 1.45)
+            out[i] = round_to_format(exact(*floats), name)
+    finally:
+        ctx.prec = saved
     return out
 
 
