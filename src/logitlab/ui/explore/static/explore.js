@@ -1015,6 +1015,7 @@ window.__lossMode = (function () {
   const fmt = (v) => {
     v = fromJSON(v);
     if (v == null) return "—";
+    if (typeof v === "string") return v;  // the core's shortest repr at the dtype
     if (Number.isNaN(v)) return "NaN";
     if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
     return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toPrecision(5) : String(+v.toPrecision(7));
@@ -1024,7 +1025,7 @@ window.__lossMode = (function () {
   const DEF = {
     mode: "bce", dtype: "float32", fw: "",
     lz: [2, 0, -1], t: 0, td: null, ls: 0, sw: 0,
-    fz: 3, fy: 1, a: 0.25, g: 2, zlo: -30, zhi: 30,
+    fz: 3, fy: 1, a: 0.25, g: 2, zlo: -30, zhi: 30, ly: false,
   };
   const st = JSON.parse(JSON.stringify(DEF));
   st.mode = window.__lossMode;
@@ -1065,6 +1066,7 @@ window.__lossMode = (function () {
       if (q.get("a") === "none") st.a = null;
       else if (has("a")) { const v = num(q.get("a")); if (v !== null) st.a = v; else errors.push(`a: “${q.get("a")}” is not a number`); }
     }
+    if (q.get("ly") === "1") st.ly = true;
     for (const k of ["zlo", "zhi"]) if (has(k)) { const v = num(q.get(k)); if (v !== null && Number.isFinite(v)) st[k] = v; }
     return errors;
   }
@@ -1082,6 +1084,7 @@ window.__lossMode = (function () {
     q.set("dtype", st.dtype);
     if (st.fw) q.set("fw", st.fw);
     q.set("zlo", st.zlo); q.set("zhi", st.zhi);
+    if (st.ly) q.set("ly", "1");
     return q.toString().replace(/%2C/g, ",");
   }
   function writeURL() {
@@ -1198,6 +1201,7 @@ window.__lossMode = (function () {
     $("mode-dtype").value = st.dtype;
     $("mode-all").checked = st.fw === "all";
     $("mode-zlo").value = String(st.zlo); $("mode-zhi").value = String(st.zhi);
+    $("mode-logy").checked = st.ly;
   }
   function wireFocal() {
     for (const [k, key] of [["z", "fz"], ["y", "fy"]]) {
@@ -1215,6 +1219,7 @@ window.__lossMode = (function () {
   function wireCommon() {
     for (const b of document.querySelectorAll("button.mode")) b.addEventListener("click", () => setMode(b.dataset.mode));
     $("mode-dtype").addEventListener("change", () => { st.dtype = $("mode-dtype").value; changed(); });
+    $("mode-logy").addEventListener("change", () => { st.ly = $("mode-logy").checked; changed(); });
     $("mode-all").addEventListener("change", () => { st.fw = $("mode-all").checked ? "all" : ""; changed(); });
     for (const k of ["zlo", "zhi"]) $(`mode-${k}`).addEventListener("input", () => { const x = num($(`mode-${k}`).value); if (x !== null && Number.isFinite(x)) { st[k] = x; changed(); } });
   }
@@ -1328,10 +1333,10 @@ window.__lossMode = (function () {
     });
     const who = d.quantity === "softmax_ce" ? `z${d.sweep}` : "z";
     const here = d.quantity === "softmax_ce" ? st.lz[d.sweep] : st.fz;
-    const shapes = Number.isFinite(here) ? [{ type: "line", x0: here, x1: here, yref: "paper", y0: 0, y1: 1, line: { color: "#888", width: 1 } }] : [];
+    const shapes = Number.isFinite(here) && here >= st.zlo && here <= st.zhi ? [{ type: "line", x0: here, x1: here, yref: "paper", y0: 0, y1: 1, line: { color: "#888", width: 1 } }] : [];
     Plotly.react("mode-plot", traces, {
       title: { text: `loss against ${who} (${d.dtype}; gaps: NaN or inf)`, font: { size: 13 } },
-      margin: { l: 50, r: 10, t: 30, b: 40 }, xaxis: { title: { text: who } }, yaxis: { title: { text: "loss (nats)" } },
+      margin: { l: 50, r: 10, t: 30, b: 40 }, xaxis: { title: { text: who } }, yaxis: { title: { text: "loss (nats)" }, type: st.ly ? "log" : "linear", exponentformat: "power" },
       legend: { orientation: "h", y: -0.25, font: { size: 11 } }, shapes,
     }, { displaylogo: false, responsive: true });
   }
