@@ -1156,7 +1156,7 @@ window.__lossMode = (function () {
         range.disabled = mask.checked;
         changed();
       });
-      box.append(el("div", { class: "element mc-logit" }, el("span", { class: "lbl", text: `z${i}` }), range, text,
+      box.append(el("div", { class: "mode-element mc-logit" }, el("span", { class: "lbl", text: `z${i}` }), range, text,
         el("label", { class: "mask", title: "mask (-inf)" }, mask, "mask")));
     });
     const dist = $("mc-dist");
