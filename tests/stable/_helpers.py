@@ -62,6 +62,7 @@ def assert_correctly_rounded(
     which the reference cannot decide) are decided by ``exact_at(i)`` (an mpmath value),
     rounded with :func:`logitlab.core.ulp.round_to_format`.  Returns how many needed mpmath.
     """
+    from logitlab.core.mp import mp_context
     from logitlab.core.ulp import round_to_format
     from logitlab.exact import fast
 
@@ -70,12 +71,19 @@ def assert_correctly_rounded(
     assert not np.isnan(errors).any()
     assert errors.max() <= 0.5 + tolerance, (np.argmax(errors), errors.max())
     close = np.flatnonzero(errors > 0.5 - tolerance)
-    # 30,000 bits: the tail exp(-|z|) of float16's largest logits (|z| <= 65504 would
-    # need 94,500; the grids' near-ties reach |z| = 12288, 17,700 bits)
-    with wide_mp(30000):
-        for i in close:
-            expected = round_to_format(exact_at(int(i)), dtype)
-            assert c[i] == expected, (int(i), c[i], expected)
+    # 2,000 bits decide nearly every near-tie; the few still within 2**-1980 of a
+    # midpoint at 2,000 bits get 100,000 (the tail exp(-|z|) of float16's largest
+    # logits, |z| <= 65504, needs 94,500).
+    for i in close:
+        with wide_mp(2000):
+            x = mp_context().mpf(exact_at(int(i)))  # this thread's context, not mpmath.mp
+            slack = abs(x) * mp_context().ldexp(1, -1980)
+            low = round_to_format(x - slack, dtype)
+            expected = low if low == round_to_format(x + slack, dtype) else None
+        if expected is None:
+            with wide_mp(100_000):
+                expected = round_to_format(exact_at(int(i)), dtype)
+        assert c[i] == expected, (int(i), c[i], expected)
     return len(close)
 
 

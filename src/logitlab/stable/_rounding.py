@@ -17,6 +17,7 @@ rounding is used (within 1 ULP, correctly rounded except at such near-ties).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -79,26 +80,25 @@ def round_once(
 def _exact_rounded(
     name: str, exact: Callable[..., Any], picked: list[np.ndarray], count: int
 ) -> np.ndarray:
-    from logitlab.core.mp import WORKING_PRECISION, mp_context
-    from logitlab.core.ulp import round_to_format
+    from logitlab.core.mp import WORKING_PRECISION
+    from logitlab.core.ulp import round_decided
 
-    ctx = mp_context()
-    saved = ctx.prec
     out = np.empty(count)
-    try:
-        for i in range(count):
-            floats = [float(p[i]) for p in picked]
-            if any(math.isnan(f) for f in floats):
-                out[i] = math.nan
-                continue
-            # A near-tie can hinge on a tail exp(-|z|) below the value's last bit (the
-            # focal loss 0.75 z (1 - 2 exp(-z)) at z = 111 sits 2**-160 below a float16
-            # midpoint): carry |z| / log 2 bits more than the working precision.
-            largest = max((abs(f) for f in floats if math.isfinite(f)), default=0.0)
-            ctx.prec = WORKING_PRECISION + int(min(largest, 20000.0) * 1.45)
-            out[i] = round_to_format(exact(*floats), name)
-    finally:
-        ctx.prec = saved
+    for i in range(count):
+        floats = [float(p[i]) for p in picked]
+        if any(math.isnan(f) for f in floats):
+            out[i] = math.nan
+            continue
+        # A near-tie can hinge on a tail exp(-|z|) below the value's last bit (the focal
+        # loss 0.75 z (1 - 2 exp(-z)) at z = 111 sits 2**-160 below a float16 midpoint):
+        # the precision is raised until the rounding is decided, up to |z| / log 2 bits
+        # (and a margin) more than the working precision: float16's largest logits need
+        # some 95,000 bits, paid only by the rare elements still undecided below that.
+        largest = max((abs(f) for f in floats if math.isfinite(f)), default=0.0)
+        cap = WORKING_PRECISION + 64 + int(largest / math.log(2)) + 1
+        out[i] = round_decided(
+            functools.partial(exact, *floats), name, start_bits=WORKING_PRECISION, max_bits=cap
+        )
     return out
 
 
