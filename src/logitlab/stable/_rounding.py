@@ -26,7 +26,13 @@ import numpy as np
 
 from logitlab.stable._backend import is_torch, to_dtype
 
-__all__ = ["UNIT", "fix_flagged", "relative_bound", "round_once"]
+__all__ = ["TAIL_LIMIT", "UNIT", "fix_flagged", "relative_bound", "round_once"]
+
+#: The largest |z| whose tail exp(-|z|) a near-tie is decided by (some 3,200 bits of
+#: mpmath).  A 16-bit result that sits exactly on a midpoint up to a tail below
+#: exp(-2048) (logits beyond 2048, where float16/bfloat16 values are integers or coarser)
+#: is rounded to even instead: within 0.5 ULP, but not always the correctly rounded one.
+TAIL_LIMIT = 2048.0
 
 #: The float64 unit roundoff, 2**-53.
 UNIT = 2.0**-53
@@ -92,10 +98,9 @@ def _exact_rounded(
         # A near-tie can hinge on a tail exp(-|z|) below the value's last bit (the focal
         # loss 0.75 z (1 - 2 exp(-z)) at z = 111 sits 2**-160 below a float16 midpoint):
         # the precision is raised until the rounding is decided, up to |z| / log 2 bits
-        # (and a margin) more than the working precision: float16's largest logits need
-        # some 95,000 bits, paid only by the rare elements still undecided below that.
+        # (and a margin) more than the working precision, for |z| up to TAIL_LIMIT.
         largest = max((abs(f) for f in floats if math.isfinite(f)), default=0.0)
-        cap = WORKING_PRECISION + 64 + int(largest / math.log(2)) + 1
+        cap = WORKING_PRECISION + 64 + int(min(largest, TAIL_LIMIT) / math.log(2)) + 1
         out[i] = round_decided(
             functools.partial(exact, *floats), name, start_bits=WORKING_PRECISION, max_bits=cap
         )
