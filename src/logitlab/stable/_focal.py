@@ -160,7 +160,7 @@ def binary_focal_loss_with_logits(
 
     >>> import numpy as np
     >>> from logitlab import stable
-    >>> float(stable.binary_focal_loss_with_logits(np.float32([20.0]), np.float32([1.0])))
+    >>> print(stable.binary_focal_loss_with_logits(np.float32([20.0]), np.float32([1.0])))
     2.1891277e-27
     """
     xp, z, y, alpha, gamma, dtype = _check(logits, targets, alpha, gamma, reduction)
