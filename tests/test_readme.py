@@ -43,3 +43,22 @@ def test_readme_output_is_current(block: object) -> None:
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.slow], ids=lambda b: b.command)
 def test_slow_readme_output_is_current(block: object) -> None:
     _check(block)
+
+
+def test_a_timing_block_compares_everything_but_its_numbers() -> None:
+    text = (
+        "<!-- markdown slow timing: python benchmarks/bench_x.py -->\n"
+        "| a | 12 ms (1.00x) |\n<!-- /markdown -->"
+    )
+    (block,) = readme.blocks(text)
+    assert block.timing
+    pasted = text[block.start : block.end]
+    assert readme.render(block, "| a | 12 ms (1.00x) |\n") == pasted
+    other_run = readme.render(block, "| a | 9.5 ms (0.81x) |\n")
+    assert readme.comparable(block, other_run) == readme.comparable(block, pasted)
+    renamed_row = readme.render(block, "| b | 12 ms (1.00x) |\n")
+    assert readme.comparable(block, renamed_row) != readme.comparable(block, pasted)
+    (plain,) = readme.blocks(text.replace(" timing", ""))
+    assert readme.comparable(plain, other_run.replace(" timing", "")) != readme.comparable(
+        plain, pasted.replace(" timing", "")
+    )

@@ -87,3 +87,50 @@ def test_results_equal_reading_every_file_again(
             slow = _keys(lint_paths([str(root)], ALL, jobs=1))
         assert seen, "the slow path should read files again"
         assert fast == slow
+
+
+#: a package that re-exports a plain class and a model, and a framework through a backend
+REEXPORT = {
+    "pkg/__init__.py": "from .util import Timer\nfrom .nets import Net\nfrom .backend import np\n",
+    "pkg/util.py": "class Timer:\n    def start(self):\n        return 0\n",
+    "pkg/nets.py": (
+        "import torch\n\n\nclass Net(torch.nn.Module):\n"
+        "    def forward(self, x):\n        return torch.sigmoid(x)\n"
+    ),
+    "pkg/backend.py": "import numpy as np\n",
+    # uses only the plain class: the re-export cannot change a finding
+    "plain.py": (
+        "import torch\nimport torch.nn.functional as F\nfrom pkg import Timer\n\n\n"
+        "def loss(z, y):\n    Timer().start()\n"
+        "    return F.binary_cross_entropy(torch.sigmoid(z), y)\n"
+    ),
+    # the model through the re-export: the second pass finds the sigmoid in forward
+    "model.py": (
+        "import torch.nn.functional as F\nfrom pkg import Net\n\n\n"
+        "def loss(x, y):\n    return F.binary_cross_entropy(Net()(x), y)\n"
+    ),
+    # NumPy through the package's backend: a hand-written sigmoid's log
+    "backend_user.py": (
+        "from pkg import np\n\n\ndef loss(z, y):\n"
+        "    p = 1 / (1 + np.exp(-z))\n"
+        "    return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()\n"
+    ),
+}
+
+
+def test_a_re_export_of_a_plain_name_needs_no_second_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "reexport"
+    for name, text in REEXPORT.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    seen = _relinted(monkeypatch)
+    found = _keys(lint_paths([str(root)], ALL, jobs=1))
+    assert "plain.py" not in seen  # Timer is re-exported from pkg.util, a plain class
+    assert {"model.py", "backend_user.py"} <= set(seen)
+    by_file = {n for n, *_ in found}
+    assert {"plain.py", "model.py", "backend_user.py"} <= by_file
+    with monkeypatch.context() as m:
+        m.setattr(_engine, "_guess", lambda *args: None)
+        assert _keys(lint_paths([str(root)], ALL, jobs=1)) == found

@@ -69,6 +69,8 @@ class Project:
         self.summaries = summaries
         self.by_module: dict[str, str] = {}
         self.by_dir: dict[tuple[str, str], str] = {}
+        self._canonical: dict[tuple[str, str, int], str] = {}
+        self._prefixes: set[str] | None = None
         for path in summaries:
             self.by_module.setdefault(module_name(path), path)
             directory, base = os.path.split(os.path.abspath(path))
@@ -103,7 +105,15 @@ class Project:
 
     def canonical(self, ana: ModuleAnalysis, qual: str, depth: int = 0) -> str:
         """Follow re-exports: ``pkg.backend.np`` -> ``numpy`` when pkg/backend.py
-        imports numpy as np."""
+        imports numpy as np.  Memoised per importing file (the project does not change)."""
+        key = (ana.path, qual, depth)
+        memo = self._canonical
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = self._canonical_now(ana, qual, depth)
+        return hit
+
+    def _canonical_now(self, ana: ModuleAnalysis, qual: str, depth: int) -> str:
         qual = self._absolute(ana, qual)
         if depth > 4 or qual in OPS:
             return qual
@@ -193,7 +203,8 @@ class Project:
         ana.path = path
         for kind, qual, answer in asked:
             if kind == "c":
-                if self.canonical(ana, qual) != answer:
+                real = self.canonical(ana, qual)
+                if real != answer and not self._same_for_rules(ana, str(answer), real):
                     return False
             elif kind == "h":
                 if self.helper_op(ana, qual) is not None:
@@ -206,6 +217,46 @@ class Project:
                     return False
             else:
                 return False
+        return True
+
+    def _same_for_rules(self, ana: ModuleAnalysis, guessed: str, real: str) -> bool:
+        """Whether the rules treat the name the first pass assumed (``guessed``) and the
+        one a re-export leads to (``real``) alike, so the difference cannot change a
+        finding: ``_pytest._io.TerminalWriter`` re-exported from
+        ``_pytest._io.terminalwriter``.
+
+        The analysis looks at a resolved name in three ways: as a framework operation
+        or on the way to one (``OPS``, and ``keras.``/``tensorflow.`` names), as a
+        project value (a class, function or helper of another file), and by its text
+        (the last part, as in ``...Sequential`` or ``...float32``, and the words
+        ``layers`` and ``losses``).  The two names are alike when neither is a framework
+        name, neither is a project module nor leads into one that exports a class or
+        function, the real one is not re-exported further, and their last parts and
+        those words agree.
+        """
+        if guessed.rsplit(".", 1)[-1] != real.rsplit(".", 1)[-1]:
+            return False
+        for word in _RULE_WORDS:
+            if (word in guessed) != (word in real):
+                return False
+        if self._prefixes is None:
+            self._prefixes = {
+                ".".join(parts[:i])
+                for parts in (m.split(".") for m in self.by_module)
+                for i in range(1, len(parts) + 1)
+            }
+        for name in (guessed, real):
+            if name.startswith(".") or _framework_name(name):
+                return False
+            if name in self._prefixes:
+                return False  # a project module: names under it may be classes
+            found = self._split(ana, name)
+            if found is not None:
+                data = self.summaries[found[0]]
+                if data.get("classes") or data.get("functions"):
+                    return False
+                if name is real and found[1] and found[1][0] in data.get("aliases", {}):
+                    return False  # re-exported further than canonical follows
         return True
 
     def useful(self, path: str) -> bool:
@@ -272,6 +323,27 @@ class Recorder(Project):
 
 #: top-level packages whose re-export (``from .backend import np``) can change a finding
 _FRAMEWORK_ROOTS = ("torch", "numpy", "jax", "tensorflow", "keras", "scipy", "math", "optax")
+
+
+#: every framework operation the rules know (``OPS``) and each dotted prefix of one: a
+#: name among these can become an operation, by itself or with attributes after it
+_OPS_PREFIXES = frozenset(
+    ".".join(parts[:i])
+    for parts in (name.split(".") for name in OPS)
+    for i in range(1, len(parts) + 1)
+)
+#: frameworks the rules also tell apart by the text of a name (``startswith("keras.")``)
+_TEXT_ROOTS = frozenset({"tensorflow", "tf", "keras"})
+
+
+def _framework_name(name: str) -> bool:
+    """Whether a rule can treat ``name`` (or a name under it) as a framework's."""
+    return name in _OPS_PREFIXES or name.split(".", 1)[0] in _TEXT_ROOTS
+
+
+#: words the rules look for inside a resolved name (``"layers" in qual``,
+#: ``endswith("losses.BinaryCrossentropy")``)
+_RULE_WORDS = ("layers", "losses")
 
 
 def _may_matter(target: str) -> bool:
