@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +85,44 @@ def _held(name: str, flag: str, loss: list[int], grad: list[int]) -> list[Claim]
     if grad:
         claims.append(Claim(name, "gradient", flag, tuple(grad), True))
     return claims
+
+
+def _flagged(ctx: _Ctx | _SoftmaxCtx, flag: str) -> Iterator[tuple[Row, list[int], list[int]]]:
+    """(row, loss elements, gradient elements) of each row with ``flag`` on either side."""
+    for r in ctx.ok:
+        loss = ctx.where(r, flag, "loss")
+        grad = ctx.where(r, flag, "gradient")
+        if loss or grad:
+            yield r, loss, grad
+
+
+def _sides(
+    loss: list[int], grad: list[int], at: Callable[[list[int]], str], lead: str = "the"
+) -> str:
+    """ "the loss at ... and the gradient at ...", for the sides that have elements, each
+    listed by ``at``."""
+    return " and ".join(
+        f"{lead} {side} at {at(ix)}" for side, ix in (("loss", loss), ("gradient", grad)) if ix
+    )
+
+
+def _flag_sentence(
+    flag: str,
+    text: str,
+    name: str,
+    loss: list[int],
+    grad: list[int],
+    more: tuple[Claim, ...] = (),
+) -> Sentence:
+    """The sentence of a template named after ``flag`` that says the flag holds for row
+    ``name`` at ``loss`` and ``grad`` (with ``more`` claims)."""
+    return Sentence(
+        flag,
+        text,
+        rows=(name,),
+        elements=tuple(sorted(set(loss) | set(grad))),
+        claims=(*_held(name, flag, loss, grad), *more),
+    )
 
 
 @dataclass(frozen=True)
@@ -664,20 +702,10 @@ def _quiet_gradient_error(ctx: _Ctx) -> list[Sentence]:
 def _non_finite(ctx: _Ctx) -> list[Sentence]:
     """NaN or an infinity where the exact value is finite."""
     out = []
-    for r in ctx.ok:
-        loss = ctx.where(r, "non-finite", "loss")
-        grad = ctx.where(r, "non-finite", "gradient")
-        if not loss and not grad:
-            continue
+    for r, loss, grad in _flagged(ctx, "non-finite"):
         name = r.formulation.name
-        where = []
-        if loss:
-            where.append(f"in the loss at {ctx.elements(loss)}")
-        if grad:
-            where.append(f"in the gradient at {ctx.elements(grad)}")
-        text = f"{name} returns NaN or an infinity where the exact value is finite: " + (
-            " and ".join(where)
-        )
+        where = _sides(loss, grad, ctx.elements, "in the")
+        text = f"{name} returns NaN or an infinity where the exact value is finite: {where}"
         causes = []
         sat_loss = [
             i
@@ -700,58 +728,29 @@ def _non_finite(ctx: _Ctx) -> list[Sentence]:
             )
         if causes:
             text += "; " + "; ".join(causes)
-        claims = _held(name, "non-finite", loss, grad)
-        if sat_loss:
-            claims.append(Claim(name, "loss", "log clamped", tuple(sat_loss), False))
-        out.append(
-            Sentence(
-                "non-finite",
-                text + ".",
-                rows=(name,),
-                elements=tuple(sorted(set(loss) | set(grad))),
-                claims=tuple(claims),
-            )
-        )
+        more = (Claim(name, "loss", "log clamped", tuple(sat_loss), False),) if sat_loss else ()
+        out.append(_flag_sentence("non-finite", text + ".", name, loss, grad, more))
     return out
 
 
 def _nan_at_infinity(ctx: _Ctx) -> list[Sentence]:
     """NaN where the exact value is infinite."""
     out = []
-    for r in ctx.ok:
-        loss = ctx.where(r, "NaN", "loss")
-        grad = ctx.where(r, "NaN", "gradient")
-        if not loss and not grad:
-            continue
+    for r, loss, grad in _flagged(ctx, "NaN"):
         name = r.formulation.name
-        where = []
-        if loss:
-            where.append(f"the loss at {ctx.elements(loss, target=True)}")
-        if grad:
-            where.append(f"the gradient at {ctx.elements(grad, target=True)}")
-        claims = _held(name, "NaN", loss, grad)
-        out.append(
-            Sentence(
-                "NaN",
-                f"{name} returns NaN for {' and '.join(where)}, where the exact value is "
-                "infinite: with a target other than the limit, an infinite logit costs an "
-                "infinite loss.",
-                rows=(name,),
-                elements=tuple(sorted(set(loss) | set(grad))),
-                claims=tuple(claims),
-            )
+        where = _sides(loss, grad, lambda ix: ctx.elements(ix, target=True))
+        text = (
+            f"{name} returns NaN for {where}, where the exact value is infinite: with a "
+            "target other than the limit, an infinite logit costs an infinite loss."
         )
+        out.append(_flag_sentence("NaN", text, name, loss, grad))
     return out
 
 
 def _flushed(ctx: _Ctx) -> list[Sentence]:
     """A zero where the exact result is a subnormal, from a framework that flushes."""
     out = []
-    for r in ctx.ok:
-        loss = ctx.where(r, "subnormal flushed", "loss")
-        grad = ctx.where(r, "subnormal flushed", "gradient")
-        if not loss and not grad:
-            continue
+    for r, loss, grad in _flagged(ctx, "subnormal flushed"):
         name = r.formulation.name
         xla = " (XLA does)" if r.formulation.framework == "jax" else ""
         where = []
@@ -767,18 +766,12 @@ def _flushed(ctx: _Ctx) -> list[Sentence]:
                 + ", ".join(ctx.num(ctx.exact_grad[i]) for i in grad[:3])
                 + ")"
             )
-        claims = _held(name, "subnormal flushed", loss, grad)
-        out.append(
-            Sentence(
-                "subnormal flushed",
-                f"{name} flushes subnormal results to zero{xla}: it returns 0 for "
-                f"{' and '.join(where)}, non-zero values below {ctx.fmt.name}'s smallest normal "
-                f"{ctx.num(ctx.fmt.smallest_normal)}.",
-                rows=(name,),
-                elements=tuple(sorted(set(loss) | set(grad))),
-                claims=tuple(claims),
-            )
+        text = (
+            f"{name} flushes subnormal results to zero{xla}: it returns 0 for "
+            f"{' and '.join(where)}, non-zero values below {ctx.fmt.name}'s smallest normal "
+            f"{ctx.num(ctx.fmt.smallest_normal)}."
         )
+        out.append(_flag_sentence("subnormal flushed", text, name, loss, grad))
     return out
 
 
@@ -1198,17 +1191,8 @@ def _fully_masked(ctx: _SoftmaxCtx) -> list[int]:
 def _sm_masked_nan(ctx: _SoftmaxCtx) -> list[Sentence]:
     """NaN at a sample with a masked logit, where the exact value is defined."""
     out = []
-    for r in ctx.ok:
-        loss = ctx.where(r, "masked NaN", "loss")
-        grad = ctx.where(r, "masked NaN", "gradient")
-        if not loss and not grad:
-            continue
+    for r, loss, grad in _flagged(ctx, "masked NaN"):
         name = r.formulation.name
-        where = []
-        if loss:
-            where.append(f"its loss at {ctx.samples(loss)}")
-        if grad:
-            where.append(f"its gradient at {ctx.samples(grad)}")
         causes = []
         via_p = r.formulation.via_probabilities
         if loss:
@@ -1225,17 +1209,11 @@ def _sm_masked_nan(ctx: _SoftmaxCtx) -> list[Sentence]:
                 if via_p
                 else "the backward of 0 · (−inf) is NaN"
             )
-        claims = _held(name, "masked NaN", loss, grad)
-        out.append(
-            Sentence(
-                "masked NaN",
-                f"{name} returns NaN in {' and '.join(where)}, each with a masked (−inf) logit "
-                f"and a defined exact value: {'; '.join(causes)}.",
-                rows=(name,),
-                elements=tuple(sorted(set(loss) | set(grad))),
-                claims=tuple(claims),
-            )
+        text = (
+            f"{name} returns NaN in {_sides(loss, grad, ctx.samples, 'its')}, each with a "
+            f"masked (−inf) logit and a defined exact value: {'; '.join(causes)}."
         )
+        out.append(_flag_sentence("masked NaN", text, name, loss, grad))
     return out
 
 
