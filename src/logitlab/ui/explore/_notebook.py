@@ -1,19 +1,26 @@
 """The post's sliders in a notebook: an ipywidgets explorer over :func:`logitlab.compare`.
 
-Works wherever ipywidgets 8 renders (JupyterLab, Jupyter Notebook 7, VS Code): the table is
-an ``HTML`` widget and the plot a PNG in an ``Image`` widget drawn by matplotlib's Agg
-backend, so no extra front-end extension is needed.
+The controls are ipywidgets, the table an ``HTML`` widget, and the plot an anywidget
+(:class:`CurvePlot`, ``static/widget.js``) that draws the analysis core's curve with the
+plotly.js bundled in the installed ``plotly`` package, so it is interactive and works offline
+wherever anywidget renders (JupyterLab, Jupyter Notebook 7, VS Code, Colab).  Every number
+it shows is computed here by :func:`~logitlab.analysis.curves.bce_curve` and
+:func:`~logitlab.analysis.compare.compare`; the JavaScript only draws.
 """
 
 from __future__ import annotations
 
+import functools
 import html
-import io
+import importlib.resources
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from logitlab.analysis.compare import Comparison, compare
 from logitlab.analysis.curves import Curve, bce_curve
@@ -22,85 +29,53 @@ from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
 from logitlab.core.inputs import REDUCTIONS
+from logitlab.core.numbers import json_number
 from logitlab.ui.html import comparison_html
 
-__all__ = ["CurvePlot", "NotebookExplorer", "comparison_html", "notebook_explorer"]
+__all__ = ["CurvePlot", "NotebookExplorer", "comparison_html", "curve_data", "notebook_explorer"]
 
-_COLORS = {"torch.probabilities": "#d32f2f", "torch.logits": "#1565c0", "torch.naive": "#ef8f00"}
-# For the other formulations, colours far from the three above.
-_PALETTE = ("#6a1b9a", "#00897b", "#5d4037", "#c2185b", "#558b2f", "#455a64", "#f9a825", "#26c6da")
 _CURVE_POINTS = 601
 
 
-class CurvePlot:
-    """Loss and gradient against z drawn with matplotlib (Agg), saturated regions shaded.
+_STATIC = Path(__file__).parent / "static"
 
-    The figure is built once per curve; moving the marker only moves two lines, so a slider
-    move costs one redraw and PNG encode.
+
+@functools.lru_cache(maxsize=1)
+def _plotly_source() -> str:
+    """plotly.js as shipped inside the installed ``plotly`` package (no CDN)."""
+    root = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
+    return root.read_text(encoding="utf-8")
+
+
+def curve_data(curve: Curve) -> dict[str, Any]:
+    """What the plot draws: ``curve.to_dict()`` with the dtype's saturation thresholds and a
+    title; NaN and infinities are the strings of :func:`~logitlab.core.numbers.json_number`."""
+    sat = saturation(curve.dtype.name)
+    data = curve.to_dict()
+    data["saturation"] = sat.to_dict()
+    data["title"] = (
+        f"{curve.dtype.name}, y = {curve.target:.7g}; shaded: torch.sigmoid is exactly 0 or 1"
+    )
+    return data
+
+
+class CurvePlot(anywidget.AnyWidget):  # type: ignore[misc]
+    """Loss and gradient against z drawn by plotly.js in the front end (an anywidget).
+
+    ``curve`` is :func:`curve_data` of a :class:`~logitlab.analysis.curves.Curve`, ``marker``
+    the z of the dotted line, ``dots`` the per-element values at that z; the JavaScript in
+    ``static/widget.js`` only draws them.  A click on the plot sets ``clicked_z``.
     """
 
-    def __init__(self, curve: Curve, width: float = 9.0) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+    _esm = _STATIC / "widget.js"
+    _plotly = traitlets.Unicode("").tag(sync=True)
+    curve = traitlets.Dict().tag(sync=True)
+    marker = traitlets.Float(None, allow_none=True).tag(sync=True)
+    dots = traitlets.Dict().tag(sync=True)
+    clicked_z = traitlets.Float(None, allow_none=True).tag(sync=True)
 
-        self.curve = curve
-        fig = Figure(figsize=(width, 5.0), dpi=96)
-        self.canvas = FigureCanvasAgg(fig)
-        loss_ax, grad_ax = fig.subplots(2, 1, sharex=True)
-        sat = saturation(curve.dtype.name)
-        lo, hi = float(curve.z[0]), float(curve.z[-1])
-        # One colour per row, the same in both plots.
-        others = [r.name for r in curve.rows if r.name not in _COLORS]
-        colors = dict(_COLORS)
-        colors.update({name: _PALETTE[k % len(_PALETTE)] for k, name in enumerate(others)})
-        self.markers: list[Any] = []
-        self._background: Any = None
-        for ax, key, title in ((loss_ax, "value", "loss"), (grad_ax, "grad", "d loss / dz")):
-            for r in curve.rows:
-                data = getattr(r, key)
-                if r.status != "ok" or data is None:
-                    continue
-                color = colors[r.name]
-                ax.plot(curve.z, data, lw=1.6, label=r.name, color=color)
-            exact = curve.exact_value if key == "value" else curve.exact_grad
-            ax.plot(curve.z, exact, "k--", lw=1.2, label="exact")
-            if sat.one_from is not None and sat.one_from < hi:
-                ax.axvspan(max(sat.one_from, lo), hi, color="#d32f2f", alpha=0.1, lw=0)
-            if sat.zero_up_to is not None and sat.zero_up_to > lo:
-                ax.axvspan(lo, min(sat.zero_up_to, hi), color="#d32f2f", alpha=0.1, lw=0)
-            self.markers.append(ax.axvline(0.0, color="k", lw=1, ls=":"))
-            ax.set_ylabel(title + (" (nats)" if key == "value" else " (nats per unit z)"))
-            ax.grid(alpha=0.3)
-        loss_ax.set_title(
-            f"{curve.dtype.name}, y = {curve.target:.7g}; shaded: torch.sigmoid is exactly 0 or 1",
-            fontsize=10,
-        )
-        loss_ax.legend(fontsize=8, ncol=3, loc="upper center")
-        grad_ax.set_xlabel("logit z (log-odds, nats)")
-        grad_ax.set_xlim(lo, hi)
-        fig.tight_layout()
-
-    def png(self, z_marker: float | None = None) -> bytes:
-        """The figure with the marker at ``z_marker``, as PNG bytes."""
-        from PIL import Image
-
-        if self._background is None:
-            # Draw everything but the markers once; later calls blit the markers onto it.
-            for line in self.markers:
-                line.set_visible(False)
-            self.canvas.draw()
-            self._background = self.canvas.copy_from_bbox(self.canvas.figure.bbox)
-        self.canvas.restore_region(self._background)
-        if z_marker is not None and math.isfinite(z_marker):
-            for line in self.markers:
-                line.set_visible(True)
-                line.set_xdata([z_marker, z_marker])
-                line.axes.draw_artist(line)
-        rgba = self.canvas.buffer_rgba()
-        image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1)
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(_plotly=_plotly_source(), **kwargs)
 
 
 def _optional_number(text: str, argument: str) -> float | None:
@@ -205,13 +180,12 @@ class NotebookExplorer(widgets.VBox):
         )
         self.step_text = widgets.HTML()
         self.table = widgets.HTML()
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.plot = CurvePlot(layout=widgets.Layout(width="100%"))
         self.z_range = (float(z_range[0]), float(z_range[1]))
         self.formulations: list[str] | None = None
         self.comparison: Comparison | None = None
         self.error: str | None = None
         self._curve_key: tuple[Any, ...] | None = None
-        self._plot: CurvePlot | None = None
         self._quiet = False
         super().__init__(
             [
@@ -237,7 +211,14 @@ class NotebookExplorer(widgets.VBox):
         self.every_framework.observe(self._every, names="value")
         self.zoom.observe(self._zoom, names="value")
         self.step.observe(self._step, names="value")
+        self.plot.observe(self._clicked, names="clicked_z")
         self.update()
+
+    def _clicked(self, change: Any) -> None:
+        z = change["new"]
+        if z is not None and math.isfinite(z):
+            s = self.logit_sliders[0]
+            s.value = min(max(float(z), s.min), s.max)
 
     def _changed(self, change: Any) -> None:
         if not self._quiet:
@@ -348,10 +329,40 @@ class NotebookExplorer(widgets.VBox):
             except InputError as err:
                 self.error = str(err)
                 return
-            self._plot = CurvePlot(curve)
+            self.plot.curve = curve_data(curve)
             self._curve_key = key
-        assert self._plot is not None
-        self.plot.value = self._plot.png(float(c.case.logits.ravel()[0]))
+        self._mark(z[0], y[0], w, pw, names)
+
+    def _mark(
+        self, z: float, y: float, w: float | None, pw: float | None, names: list[str]
+    ) -> None:
+        """The plot's marker at element 1's z, with its per-element values from ``compare``."""
+        one = compare(
+            [z],
+            [y],
+            dtype=self.dtype.value,
+            reduction="none",
+            weight=w,
+            pos_weight=pw,
+            formulations=names,
+        )
+        zz = float(one.case.logits.ravel()[0])
+        rows = {
+            r.formulation.name: {
+                "value": json_number(float(r.value.ravel()[0])),
+                "grad": json_number(float(r.grad.ravel()[0])),
+            }
+            for r in one.rows
+            if r.status == "ok" and r.value is not None and r.grad is not None
+        }
+        with self.plot.hold_sync():
+            self.plot.marker = zz if math.isfinite(zz) else None
+            self.plot.dots = {
+                "z": json_number(zz),
+                "rows": rows,
+                "label": f"dots: element 1 alone (z1 = {zz:.7g}, y1 = {y:.7g}), per element; "
+                f"the table shows the {self.reduction.value}",
+            }
 
 
 def notebook_explorer(
