@@ -59,7 +59,7 @@ def curve_data(curve: Curve) -> dict[str, Any]:
     return data
 
 
-class CurvePlot(anywidget.AnyWidget):  # type: ignore[misc]
+class CurvePlot(anywidget.AnyWidget):
     """Loss and gradient against z drawn by plotly.js in the front end (an anywidget).
 
     ``curve`` is :func:`curve_data` of a :class:`~logitlab.analysis.curves.Curve`, ``marker``
