@@ -180,7 +180,9 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             errors: list[str] = []
+            console: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.goto(lab + "/lab/tree/explore.ipynb")
             editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
             editor.wait_for(timeout=120_000)
@@ -191,7 +193,10 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             page.keyboard.press("Shift+Enter")
             # The widget: the controls, the table and the plotly plot drawn by widget.js.
             plot = page.locator(".logitlab-plot")
-            expect(plot.locator(".main-svg").first).to_be_visible(timeout=180_000)
+            try:
+                plot.locator(".main-svg").first.wait_for(timeout=180_000)
+            except Exception:
+                raise AssertionError(f"no plot; page errors {errors}, console {console}") from None
             expect(plot).to_have_attribute("data-marker", "-2")
             table_row = page.locator("tr[data-name='torch.probabilities']")
             expect(table_row).to_have_count(1, timeout=30_000)
