@@ -1,15 +1,22 @@
-"""Speed of logitlab.stable.binary_cross_entropy_with_logits against the frameworks' own.
+"""Speed of logitlab.stable's losses against the frameworks' own, in one process.
 
-Forward and forward + backward on 10**7 float32 elements (soft targets), in one process:
+Forward + backward (and forward alone) on ``-n`` float32 elements (default 10**7, normal
+logits of standard deviation 4, uniform soft targets), every timing the median of
+``--repeat`` runs after a warm-up run, printed as Markdown tables with each row's ratio
+to the framework's own loss measured in the same process:
 
-* torch tensors: ``stable`` (float64 inside; ``torch.compile`` in its default ``"auto"``
-  mode, and eager) against ``F.binary_cross_entropy_with_logits`` (float32 inside);
-* NumPy arrays: ``stable`` (float64 inside) against a plain NumPy formulation
-  (PyTorch's ``max(z, 0) - z y + log1p(exp(-|z|))`` and ``(sigmoid(z) - y) / n``), run in
-  float32 and in float64.
+* torch, eager: ``stable.binary_cross_entropy_with_logits`` with its compiled kernels
+  switched off (``stable.set_torch_compile(False)``) against
+  ``F.binary_cross_entropy_with_logits``;
+* torch.compile: ``stable`` with its kernels compiled (``set_torch_compile(True)``)
+  against the same eager baseline and against ``torch.compile`` of the baseline; the
+  first call of each (compilation) is reported separately;
+* NumPy: ``stable`` against the plain float32 NumPy formulation (PyTorch's
+  ``max(z, 0) - z y + log1p(exp(-|z|))`` and ``(sigmoid(z) - y) / n``);
+* softmax cross-entropy on ``--rows`` x ``--classes`` float32 logits with class-index
+  targets: ``stable.softmax_cross_entropy`` (eager) against ``F.cross_entropy``.
 
-Each timing is the median of ``--repeat`` runs after a warm-up run; the first compiled
-call (compilation) is timed separately.  Run: ``python benchmarks/bench_stable.py``.
+Run: ``python benchmarks/bench_stable.py`` (``--rows 100000`` for the issue's 10**5 x 1000).
 """
 
 from __future__ import annotations
@@ -38,9 +45,7 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times)
 
 
-def torch_forward_backward(
-    loss_fn: Callable[..., torch.Tensor], z: torch.Tensor, y: torch.Tensor
-) -> None:
+def forward_backward(loss_fn: Callable[..., torch.Tensor], z: torch.Tensor, y: Any) -> None:
     zg = z.detach().requires_grad_(True)
     loss_fn(zg, y).backward()
 
@@ -53,86 +58,134 @@ def numpy_plain_grad(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (1 / (1 + np.exp(-z)) - y) / z.size
 
 
+def ms(t: float) -> str:
+    return f"{t * 1e3:.0f} ms"
+
+
+def row(name: str, times: tuple[float, float], base: tuple[float, float]) -> str:
+    cells = [f"{ms(t)} ({t / b:.2f}x)" for t, b in zip(times, base)]
+    return f"| {name} | {cells[0]} | {cells[1]} |"
+
+
+def first_call(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_bce_torch(z: torch.Tensor, y: torch.Tensor, repeat: int, compile_rows: bool) -> list[str]:
+    native = F.binary_cross_entropy_with_logits
+    ours = stable.binary_cross_entropy_with_logits
+    lines = [
+        f"| {z.numel():.0e} float32, torch | forward | forward + backward |",
+        "|---|---|---|",
+    ]
+    stable.set_torch_compile(False)
+    # Interleaved, so that the machine's load shifts both alike.
+    base_f, base_fb, eager_f, eager_fb = [], [], [], []
+    forward_backward(native, z, y)
+    forward_backward(ours, z, y)
+    for _ in range(repeat):
+        base_f.append(median_time(lambda: native(z, y), 1))
+        base_fb.append(median_time(lambda: forward_backward(native, z, y), 1))
+        eager_f.append(median_time(lambda: ours(z, y), 1))
+        eager_fb.append(median_time(lambda: forward_backward(ours, z, y), 1))
+    base = (statistics.median(base_f), statistics.median(base_fb))
+    eager = (statistics.median(eager_f), statistics.median(eager_fb))
+    lines.append(row("`F.binary_cross_entropy_with_logits` (eager)", base, base))
+    lines.append(row("`stable` eager (`set_torch_compile(False)`)", eager, base))
+    if not compile_rows:
+        stable.set_torch_compile("auto")
+        return lines
+
+    compiled_native = torch.compile(native)
+    compile_native = first_call(lambda: forward_backward(compiled_native, z, y))
+    stable.set_torch_compile(True)
+    compile_ours = first_call(lambda: forward_backward(ours, z, y))
+    cn_f, cn_fb, co_f, co_fb = [], [], [], []
+    for _ in range(repeat):
+        cn_f.append(median_time(lambda: compiled_native(z, y), 1))
+        cn_fb.append(median_time(lambda: forward_backward(compiled_native, z, y), 1))
+        co_f.append(median_time(lambda: ours(z, y), 1))
+        co_fb.append(median_time(lambda: forward_backward(ours, z, y), 1))
+    stable.set_torch_compile("auto")
+    cnative = (statistics.median(cn_f), statistics.median(cn_fb))
+    cours = (statistics.median(co_f), statistics.median(co_fb))
+    lines.append(row("`torch.compile(F.binary_cross_entropy_with_logits)`", cnative, base))
+    lines.append(row("`stable` compiled kernels (`set_torch_compile(True)`)", cours, base))
+    lines.append("")
+    lines.append(
+        f"stable compiled against torch.compile of the baseline: forward "
+        f"{cours[0] / cnative[0]:.2f}x, forward + backward {cours[1] / cnative[1]:.2f}x.  "
+        f"First call (compilation): torch.compile(F...) {compile_native:.1f} s, "
+        f"stable's kernels {compile_ours:.1f} s."
+    )
+    return lines
+
+
+def bench_bce_numpy(z: np.ndarray, y: np.ndarray, repeat: int) -> list[str]:
+    ours_f = stable.binary_cross_entropy_with_logits
+    ours_g = stable.binary_cross_entropy_with_logits_grad
+    pf, pg, sf, sg = [], [], [], []
+    for _ in range(repeat):
+        pf.append(median_time(lambda: numpy_plain_forward(z, y), 1))
+        pg.append(median_time(lambda: numpy_plain_grad(z, y), 1))
+        sf.append(median_time(lambda: ours_f(z, y), 1))
+        sg.append(median_time(lambda: ours_g(z, y), 1))
+    base = (statistics.median(pf), statistics.median(pg))
+    ours = (statistics.median(sf), statistics.median(sg))
+    return [
+        f"| {z.size:.0e} float32, NumPy | loss (mean) | gradient |",
+        "|---|---|---|",
+        row("plain float32 NumPy (PyTorch's formula, `(sigmoid(z) - y) / n`)", base, base),
+        row("`stable`", ours, base),
+    ]
+
+
+def bench_softmax(rows: int, classes: int, repeat: int, rng: np.random.Generator) -> list[str]:
+    z_np = rng.normal(0.0, 4.0, (rows, classes)).astype(np.float32)
+    t_np = rng.integers(0, classes, rows)
+    z, t = torch.from_numpy(z_np), torch.from_numpy(t_np)
+    native, ours = F.cross_entropy, stable.softmax_cross_entropy
+    bf, bfb, sf, sfb = [], [], [], []
+    forward_backward(native, z, t)
+    forward_backward(ours, z, t)
+    for _ in range(repeat):
+        bf.append(median_time(lambda: native(z, t), 1))
+        bfb.append(median_time(lambda: forward_backward(native, z, t), 1))
+        sf.append(median_time(lambda: ours(z, t), 1))
+        sfb.append(median_time(lambda: forward_backward(ours, z, t), 1))
+    base = (statistics.median(bf), statistics.median(bfb))
+    eager = (statistics.median(sf), statistics.median(sfb))
+    return [
+        f"| {rows} x {classes} float32, torch | forward | forward + backward |",
+        "|---|---|---|",
+        row("`F.cross_entropy` (eager)", base, base),
+        row("`stable.softmax_cross_entropy` (eager)", eager, base),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=10**7, help="elements (default 10**7)")
+    parser.add_argument("-n", type=int, default=10**7, help="BCE elements (default 10**7)")
+    parser.add_argument("--rows", type=int, default=10**4, help="softmax rows (default 10**4)")
+    parser.add_argument("--classes", type=int, default=1000, help="softmax classes (1000)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--skip-compile", action="store_true", help="no torch.compile rows")
     args = parser.parse_args()
-    n, repeat = args.n, args.repeat
 
     rng = np.random.default_rng(0)
-    z_np = rng.normal(0.0, 4.0, n).astype(np.float32)
-    y_np = rng.random(n, dtype=np.float32)
+    z_np = rng.normal(0.0, 4.0, args.n).astype(np.float32)
+    y_np = rng.random(args.n, dtype=np.float32)
     z, y = torch.from_numpy(z_np), torch.from_numpy(y_np)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-        f"n = {n:.0e} float32, median of {repeat}"
+        f"medians of {args.repeat}, interleaved with the baseline\n"
     )
-
-    # --- torch ---------------------------------------------------------------------------
-    native = F.binary_cross_entropy_with_logits
-    ours = stable.binary_cross_entropy_with_logits
-    rows: list[tuple[str, float, float]] = []
-    t_native_f = median_time(lambda: native(z, y), repeat)
-    t_native_fb = median_time(lambda: torch_forward_backward(native, z, y), repeat)
-    rows.append(("F.binary_cross_entropy_with_logits", t_native_f, t_native_fb))
-
-    stable.set_torch_compile("auto")
-    start = time.perf_counter()
-    torch_forward_backward(ours, z, y)
-    first_call = time.perf_counter() - start
-    t_comp_f = median_time(lambda: ours(z, y), repeat)
-    t_comp_fb = median_time(lambda: torch_forward_backward(ours, z, y), repeat)
-    compiled = stable.get_torch_compile()
-    rows.append((f"stable (torch.compile {compiled!r})", t_comp_f, t_comp_fb))
-
-    stable.set_torch_compile(False)
-    t_eager_f = median_time(lambda: ours(z, y), repeat)
-    t_eager_fb = median_time(lambda: torch_forward_backward(ours, z, y), repeat)
-    rows.append(("stable (eager float64)", t_eager_f, t_eager_fb))
-    stable.set_torch_compile("auto")
-
-    print("\ntorch tensors                           forward    fwd+bwd   ratio fwd  ratio fwd+bwd")
-    for name, tf, tfb in rows:
-        print(
-            f"  {name:<36} {tf * 1e3:8.1f} ms {tfb * 1e3:8.1f} ms   "
-            f"{tf / t_native_f:6.2f}x   {tfb / t_native_fb:6.2f}x"
-        )
-    print(f"  (first compiled call, compilation included: {first_call:.1f} s)")
-
-    # --- NumPy ---------------------------------------------------------------------------
-    t_plain_f = median_time(lambda: numpy_plain_forward(z_np, y_np), repeat)
-    t_plain_g = median_time(lambda: numpy_plain_grad(z_np, y_np), repeat)
-    z64, y64 = z_np.astype(np.float64), y_np.astype(np.float64)
-    t_plain64_f = median_time(lambda: numpy_plain_forward(z64, y64), repeat)
-    t_plain64_g = median_time(lambda: numpy_plain_grad(z64, y64), repeat)
-    t_np_f = median_time(lambda: stable.binary_cross_entropy_with_logits(z_np, y_np), repeat)
-    t_np_g = median_time(lambda: stable.binary_cross_entropy_with_logits_grad(z_np, y_np), repeat)
-    print("\nNumPy arrays                            forward   gradient   ratio fwd  ratio grad")
-    print(
-        f"  {'plain float32 NumPy':<36} {t_plain_f * 1e3:8.1f} ms {t_plain_g * 1e3:8.1f} ms   "
-        f"{1:6.2f}x   {1:6.2f}x"
-    )
-    print(
-        f"  {'plain float64 NumPy (same formula)':<36} {t_plain64_f * 1e3:8.1f} ms "
-        f"{t_plain64_g * 1e3:8.1f} ms   "
-        f"{t_plain64_f / t_plain_f:6.2f}x   {t_plain64_g / t_plain_g:6.2f}x"
-    )
-    print(
-        f"  {'stable (float64 inside)':<36} {t_np_f * 1e3:8.1f} ms {t_np_g * 1e3:8.1f} ms   "
-        f"{t_np_f / t_plain_f:6.2f}x   {t_np_g / t_plain_g:6.2f}x"
-    )
-
-    print(
-        "\nratio stable/torch native, torch tensors: "
-        f"forward {t_comp_f / t_native_f:.2f}x, forward+backward {t_comp_fb / t_native_fb:.2f}x "
-        "(target: within 2x)"
-    )
-    print(
-        f"ratio stable/plain NumPy, NumPy arrays: forward {t_np_f / t_plain_f:.2f}x, "
-        f"gradient {t_np_g / t_plain_g:.2f}x against float32; forward "
-        f"{t_np_f / t_plain64_f:.2f}x, gradient {t_np_g / t_plain64_g:.2f}x against float64"
-    )
+    lines = bench_bce_torch(z, y, args.repeat, not args.skip_compile)
+    print("\n".join(lines), end="\n\n")
+    print("\n".join(bench_bce_numpy(z_np, y_np, args.repeat)), end="\n\n")
+    print("\n".join(bench_softmax(args.rows, args.classes, args.repeat, rng)))
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def test_fast_softmax_matches_the_exact_module_where_it_resolves() -> None:
 
 
 def test_softmax_audit_rows() -> None:
-    r = audit("softmax_ce", dtypes=["float32"], points=300)
+    r = audit("softmax_ce", dtypes=["float32"], points=300, families=["m,0,0"])
     names = [row.name for row in r.rows]
     assert names[:3] == ["torch.cross_entropy", "torch.log_softmax_nll", "torch.log_of_softmax"]
     fused = r.row("torch.cross_entropy", "float32").measures
@@ -85,7 +85,9 @@ def test_jax_softmax_rows() -> None:
         formulations=["optax.softmax_ce", "jax.log_of_softmax"],
         dtypes=["float32"],
         points=200,
+        families=["m,0,0", "masked"],
     )
+    assert {row.family for row in r.rows} == {"m,0,0", "masked"}
     assert all(row.status == "ok" and row.has_autograd for row in r.rows)
     fused = r.row("optax.softmax_ce", "float32").measures
     assert fused is not None and fused.value.inf == 0

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import mpmath
@@ -44,3 +45,58 @@ def ulps_against(
 def narrow_values(dtype: str) -> np.ndarray:
     """Every finite value of a 16-bit format, plus -0.0, as float64."""
     return np.append(get_format(dtype).values(), -0.0)
+
+
+def assert_correctly_rounded(
+    computed: Any,
+    reference: np.ndarray,
+    dtype: str,
+    exact_at: Callable[[int], Any],
+    tolerance: float,
+) -> int:
+    """Every element of ``computed`` is the exact value correctly rounded to ``dtype``.
+
+    ``reference`` is a fast reference within ``tolerance`` ULP of exact (proven against
+    mpmath elsewhere): an element within ``0.5 - tolerance`` ULP of it is correctly
+    rounded, one beyond ``0.5 + tolerance`` is not, and the few in between (near-ties,
+    which the reference cannot decide) are decided by ``exact_at(i)`` (an mpmath value),
+    rounded with :func:`logitlab.core.ulp.round_to_format`.  Returns how many needed mpmath.
+    """
+    from logitlab.core.mp import mp_context
+    from logitlab.core.ulp import round_to_format
+    from logitlab.exact import fast
+
+    c = np.asarray(computed, dtype=np.float64).ravel()
+    errors = fast.ulp_errors(c, reference, dtype)
+    assert not np.isnan(errors).any()
+    assert errors.max() <= 0.5 + tolerance, (np.argmax(errors), errors.max())
+    close = np.flatnonzero(errors > 0.5 - tolerance)
+    # 2,000 bits decide nearly every near-tie; the few still within 2**-1980 of a
+    # midpoint at 2,000 bits get 100,000 (the tail exp(-|z|) of float16's largest
+    # logits, |z| <= 65504, needs 94,500).
+    for i in close:
+        with wide_mp(2000):
+            x = mp_context().mpf(exact_at(int(i)))  # this thread's context, not mpmath.mp
+            slack = abs(x) * mp_context().ldexp(1, -1980)
+            low = round_to_format(x - slack, dtype)
+            expected = low if low == round_to_format(x + slack, dtype) else None
+        if expected is None:
+            with wide_mp(100_000):
+                expected = round_to_format(exact_at(int(i)), dtype)
+        assert c[i] == expected, (int(i), c[i], expected)
+    return len(close)
+
+
+@contextlib.contextmanager
+def wide_mp(bits: int = 2000) -> Iterator[None]:
+    """This thread's mpmath context at ``bits`` (``round_to_format`` first rounds to it):
+    a near-tie can hinge on a tail ``exp(-|z|)`` far below 160 bits (z up to ~1000)."""
+    from logitlab.core.mp import mp_context
+
+    ctx = mp_context()
+    saved = ctx.prec
+    ctx.prec = bits
+    try:
+        yield
+    finally:
+        ctx.prec = saved

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from logitlab import exact, stable
+from logitlab.core.ulp import round_to_format
 
 from ._helpers import ulps_against
 
@@ -93,3 +94,17 @@ def test_without_x64_it_still_runs_in_float32() -> None:
         # of the exact loss, y softplus(30) + (1 - y) softplus(-30) = 3.0000936e-9.
         reference = exact.bce(-30.0, float(np.float32(1e-10)))
         assert ulps_against([float(got)], lambda _: reference, np.zeros(1), "float32")[0] <= 4
+
+
+def test_subnormal_results_eager_correct_and_the_jit_limit() -> None:
+    # sigma(-100), sigma(-103), sigma(-90) are float32 subnormals: 3.78e-44, 1.4e-45 (the
+    # smallest subnormal), 8.19e-40.  XLA's float64 -> float32 conversion flushes them to
+    # 0, so eager JAX rounds on the host: the same bits as NumPy, correctly rounded.
+    z = np.float32([-100.0, -103.0, -90.0])
+    expected = [round_to_format(exact.sigmoid(float(v)), "float32") for v in z]
+    assert all(0 < e < 1.18e-38 for e in expected)
+    assert np.asarray(stable.sigmoid(jnp.asarray(z))).astype(np.float64).tolist() == expected
+    # The documented limit: under jax.jit (tracers, no host values) and in jax.grad the
+    # conversion is XLA's, which gives 0 here (or, should XLA keep subnormals, the value).
+    jitted = np.asarray(jax.jit(stable.sigmoid)(jnp.asarray(z))).astype(np.float64)
+    assert all(v in (0.0, e) for v, e in zip(jitted, expected))

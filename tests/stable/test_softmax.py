@@ -278,3 +278,56 @@ def test_bad_input_names_the_argument(kwargs: dict, argument: str) -> None:
     with pytest.raises(InputError) as info:
         stable.softmax_cross_entropy(**args)
     assert info.value.argument == argument
+
+
+# --- masked (-inf) logits -------------------------------------------------------------------
+
+
+def _mp_log_softmax(row: list[float]) -> list[object]:
+    import mpmath
+
+    ctx = mpmath.MPContext()
+    ctx.prec = 300
+    finite = [ctx.mpf(v) for v in row if v != -math.inf]
+    total = ctx.fsum(ctx.exp(v) for v in finite)
+    return [ctx.log(ctx.exp(ctx.mpf(v)) / total) if v != -math.inf else -ctx.inf for v in row]
+
+
+def test_masked_rows_are_defined_and_never_nan() -> None:
+    from logitlab.core.ulp import round_to_format
+
+    inf = math.inf
+    z = np.array([[0.0, -inf, 1.0], [-inf, -inf, -inf], [-inf, 2.0, 0.0]], dtype=np.float32)
+    t = np.array([0, 0, 0])
+    lp0 = _mp_log_softmax([0.0, -inf, 1.0])
+    lp2 = _mp_log_softmax([-inf, 2.0, 0.0])
+    # row 0: an ordinary loss; row 1 (fully masked): 0, left out of the mean; row 2 (target
+    # masked): the exact loss -log 0 = +inf, with the finite gradient softmax(z) - onehot
+    per_sample = stable.softmax_cross_entropy(z, t, reduction="none")
+    assert per_sample.tolist() == [round_to_format(-lp0[0], "float32"), 0.0, inf]
+    z01 = z[:2]
+    mean = stable.softmax_cross_entropy(z01, t[:2])
+    assert float(mean) == round_to_format(-lp0[0], "float32")  # divided by 1, not 2
+    import mpmath
+
+    expected = np.array(
+        [
+            [round_to_format(mpmath.exp(v) - (c == 0), "float32") for c, v in enumerate(lp0)],
+            [0.0, 0.0, 0.0],
+            [round_to_format(mpmath.exp(v) - (c == 0), "float32") for c, v in enumerate(lp2)],
+        ]
+    )
+    grad = stable.softmax_cross_entropy_grad(z, t, reduction="sum")
+    np.testing.assert_array_equal(grad.astype(np.float64), expected)
+    zt = torch.tensor(z, requires_grad=True)
+    loss = stable.softmax_cross_entropy(zt, torch.tensor(t), reduction="none")
+    assert loss.tolist() == per_sample.tolist()
+    loss.sum().backward()
+    np.testing.assert_array_equal(zt.grad.double().numpy(), expected)
+    # probability targets: the masked row is 0 as well (the denominator stays N, as ATen's)
+    y = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=np.float32)
+    zt = torch.tensor(z01, requires_grad=True)
+    prob = stable.softmax_cross_entropy(zt, torch.tensor(y))
+    assert float(prob) == round_to_format(-lp0[0] / 2, "float32")
+    prob.backward()
+    assert torch.isfinite(zt.grad).all() and (zt.grad[1] == 0).all()

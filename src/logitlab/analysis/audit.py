@@ -60,7 +60,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 #: Quantities the audit knows.
-QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
+QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce", "focal")
 #: Logits per float32/float64 sweep in the default audit (16-bit formats: every value).
 DEFAULT_POINTS = 20_000
 
@@ -80,6 +80,12 @@ class Settings:
     #: Which float32/float64 targets get a breakpoint search: ``"hard"`` (0 and 1, the
     #: default) or ``"all"`` (16-bit formats always report every target).
     breakpoints: str = "hard"
+    #: The softmax audit's families of rows (:data:`audit_softmax.FAMILIES`); ``()``
+    #: for the other quantities.
+    families: tuple[str, ...] = ()
+    #: The focal loss's ``alpha`` (``None``: no alpha weighting) and ``gamma``.
+    alpha: float | None = 0.25
+    gamma: float = 2.0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -96,11 +102,12 @@ class AuditResult:
     seconds: float = 0.0
     workers: int = 1
 
-    def row(self, name: str, dtype: str) -> Row:
+    def row(self, name: str, dtype: str, family: str | None = None) -> Row:
+        """The row of ``name`` at ``dtype`` (softmax: in ``family``, by default the first)."""
         for r in self.rows:
-            if r.name == name and r.dtype == dtype:
+            if r.name == name and r.dtype == dtype and family in (None, r.family):
                 return r
-        raise KeyError((name, dtype))
+        raise KeyError((name, dtype, family))
 
     @property
     def breakpoints(self) -> list[Onset]:
@@ -108,9 +115,15 @@ class AuditResult:
         return [o for r in self.rows for o in r.onsets]
 
     def onset(
-        self, name: str, dtype: str, target: float | str | None, side: str, criterion: str
+        self,
+        name: str,
+        dtype: str,
+        target: float | str | None,
+        side: str,
+        criterion: str,
+        family: str | None = None,
     ) -> Onset:
-        for o in self.row(name, dtype).onsets:
+        for o in self.row(name, dtype, family).onsets:
             if (o.target, o.side, o.criterion) == (target, side, criterion):
                 return o
         raise KeyError((name, dtype, target, side, criterion))
@@ -304,6 +317,11 @@ def _run_dtype(settings: Settings, dtype: str, emit: Callable[[str, Any], None])
     if settings.quantity == "softmax_ce":
         audit_softmax.run_dtype(settings, dtype, emit)
         return
+    if settings.quantity == "focal":
+        from logitlab.analysis import audit_focal
+
+        audit_focal.run_dtype(settings, dtype, emit)
+        return
     fmt = get_format(dtype)
     z, y, notes = _inputs(settings, fmt)
     start = time.perf_counter()
@@ -341,7 +359,12 @@ def _worker(settings: Settings, dtypes: list[str], queue: Any) -> None:
 def _cost(settings: Settings, dtype: str) -> float:
     fmt = get_format(dtype)
     n = 2**16 if fmt.bits == 16 else settings.points
-    per = {"bce": len(settings.targets), "softmax_ce": 2 * 3}.get(settings.quantity, 1)
+    per_quantity = {
+        "bce": len(settings.targets),
+        "softmax_ce": 2 * 3 * max(1, len(settings.families)),
+        "focal": len(settings.targets),
+    }
+    per = per_quantity.get(settings.quantity, 1)
     return n * per
 
 
@@ -382,6 +405,9 @@ def check_settings(
     pos_weight: float | None = None,
     workers: int = 1,
     breakpoints: str = "hard",
+    families: Sequence[str] | None = None,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
 ) -> Settings:
     """Every argument of :func:`audit` checked, before any work; raises
     :class:`~logitlab.InputError` naming the argument."""
@@ -404,7 +430,35 @@ def check_settings(
         raise InputError("workers", f"{workers!r} is not an integer >= 1")
     if breakpoints not in ("hard", "all"):
         raise InputError("breakpoints", f"{breakpoints!r} is not one of hard, all")
-    return Settings(quantity, chosen, ds, points, seed, tgt, weight, pos_weight, breakpoints)
+    fams: tuple[str, ...] = ()
+    if quantity == "softmax_ce":
+        known = [f.name for f in audit_softmax.FAMILIES]
+        for name in families or ():
+            if name not in known:
+                raise InputError(
+                    "families", f"unknown family {name!r}; choose from {', '.join(known)}"
+                )
+        fams = tuple(dict.fromkeys(families or audit_softmax.DEFAULT_FAMILIES))
+    elif families:
+        raise InputError("families", f"families are softmax_ce's rows, not {quantity!r}'s")
+    if alpha is not None and not (math.isfinite(alpha) and 0 <= alpha <= 1):
+        raise InputError("alpha", f"{alpha!r} is not a number in [0, 1]")
+    if not (math.isfinite(gamma) and gamma >= 0):
+        raise InputError("gamma", f"{gamma!r} must be a finite number >= 0")
+    return Settings(
+        quantity,
+        chosen,
+        ds,
+        points,
+        seed,
+        tgt,
+        weight,
+        pos_weight,
+        breakpoints,
+        fams,
+        alpha,
+        gamma,
+    )
 
 
 def audit(
@@ -420,10 +474,16 @@ def audit(
     workers: int = 1,
     progress: Callable[[Row], None] | None = None,
     breakpoints: str = "hard",
+    families: Sequence[str] | None = None,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
 ) -> AuditResult:
     """Audit ``quantity`` for each formulation and dtype; see :class:`AuditResult`.
 
-    ``points`` sets the float32/float64 sweep (16-bit formats take every finite value).
+    ``points`` sets the float32/float64 sweep (16-bit formats take every finite value);
+    ``families`` the softmax audit's families of rows (default
+    :data:`~logitlab.analysis.audit_softmax.DEFAULT_FAMILIES`); ``alpha`` and ``gamma``
+    the focal loss's.
     ``progress`` is called with each finished row.  Raises
     :class:`~logitlab.InputError` naming the argument for unknown names or bad numbers.
     """
@@ -438,6 +498,9 @@ def audit(
         pos_weight=pos_weight,
         workers=workers,
         breakpoints=breakpoints,
+        families=families,
+        alpha=alpha,
+        gamma=gamma,
     )
     quantity, chosen, ds = settings.quantity, settings.formulations, settings.dtypes
     start = time.perf_counter()
@@ -458,8 +521,11 @@ def audit(
             _run_dtype(settings, d, emit)
     else:
         _parallel(settings, groups, emit)
-    order = {(n, d): i for i, (n, d) in enumerate((n, d) for n in chosen for d in ds)}
-    rows.sort(key=lambda r: order[(r.name, r.dtype)])
+    fams: tuple[str | None, ...] = settings.families or (None,)
+    order = {
+        key: i for i, key in enumerate((fam, n, d) for fam in fams for n in chosen for d in ds)
+    }
+    rows.sort(key=lambda r: order[(r.family, r.name, r.dtype)])
     edge_values = {d: reference[d].pop("edges") for d in ds if d in reference}
     return AuditResult(
         settings, rows, edge_values, reference, time.perf_counter() - start, len(groups)

@@ -27,7 +27,8 @@ class Row:
     ``status`` is ``ok``, ``skipped`` (framework not installed), ``not applicable`` or
     ``error`` (the framework refused; ``reason`` has its message).  ``onsets`` are the
     breakpoints (:class:`~logitlab.analysis.breakpoints.Onset`, one per target x side x
-    criterion); ``plot`` holds per-bin maxima of the ULP errors against z for the plots.
+    criterion); ``family`` names the softmax audit's family of rows; ``plot`` holds
+    per-bin maxima of the ULP errors against z for the plots.
     """
 
     name: str
@@ -42,10 +43,16 @@ class Row:
     has_autograd: bool = True
     plot: dict[str, Any] = field(default_factory=dict)
     onsets: list[Onset] = field(default_factory=list)
+    #: The softmax audit's family of rows (``None`` for the other quantities).
+    family: str | None = None
+    #: For families that are classified rather than measured (softmax ``target
+    #: masked``): per case, what the path returned against the exact limit.
+    behaviour: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "formulation": self.name,
+            "family": self.family,
             "framework": self.framework,
             "code": self.code,
             "dtype": self.dtype,
@@ -56,6 +63,7 @@ class Row:
             "autograd": self.has_autograd,
             "measures": None if self.measures is None else self.measures.to_dict(),
             "breakpoints": [o.to_dict() for o in self.onsets],
+            "behaviour": self.behaviour,
         }
 
 

@@ -131,10 +131,13 @@ class Onset:
     criterion: str
     z: float | None
     method: str
+    #: The softmax audit's family of rows (``None`` elsewhere).
+    family: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "formulation": self.formulation,
+            "family": self.family,
             "dtype": self.dtype,
             "target": self.target,
             "side": self.side,

@@ -76,6 +76,17 @@ class Claim:
     holds: bool
 
 
+def _held(name: str, flag: str, loss: list[int], grad: list[int]) -> list[Claim]:
+    """Claims that ``flag`` holds on the loss at ``loss`` and on the gradient at ``grad``
+    (a side with no elements makes no claim)."""
+    claims = []
+    if loss:
+        claims.append(Claim(name, "loss", flag, tuple(loss), True))
+    if grad:
+        claims.append(Claim(name, "gradient", flag, tuple(grad), True))
+    return claims
+
+
 @dataclass(frozen=True)
 class Sentence:
     """One sentence, the template that made it, and the rows and elements it names."""
@@ -689,11 +700,7 @@ def _non_finite(ctx: _Ctx) -> list[Sentence]:
             )
         if causes:
             text += "; " + "; ".join(causes)
-        claims = []
-        if loss:
-            claims.append(Claim(name, "loss", "non-finite", tuple(loss), True))
-        if grad:
-            claims.append(Claim(name, "gradient", "non-finite", tuple(grad), True))
+        claims = _held(name, "non-finite", loss, grad)
         if sat_loss:
             claims.append(Claim(name, "loss", "log clamped", tuple(sat_loss), False))
         out.append(
@@ -722,11 +729,7 @@ def _nan_at_infinity(ctx: _Ctx) -> list[Sentence]:
             where.append(f"the loss at {ctx.elements(loss, target=True)}")
         if grad:
             where.append(f"the gradient at {ctx.elements(grad, target=True)}")
-        claims = []
-        if loss:
-            claims.append(Claim(name, "loss", "NaN", tuple(loss), True))
-        if grad:
-            claims.append(Claim(name, "gradient", "NaN", tuple(grad), True))
+        claims = _held(name, "NaN", loss, grad)
         out.append(
             Sentence(
                 "NaN",
@@ -764,11 +767,7 @@ def _flushed(ctx: _Ctx) -> list[Sentence]:
                 + ", ".join(ctx.num(ctx.exact_grad[i]) for i in grad[:3])
                 + ")"
             )
-        claims = []
-        if loss:
-            claims.append(Claim(name, "loss", "subnormal flushed", tuple(loss), True))
-        if grad:
-            claims.append(Claim(name, "gradient", "subnormal flushed", tuple(grad), True))
+        claims = _held(name, "subnormal flushed", loss, grad)
         out.append(
             Sentence(
                 "subnormal flushed",
@@ -1226,11 +1225,7 @@ def _sm_masked_nan(ctx: _SoftmaxCtx) -> list[Sentence]:
                 if via_p
                 else "the backward of 0 · (−inf) is NaN"
             )
-        claims = []
-        if loss:
-            claims.append(Claim(name, "loss", "masked NaN", tuple(loss), True))
-        if grad:
-            claims.append(Claim(name, "gradient", "masked NaN", tuple(grad), True))
+        claims = _held(name, "masked NaN", loss, grad)
         out.append(
             Sentence(
                 "masked NaN",

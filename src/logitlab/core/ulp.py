@@ -45,6 +45,7 @@ from logitlab.core.mp import mp_context
 __all__ = [
     "ordinal",
     "relative_error",
+    "round_decided",
     "round_to_format",
     "ulp_distance",
     "ulp_error",
@@ -98,6 +99,35 @@ def round_to_format(exact: Any, dtype: str | FloatFormat) -> float:
     overflow = n.bit_length() + quantum > fmt.emax + 1
     value = math.inf if overflow else math.ldexp(float(n), quantum)
     return -value if sign else value
+
+
+def round_decided(
+    evaluate: Any, dtype: str | FloatFormat, *, start_bits: int = 160, max_bits: int = 30000
+) -> float:
+    """``evaluate()`` (an mpmath value computed at the context's precision) correctly
+    rounded to ``dtype``, with the precision raised until the rounding is decided.
+
+    A value within a few of its last bits of a midpoint of ``dtype`` (a tail such as
+    ``exp(-|z|)`` far below 160 bits) is re-evaluated at four times the precision, up to
+    ``max_bits``; most values are decided at ``start_bits``.  The context's precision is
+    restored.
+    """
+    ctx = mp_context()
+    saved = ctx.prec
+    prec = start_bits
+    try:
+        while True:
+            ctx.prec = prec
+            x = _mpf(evaluate())
+            if not mpmath.isfinite(x) or x == 0 or prec >= max_bits:
+                return round_to_format(x, dtype)
+            slack = abs(x) * mpmath.ldexp(1, 16 - prec)
+            low, high = round_to_format(x - slack, dtype), round_to_format(x + slack, dtype)
+            if low == high:
+                return low
+            prec = min(4 * prec, max_bits)
+    finally:
+        ctx.prec = saved
 
 
 def ordinal(x: Any, dtype: str | FloatFormat) -> Any:

@@ -46,6 +46,7 @@ from logitlab.exact import _root
 
 __all__ = [
     "ELEMENTWISE",
+    "SOFTMAX_TOLERANCE",
     "TOLERANCE",
     "Reference",
     "bce",
@@ -79,6 +80,10 @@ class Reference:
     grad: np.ndarray
     fallback: int = 0
     grad_scale: np.ndarray | None = None
+    #: Absolute bounds on the error of ``value`` and ``grad`` where the reference gives
+    #: them (:func:`softmax_ce` with ``exact=False``); ``None``: within its tolerance.
+    value_err: np.ndarray | None = None
+    grad_err: np.ndarray | None = None
 
 
 def working_format(dtype: str | FloatFormat) -> type[np.floating[Any]]:
@@ -299,44 +304,174 @@ def _bce_grad_mp(z: float, y: float, w: float, pw: float, ctx: Any) -> Any:
             prec *= 4
 
 
-def softmax_ce(logits: Any, labels: Any, dtype: str | FloatFormat) -> Reference:
-    """Softmax cross-entropy per row, ``logsumexp(z) - z_t``, and its gradient ``p - onehot(t)``.
+#: ULPs of the audited format within which :func:`softmax_ce` vouches for every output
+#: (its tests check 0.01 ULP against mpmath); outputs whose bound is larger go to mpmath.
+SOFTMAX_TOLERANCE = 0.01
+# Bounds, in working unit roundoffs, on the relative error of the terms of softmax_ce:
+# the value (exp, the compensated sum, log1p, the subtraction of d_t, smoothing's
+# weights and products) and each of the two terms a_j, b_j of a gradient entry.
+_SM_VALUE_U = 12.0
+_SM_TERM_U = 10.0
 
-    With ``d = z - max(z)`` (exact where the row's differences are representable in the
-    working format: the audit's rows ``(m, 0, ..., 0)`` are) and ``S = sum exp(d) = 1 + R``
-    (``R`` the sum over all but one maximum), every quantity is a sum or ratio of
-    non-negative terms:
 
-    * ``loss = log1p(R) - d_t`` (``d_t <= 0``);
-    * ``grad_j = exp(d_j) / S`` for ``j != t`` and
-      ``grad_t = -(sum_{c != t} exp(d_c)) / S`` (``p_t - 1`` without the cancellation).
+def _two_sum(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a + b = s + err`` exactly (Knuth's TwoSum; no branch, any order)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
 
-    ``+inf`` logits give the limits (``d = 0`` where ``z`` equals an infinite maximum).
+
+def _comp_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over the last axis with a compensation term (TwoSum per addition): relative
+    error ``2u + O(K u**2)`` for non-negative terms, ``u`` the unit roundoff."""
+    s = np.zeros(x.shape[:-1], dtype=x.dtype)
+    c = np.zeros_like(s)
+    for j in range(x.shape[-1]):
+        s, e = _two_sum(s, x[..., j])
+        c += e
+    return s + c
+
+
+def softmax_ce(
+    logits: Any,
+    labels: Any,
+    dtype: str | FloatFormat,
+    *,
+    label_smoothing: float = 0.0,
+    weight: Any = None,
+    ignore_index: int = -100,
+    exact: bool = True,
+) -> Reference:
+    """Softmax cross-entropy per row (``F.cross_entropy(..., reduction="none")``) and its
+    gradient, for rows ``(N, K)`` of ``dtype`` values (as float64) and class labels.
+
+    With ``d = z - max(z)`` held exactly as ``d_hi + d_lo`` (TwoSum), ``e = exp(d)``
+    (``exp(d_hi) (1 + d_lo)``), ``R`` the compensated sum of ``e`` over all but one maximum
+    and ``S = 1 + R``, ``L = log1p(R)``, smoothed weights
+    ``q_c = w_c ((1 - eps) [c == t] + eps / K)`` and ``Q = sum q``:
+
+    * ``loss = Q L - sum_c q_c d_c`` (every term non-negative; ``L - d_t`` without
+      smoothing or weights);
+    * ``grad_j = (a_j - b_j) / S`` with ``a_j = (Q - q_j) e_j`` and
+      ``b_j = q_j (S - e_j)`` (``S - e_j`` is ``R`` for the maximum, else a difference that
+      loses at most one bit).  Without smoothing one of ``a_j``, ``b_j`` is 0: no
+      cancellation; with it ``a_j - b_j`` cancels where ``p_j`` nears ``q_j / Q``.
+
+    The relative error of the value is below ``12 u`` and that of a gradient entry below
+    ``(10 (a_j + b_j) + 2 |a_j - b_j|) u / |a_j - b_j|`` (``u``: the working format's unit
+    roundoff, :func:`working_format`), which is ``value_err`` and ``grad_err`` (absolute).
+    With ``exact=True`` every row with an output whose bound exceeds
+    :data:`SOFTMAX_TOLERANCE` ULPs of ``dtype``, and every row the formulas do not cover
+    (a ``+inf`` or NaN logit, a masked (``-inf``) target, a masked class with a smoothed
+    weight, every entry masked), is recomputed in mpmath
+    (:func:`logitlab.exact._softmax.softmax_cross_entropy`) and counted in ``fallback``;
+    with ``exact=False`` only the rows the formulas do not cover are, and the bounds say
+    how far the rest may be off.  ``-inf`` entries elsewhere contribute 0.
 
     >>> r = softmax_ce(np.array([[0.0, 0.0]]), np.array([1]), "float32")
     >>> float(r.value[0]), [float(g) for g in r.grad[0]]
     (0.6931471805599453, [0.5, -0.5])
     """
-    work = working_format(dtype)
-    z = np.asarray(logits, dtype=np.float64).astype(work)
-    t = np.asarray(labels, dtype=np.int64)
-    rows = np.arange(z.shape[0])
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        top = np.max(z, axis=1, keepdims=True)
-        d = np.where(z == top, np.zeros((), dtype=work), z - top)
-        e = np.exp(d)
-        first = np.argmax(z, axis=1)
+    fmt = get_format(dtype)
+    work = working_format(fmt)
+    z64 = np.asarray(logits, dtype=np.float64)
+    if z64.ndim != 2:
+        raise ValueError(f"softmax_ce takes rows (N, K), not shape {z64.shape}")
+    n, k = z64.shape
+    t = np.asarray(labels, dtype=np.int64).reshape(n)
+    eps = float(label_smoothing)
+    w64 = None if weight is None else np.asarray(weight, dtype=np.float64).reshape(k)
+    rows = np.arange(n)
+    ignored = t == ignore_index
+    tt = np.where(ignored, 0, t)
+    one = np.ones((), dtype=work)
+    zero = np.zeros((), dtype=work)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        z = z64.astype(work)
+        masked = z == -np.inf
+        # smoothed class weights q (N, K), in the working format
+        w = np.ones(k, dtype=work) if w64 is None else w64.astype(work)
+        base = np.broadcast_to(w * (work(eps) / work(k)), (n, k)).copy()
+        onehot = np.zeros((n, k), dtype=bool)
+        onehot[rows, tt] = True
+        q = np.where(onehot, w[tt][:, None] * ((one - work(eps)) + work(eps) / work(k)), base)
+        if eps == 0:
+            q = np.where(onehot, w[tt][:, None], zero)
+        q[ignored] = 0
+        special = (
+            (np.isnan(z64) | (z64 == np.inf)).any(axis=1)
+            | masked.all(axis=1)
+            | (masked & (q != 0)).any(axis=1)
+        ) & ~ignored
+        zs = np.where(masked | special[:, None], zero, z)
+        top = np.where(masked, -np.inf, zs).max(axis=1)
+        top = np.where(np.isfinite(top), top, zero)
+        first = np.argmax(np.where(masked, -np.inf, zs), axis=1)
+        d_hi, d_lo = _two_sum(zs, -top[:, None])
+        e = np.exp(d_hi)
+        e = e + e * d_lo
+        e[masked] = 0
+        e[rows, first] = 1
         others = e.copy()
-        others[rows, first] = 0  # one maximum contributes the 1 of S = 1 + R
-        r = others.sum(axis=1)
-        s = 1 + r
-        d_t = d[rows, t]
-        loss = np.log1p(r) - d_t
-        grad = e / s[:, None]
-        not_t = e.copy()
-        not_t[rows, t] = 0
-        grad[rows, t] = -not_t.sum(axis=1) / s
-    return Reference(loss, grad, 0, None)
+        others[rows, first] = 0
+        r = _comp_sum(others)
+        s = one + r
+        ell = np.log1p(r)
+        u = float(np.finfo(work).eps) / 2
+        if eps == 0 and w64 is None:
+            loss = (ell - d_hi[rows, tt]) - d_lo[rows, tt]
+        else:
+            qsum = _comp_sum(q)
+            neg_d = np.where(masked, zero, -d_hi) + np.where(masked, zero, -d_lo)
+            loss = qsum * ell + _comp_sum(q * neg_d)
+        loss = np.where(ignored, zero, loss)
+        # gradient: (a - b) / S
+        excl = s[:, None] - e
+        excl[rows, first] = r
+        rest_q = (_comp_sum(q) if not (eps == 0 and w64 is None) else np.ones(n, dtype=work))[
+            :, None
+        ] - q
+        q_not_t = q.copy()
+        q_not_t[rows, tt] = 0
+        rest_q[rows, tt] = _comp_sum(q_not_t)
+        if eps == 0:
+            rest_q[rows, tt] = 0  # exactly: all the weight sits on t
+        a = rest_q * e
+        b = q * excl
+        diff = a - b
+        grad = diff / s[:, None]
+        sub = float(np.finfo(work).smallest_subnormal)
+        value_err = _SM_VALUE_U * u * np.abs(loss) + sub
+        grad_err = (_SM_TERM_U * (a + b) + 2 * np.abs(diff)) * u / s[:, None] + sub
+        grad[ignored] = 0
+        grad_err[ignored] = 0
+    fallback_rows = special.copy()
+    if exact:
+        tol = SOFTMAX_TOLERANCE
+        floor = fmt.smallest_subnormal
+
+        def doubtful(x: np.ndarray, err: np.ndarray) -> np.ndarray:
+            return ~(err <= tol * np.maximum(np.abs(x) * 2.0 ** (-fmt.precision), floor))
+
+        fallback_rows |= doubtful(loss, value_err) | doubtful(grad, grad_err).any(axis=1)
+        fallback_rows &= ~ignored
+    idx = np.flatnonzero(fallback_rows)
+    if idx.size:
+        from logitlab.exact._softmax import softmax_cross_entropy
+
+        ex = softmax_cross_entropy(
+            z64[idx],
+            t[idx],
+            weight=w64,
+            ignore_index=ignore_index,
+            reduction="none",
+            label_smoothing=eps,
+        )
+        loss[idx] = from_mpf(list(ex.values), work)
+        grad[idx] = from_mpf(list(ex.grads), work).reshape(idx.size, k)
+        value_err[idx] = 0
+        grad_err[idx] = 0
+    return Reference(loss, grad, int(idx.size), None, value_err, grad_err)
 
 
 def from_mpf(values: Any, work: Any = np.longdouble) -> np.ndarray:

@@ -36,6 +36,16 @@ def _bce_code(case: BCEInputs) -> str:
     return f"logitlab.stable.binary_cross_entropy_with_logits(z, y{_args(case)})"
 
 
+def _focal(case: Any) -> Outcome:
+    from logitlab import stable
+
+    z = _tensor(case.logits, case, requires_grad=True)
+    loss = stable.binary_focal_loss_with_logits(
+        z, _tensor(case.targets, case), alpha=case.alpha, gamma=case.gamma, reduction=case.reduction
+    )
+    return _outcome(loss, z)
+
+
 def _elementwise(name: str) -> Callable[[Any], Outcome]:
     def compute(case: ElementwiseInputs) -> Outcome:
         from logitlab import stable
@@ -66,6 +76,19 @@ FORMULATIONS: tuple[Formulation, ...] = (
         compute=_bce,
         requires=("torch",),
         code_for=_bce_code,
+    ),
+    Formulation(
+        name="stable.focal",
+        framework="stable",
+        quantity="focal",
+        via_probabilities=False,
+        code="logitlab.stable.binary_focal_loss_with_logits(z, y, alpha, gamma)",
+        summary=(
+            "torchvision's focal loss with 1 - p_t = y*sigmoid(-z) + (1-y)*sigmoid(z) and "
+            "log-sigmoid terms, float64 inside, one rounding"
+        ),
+        compute=_focal,
+        requires=("torch",),
     ),
     *(
         Formulation(

@@ -3,8 +3,11 @@
 Framework-neutral through the array API: the backend is picked from the input's type
 (NumPy arrays and Python numbers, torch tensors with autograd, JAX arrays) and a
 framework the caller did not load is never imported.  float16, bfloat16 and float32 are
-computed in float64 and rounded once; float64 uses formulas with bounded error.  Each
-function's docstring gives its formula, why it is stable, and its error bound.
+computed in float64 and rounded once; for the elementwise functions, BCE and the focal loss
+the elements whose float64 value lies within its error bound of a midpoint of the narrow
+format are recomputed exactly, so those results are correctly rounded (:mod:`._rounding`).
+float64 uses formulas with bounded error.  Each function's docstring gives its formula,
+why it is stable, and its error bound.
 """
 
 from logitlab.stable._binary import (
@@ -12,6 +15,10 @@ from logitlab.stable._binary import (
     binary_cross_entropy_with_logits_grad,
 )
 from logitlab.stable._compile import get_torch_compile, set_torch_compile
+from logitlab.stable._focal import (
+    binary_focal_loss_with_logits,
+    binary_focal_loss_with_logits_grad,
+)
 from logitlab.stable._primitives import log1mexp, log_sigmoid, logit, sigmoid, softplus
 from logitlab.stable._softmax import (
     log_softmax,
@@ -24,6 +31,8 @@ from logitlab.stable._softmax import (
 __all__ = [
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_grad",
+    "binary_focal_loss_with_logits",
+    "binary_focal_loss_with_logits_grad",
     "get_torch_compile",
     "log1mexp",
     "log_sigmoid",

@@ -165,7 +165,16 @@ def to_dtype(x64: Any, name: str, xp: Any) -> Any:
     dtype = getattr(xp, name, None)
     if dtype is None:
         raise InputError("dtype", f"{name} is not available in {xp.__name__}")
-    return xp.astype(x64, dtype)
+    # JAX: XLA's float64 -> narrow conversion flushes subnormal results to 0, so concrete
+    # arrays are rounded on the host (NumPy, correctly) and sent back.  Under jax.jit the
+    # values are tracers and XLA converts: there subnormal results become 0 (documented).
+    try:
+        host = np.asarray(x64)
+    except Exception:  # a tracer
+        return xp.astype(x64, dtype)
+    if host.dtype != np.float64:
+        return xp.astype(x64, dtype)
+    return xp.asarray(to_dtype(host, name, np))
 
 
 def zeros_like_scalar(x: Any, value: float) -> Any:

@@ -15,8 +15,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from logitlab.stable import _kernels
+from logitlab.stable import _exact, _kernels
 from logitlab.stable._backend import namespace, to_dtype, widen
+from logitlab.stable._primitives import ELEMENTWISE_ULPS
+from logitlab.stable._rounding import relative_bound, round_once
 
 __all__ = ["bce_with_logits", "elementwise"]
 
@@ -36,10 +38,15 @@ def _make(name: str) -> Callable[[Any], Any]:
     kernel = getattr(_kernels, name)
     derivative = getattr(_kernels, name + "_grad")
 
+    value_exact = _exact.ELEMENTWISE[name][0]
+
     @jax.custom_jvp
     def f(z: Any) -> Any:
         xp = _xp()
-        return to_dtype(kernel(xp, widen(z, xp)), _name(z), xp)
+        wide = widen(z, xp)
+        out = kernel(xp, wide)
+        bound = relative_bound(xp, out, ELEMENTWISE_ULPS)
+        return round_once(out, _name(z), xp, bound, value_exact, [wide])
 
     @f.defjvp
     def f_jvp(primals: tuple[Any, ...], tangents: tuple[Any, ...]) -> tuple[Any, Any]:
@@ -63,6 +70,11 @@ def _bce(z: Any, y: Any, w: Any, p: Any, reduction: str) -> Any:
     xp = _xp()
     wide = [None if a is None else widen(a, xp) for a in (z, y, w, p)]
     loss = _kernels.bce_loss_terms(xp, *wide)
+    if reduction == "none":
+        one = xp.asarray(1.0, dtype=loss.dtype)
+        args = [wide[0], wide[1], one if w is None else wide[2], one if p is None else wide[3]]
+        bound = relative_bound(xp, loss, 6.0)
+        return round_once(loss, _name(z), xp, bound, _exact.bce, args)
     if reduction != "none":
         loss = xp.sum(loss)
         if reduction == "mean":
@@ -122,3 +134,36 @@ _bce.defvjp(_bce_fwd, _bce_bwd)
 def bce_with_logits(z: Any, y: Any, w: Any, p: Any, reduction: str) -> Any:
     """BCE with logits with its analytic ``jax.grad`` (inputs already checked)."""
     return _bce(z, y, w, p, reduction)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _focal(z: Any, y: Any, alpha: float | None, gamma: float, reduction: str) -> Any:
+    from logitlab.stable._focal import focal_forward
+
+    return focal_forward(_xp(), z, y, alpha, gamma, reduction, _name(z))
+
+
+def _focal_fwd(
+    z: Any, y: Any, alpha: float | None, gamma: float, reduction: str
+) -> tuple[Any, Any]:
+    return _focal(z, y, alpha, gamma, reduction), (z, y)
+
+
+def _focal_bwd(
+    alpha: float | None, gamma: float, reduction: str, residuals: Any, g: Any
+) -> tuple[Any, Any]:
+    from logitlab.stable._focal import focal_backward
+
+    z, y = residuals
+    xp = _xp()
+    g64 = jnp.broadcast_to(widen(g, xp), z.shape)
+    grad = focal_backward(xp, z, y, g64, alpha, gamma, reduction, _name(z))
+    return jnp.asarray(grad), jnp.zeros_like(y)
+
+
+_focal.defvjp(_focal_fwd, _focal_bwd)
+
+
+def focal(z: Any, y: Any, alpha: float | None, gamma: float, reduction: str) -> Any:
+    """Binary focal loss with its analytic ``jax.grad`` (inputs already checked)."""
+    return _focal(z, y, alpha, gamma, reduction)

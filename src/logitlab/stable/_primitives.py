@@ -2,8 +2,10 @@
 
 Each works on NumPy arrays (and Python numbers), torch tensors (with an accurate
 backward) and JAX arrays, and returns the input's dtype.  float16, bfloat16 and float32
-are computed in float64 and rounded once (within 1 ULP of exact, in practice correctly
-rounded); float64 is computed with the bounded formulas of :mod:`._kernels` (within 3 ULP).
+are computed in float64 (within 8 float64 ULP, :data:`ELEMENTWISE_ULPS`) and rounded
+once, the near-ties recomputed exactly: correctly rounded, values and torch backward
+(under ``jax.jit``, within 1 ULP); float64 is computed with the bounded formulas of
+:mod:`._kernels` (within 3 ULP).
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from logitlab.stable import _kernels
-from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, to_dtype, widen
+from logitlab.stable import _exact, _kernels
+from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, widen
+from logitlab.stable._rounding import relative_bound, round_once
+
+#: Float64 ULPs within which every elementwise kernel and derivative is (each docstring in
+#: :mod:`._kernels` proves 3 or fewer; a product with an incoming gradient adds 1).
+ELEMENTWISE_ULPS = 8.0
 
 __all__ = ["log1mexp", "log_sigmoid", "logit", "sigmoid", "softplus"]
 
@@ -34,8 +41,10 @@ def apply_elementwise(name: str, kernel: Callable[..., Any], z: Any, argument: s
 
         return _jax_autograd.elementwise(name, array)
     with np.errstate(all="ignore"):
-        out = kernel(xp, widen(array, xp))
-    return to_dtype(out, dtype, xp)
+        wide = widen(array, xp)
+        out = kernel(xp, wide)
+        bound = relative_bound(xp, out, ELEMENTWISE_ULPS)
+    return round_once(out, dtype, xp, bound, _exact.ELEMENTWISE[name][0], [wide])
 
 
 def sigmoid(z: Any) -> Any:
@@ -52,8 +61,9 @@ def sigmoid(z: Any) -> Any:
             or Python numbers (NumPy float64).
 
     Returns:
-        ``sigma(z)``, same shape and dtype.  Within 1 ULP of exact for the narrow dtypes
-        (float64 inside, one rounding), within 3 ULP for float64.  ``sigma(+-inf)`` is 1, 0.
+        ``sigma(z)``, same shape and dtype.  Correctly rounded for the narrow dtypes
+        (float64 inside, one rounding, near-ties decided exactly), within 3 ULP for
+        float64.  ``sigma(+-inf)`` is 1, 0.
 
     >>> import numpy as np
     >>> from logitlab import stable
@@ -74,7 +84,7 @@ def log_sigmoid(z: Any) -> Any:
         z: logits, any shape and floating dtype.
 
     Returns:
-        Same shape and dtype; within 1 ULP (narrow dtypes) or 3 ULP (float64).
+        Same shape and dtype; correctly rounded (narrow dtypes) or within 3 ULP (float64).
 
     >>> import numpy as np
     >>> from logitlab import stable
@@ -96,7 +106,7 @@ def softplus(z: Any) -> Any:
         z: logits, any shape and floating dtype.
 
     Returns:
-        Same shape and dtype; within 1 ULP (narrow dtypes) or 3 ULP (float64).
+        Same shape and dtype; correctly rounded (narrow dtypes) or within 3 ULP (float64).
 
     >>> import numpy as np
     >>> from logitlab import stable
@@ -120,7 +130,7 @@ def logit(p: Any) -> Any:
         p: probabilities, any shape and floating dtype.
 
     Returns:
-        Same shape and dtype; within 1 ULP (narrow dtypes) or 3 ULP (float64).
+        Same shape and dtype; correctly rounded (narrow dtypes) or within 3 ULP (float64).
 
     >>> import numpy as np
     >>> from logitlab import stable
@@ -145,7 +155,7 @@ def log1mexp(a: Any) -> Any:
         a: non-negative values, any shape and floating dtype.
 
     Returns:
-        Same shape and dtype; within 1 ULP (narrow dtypes) or 3 ULP (float64).
+        Same shape and dtype; correctly rounded (narrow dtypes) or within 3 ULP (float64).
 
     >>> import numpy as np
     >>> from logitlab import stable

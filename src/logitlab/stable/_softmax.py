@@ -299,12 +299,17 @@ def ce_weights(
     n_classes = z64.shape[-1]
     eps = float(label_smoothing)
     w = 1.0 if weight64 is None else weight64
+    # A row whose logits are all -inf (fully masked) has no distribution: it contributes
+    # 0 to the loss and 0 to the gradient, and (class indices) is left out of the mean's
+    # denominator, as an ignored sample is.
+    live = xp.any(z64 != -float("inf"), axis=-1)
     if not integer:
         y = class_last(xp, widen(target, xp))
         q = w * (y if eps == 0 else (1.0 - eps) * y + eps / n_classes)
+        q = xp.where(live[..., None], q, 0.0)
         return q, float(np.prod(q.shape[:-1]))
     t = target if len(target.shape) else xp.reshape(target, (1,))
-    kept = t != ignore_index
+    kept = (t != ignore_index) & xp.reshape(live, t.shape)
     safe = xp.where(kept, t, xp.zeros_like(t))
     onehot = xp.astype(xp.arange(n_classes, device=_device(z64)) == safe[..., None], z64.dtype)
     base = onehot if eps == 0 else (1.0 - eps) * onehot + eps / n_classes
@@ -362,6 +367,18 @@ def softmax_cross_entropy(
     Every term is non-negative, so nothing cancels; for a confident correct prediction the
     loss is ``log1p(r) ~ r`` to full accuracy (PyTorch's float32 ``log_softmax`` rounds it
     to 0 once ``r < 2**-24``).
+
+    Masked (``-inf``) logits never give NaN, in the loss or the gradient:
+
+    * a masked class with zero target weight contributes nothing (``0 log 0 = 0``);
+    * a masked class with non-zero target weight (the target class itself, or label
+      smoothing's ``eps / C``, which goes to every class as in PyTorch) gives the exact
+      loss, ``+inf``, and the gradient's finite limit ``Q softmax(z) - q``;
+    * a fully masked row (every logit ``-inf``) has no distribution: it is given loss 0
+      and gradient 0, and for class-index targets it is left out of the ``mean``'s
+      denominator, as an ``ignore_index`` sample is (probability targets keep ATen's
+      denominator, the number of samples).  ``F.cross_entropy`` gives NaN there, and so
+      does optax's ``safe_softmax_cross_entropy`` (which only makes ``0 log 0 = 0``).
 
     Args:
         z: logits of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``; floating dtype.

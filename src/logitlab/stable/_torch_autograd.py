@@ -8,15 +8,17 @@ as CPU ones do.  Only imported once the caller has passed a torch tensor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from logitlab.stable import _kernels
+from logitlab.stable import _exact, _kernels
 from logitlab.stable._backend import to_dtype
-from logitlab.stable._compile import run_kernel
-from logitlab.stable._fixup import bce_fixup
+from logitlab.stable._compile import _wants_compile, run_kernel
+from logitlab.stable._primitives import ELEMENTWISE_ULPS
+from logitlab.stable._rounding import UNIT, fix_flagged, relative_bound, round_once
 
 __all__ = [
     "bce_with_logits",
@@ -47,16 +49,22 @@ def sum_to_shape(g: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 def _make_elementwise(
     kernel: Callable[..., Any], derivative: Callable[..., Any], label: str
 ) -> type[torch.autograd.Function]:
+    value_exact, derivative_exact = _exact.ELEMENTWISE[label]
+
     def forward(ctx: Any, z: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(z)
-        out = run_kernel(kernel, z.numel(), z.double())
-        return to_dtype(out, _name(z), torch)
+        z64 = z.double()
+        out = run_kernel(kernel, z.numel(), z64)
+        bound = relative_bound(torch, out, ELEMENTWISE_ULPS)
+        return round_once(out, _name(z), torch, bound, value_exact, [z64])
 
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> torch.Tensor:
         (z,) = ctx.saved_tensors
-        d = run_kernel(derivative, z.numel(), z.double())
-        return to_dtype(grad_out.double() * d, _name(z), torch)
+        z64, g64 = z.double(), grad_out.double()
+        v = g64 * run_kernel(derivative, z.numel(), z64)
+        bound = relative_bound(torch, v, ELEMENTWISE_ULPS)
+        return round_once(v, _name(z), torch, bound, _exact.scaled(derivative_exact), [g64, z64])
 
     # Built with type() so that the backward node is named after the primitive.
     namespace = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
@@ -77,27 +85,37 @@ def elementwise(name: str, z: torch.Tensor) -> torch.Tensor:
 def _bce_forward_kernel(
     xp: Any, z: Any, y: Any, w: Any, p: Any, reduction_sum: bool, out_name: str
 ) -> tuple[Any, Any]:
-    """Fast loss (summed in float64, or per element rounded to ``out_name``) and whether
-    any element needs the careful kernel; fused into one pass when compiled."""
+    """Fast loss (summed in float64, or per element in float64) and whether any element
+    needs the careful kernel; fused into one pass when compiled."""
     z64, y64, w64, p64 = z.double(), y.double(), _wide(w), _wide(p)
     loss = _kernels.bce_loss_fast(xp, z64, y64, w64, p64)
     care = _kernels.bce_needs_care(xp, z64, y64, w64, p64)
     if reduction_sum:
         return xp.where(care, 0.0, loss).sum(), care.any()
-    return to_dtype(loss, out_name, xp), care.any()
+    return loss, care.any()
 
 
 def _bce_backward_kernel(
-    xp: Any, z: Any, y: Any, w: Any, p: Any, g: Any, cancel: float, out_name: str
-) -> tuple[Any, Any]:
-    """``g * d loss / d z`` rounded to ``out_name`` from the fast kernel, and whether any
-    element needs the careful kernel or cancels past float64's reach."""
+    xp: Any, z: Any, y: Any, w: Any, p: Any, g: Any, out_name: str
+) -> tuple[Any, Any, Any]:
+    """``g * d loss / d z`` rounded to ``out_name`` from the fast kernel, the elements
+    within its error bound of a midpoint of ``out_name`` (near-ties: decided exactly
+    afterwards), and whether any element needs the careful kernel."""
     z64, y64, w64, p64 = z.double(), y.double(), _wide(w), _wide(p)
     d, scale = _kernels.bce_grad_fast(xp, z64, y64, w64, p64)
     care = _kernels.bce_needs_care(xp, z64, y64, w64, p64)
-    # Elements whose two terms cancel beyond what float64 can carry into this dtype.
-    suspect = care | (xp.abs(d) * cancel < scale)
-    return to_dtype(g * d, out_name, xp), suspect.any()
+    v = g * d
+    bound = grad_bound(xp, v, g, scale)
+    low, high = to_dtype(v - bound, out_name, xp), to_dtype(v + bound, out_name, xp)
+    return to_dtype(v, out_name, xp), low != high, care.any()
+
+
+def grad_bound(xp: Any, v: Any, g: Any, scale: Any) -> Any:
+    """Error bound of ``v = g * d`` where ``d = a - b`` carries ``scale = max(a, b)``.
+
+    Each term is within 4 float64 ULP (``_kernels.bce_grad_fast``), so ``d`` is within
+    ``8 u scale + u |d|``; the product with ``g`` adds ``u |v|`` (``u = 2**-53``)."""
+    return xp.abs(g) * scale * (10 * UNIT) + xp.abs(v) * (3 * UNIT) + 2.0**-1000
 
 
 def _wide(t: Any) -> Any:
@@ -106,6 +124,100 @@ def _wide(t: Any) -> Any:
 
 def _wide_all(*tensors: Any) -> list[Any]:
     return [None if t is None else t.double() for t in tensors]
+
+
+_NARROW = ("float16", "bfloat16", "float32")
+
+
+def _fast_eligible(z: torch.Tensor, y: torch.Tensor, w: Any, p: Any) -> bool:
+    """The eager fast path: no weights, narrow logits and targets of the same dtype (so
+    ``z * y`` is exact in float64) and targets in [0, 1] (so every term is bounded)."""
+    if w is not None or p is not None or z.dtype != y.dtype or _name(z) not in _NARROW:
+        return False
+    if z.numel() == 0 or _wants_compile(z.numel()):
+        return False
+    low, high = torch.aminmax(y)
+    return bool(low >= 0) and bool(high <= 1)
+
+
+def _exact_reduced(z: torch.Tensor, y: torch.Tensor, reduction: str) -> Any:
+    """The exact sum or mean (mpmath) of a small batch."""
+    from logitlab.core.mp import mp_context
+
+    ctx = mp_context()
+    zs, ys = z.double().reshape(-1).tolist(), y.double().reshape(-1).tolist()
+    total = ctx.fsum(_exact.bce(a, b) for a, b in zip(zs, ys))
+    return total / len(zs) if reduction == "mean" else total
+
+
+#: Reductions of at most this many elements are decided exactly at a near-tie.
+EXACT_REDUCTION_MAX = 1 << 12
+
+
+#: Elements per chunk of the eager fast path: its float64 buffers (256 KiB each) stay in
+#: cache and are reused, where whole-array float64 temporaries would each be a fresh
+#: allocation streamed through memory.
+CHUNK = 1 << 14
+
+
+def _chunks(n: int) -> range:
+    return range(0, n, CHUNK)
+
+
+def _fast_forward(
+    z: torch.Tensor, y: torch.Tensor, reduction: str, need_grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """The eager fast loss and ``sigma(z) - y`` (float64, for the backward), or None where
+    an element needs the careful kernel (an infinite or NaN logit, or cancellation too
+    large to bound usefully)."""
+    n, name = z.numel(), _name(z)
+    zf, yf = z.reshape(-1), y.reshape(-1)
+    d = torch.empty(n, dtype=torch.float64, device=z.device) if need_grad else None
+    if reduction == "none":
+        z64 = zf.double()
+        # max(z, 0) - z y (z y exact, one rounding) + log1p(exp(-|z|)): both terms >= 0.
+        t = z64.clamp(min=0.0).addcmul_(z64, yf, value=-1.0)
+        t.add_(torch.nn.functional.softplus(z64.abs().neg_()))
+        if not bool(torch.isfinite(t).all()):
+            return None
+        if d is not None:
+            torch.sigmoid(z64, out=d).sub_(yf)
+        bound = relative_bound(torch, t, 5.0)
+        out = round_once(t, name, torch, bound, _exact.bce, [z64, yf.double()])
+        return out.reshape(z.shape), d
+    # softplus(z) - z y summed: softplus within 2 ULP, z y exact, one rounding per element,
+    # so each element is within 3 u (|z| + softplus(z)) <= 3 u (2 |z| + 1) of exact.
+    z64 = torch.empty(min(n, CHUNK), dtype=torch.float64, device=z.device)
+    t = torch.empty_like(z64)
+    partials = []
+    for i in _chunks(n):
+        zc, yc = zf[i : i + CHUNK], yf[i : i + CHUNK]
+        m = zc.numel()
+        zb, tb = z64[:m], t[:m]
+        zb.copy_(zc)
+        # z itself above 700: error < 1e-304
+        torch._C._nn.softplus(zb, 1.0, 700.0, out=tb)  # type: ignore[call-arg]
+        tb.addcmul_(zb, yc, value=-1.0)
+        partials.append(tb.sum())
+        if d is not None:
+            torch.sigmoid(zb, out=d[i : i + m]).sub_(yc)
+    total = math.fsum(torch.stack(partials).tolist())
+    if not math.isfinite(total):
+        return None
+    sum_abs = float(torch.linalg.vector_norm(zf, 1)) * 1.01  # float32 accumulation: margin
+    elements = 3 * UNIT * (2 * sum_abs + n)
+    if elements > 2.0**-40 * abs(total):
+        return None  # heavy cancellation (targets near 1 on large logits): careful kernel
+    # torch's cascade sum of each chunk's non-negative terms: within (log2 CHUNK + 2) u.
+    bound = elements + (math.log2(CHUNK) + 3) * UNIT * abs(total) + n * 2.0**-1000
+    value = total
+    if reduction == "mean":
+        value, bound = total / n, bound / n + UNIT * abs(total / n)
+    v = torch.tensor(value, dtype=torch.float64, device=z.device)
+    if n > EXACT_REDUCTION_MAX:
+        return to_dtype(v, name, torch), d
+    exact_sum = lambda: _exact_reduced(z, y, reduction)  # noqa: E731
+    return round_once(v, name, torch, bound, exact_sum, []), d
 
 
 class BCEWithLogits(torch.autograd.Function):
@@ -118,11 +230,18 @@ class BCEWithLogits(torch.autograd.Function):
         p: torch.Tensor | None,
         reduction: str,
     ) -> torch.Tensor:
-        ctx.save_for_backward(z, y, w, p)
         ctx.reduction = reduction
         n = z.numel()
         name = _name(z)
         reduce = reduction != "none"
+        if _fast_eligible(z, y, w, p):
+            # sigma(z) - y is formed in the same chunks as the loss: the backward only
+            # scales it.
+            fast = _fast_forward(z, y, reduction, bool(ctx.needs_input_grad[0]))
+            if fast is not None:
+                ctx.save_for_backward(z, y, w, p, fast[1])
+                return fast[0]
+        ctx.save_for_backward(z, y, w, p, None)
         out, any_care = run_kernel(_bce_forward_kernel, n, z, y, w, p, reduce, name)
         if bool(any_care):
             # Rare: infinite or |z| > 700 logits, subnormal targets or weights.
@@ -132,38 +251,127 @@ class BCEWithLogits(torch.autograd.Function):
                 care = _kernels.bce_needs_care(torch, z64, y64, w64, p64)
                 out = out + torch.where(care, careful, 0.0).sum()
             else:
-                out = to_dtype(careful, name, torch)
-        if reduction == "mean":
-            out = out / n
-        return to_dtype(out, name, torch) if reduce else out
+                out = careful
+        if reduce:
+            if reduction == "mean":
+                out = out / n
+            if n <= EXACT_REDUCTION_MAX and w is None and p is None:
+                bound = relative_bound(torch, out, 5.0 + math.log2(max(n, 1)) + 2)
+                exact_sum = lambda: _exact_reduced(z, y, reduction)  # noqa: E731
+                return round_once(out, name, torch, bound, exact_sum, [])
+            return to_dtype(out, name, torch)
+        bound = relative_bound(torch, out, 6.0)
+        args = _wide_all(z, y, _ones(w, z), _ones(p, z))
+        return round_once(out, name, torch, bound, _exact.bce, args)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
-        z, y, w, p = ctx.saved_tensors
+        z, y, w, p, d = ctx.saved_tensors
         reduction = ctx.reduction
         name = _name(z)
         g = grad_out.double()
         if reduction == "mean":
             g = g / z.numel()
+        # the exact references take the incoming gradient and the mean's divisor apart
+        ctx.divisor = z.numel() if reduction == "mean" else 1
         grads: list[Any] = [None, None, None, None, None]
         if ctx.needs_input_grad[0]:
-            grad, suspect_any = run_kernel(
-                _bce_backward_kernel, z.numel(), z, y, w, p, g, _cancel_factor(name), name
-            )
-            if bool(suspect_any):
-                # Rare: the careful kernel, and exact mpmath where float64 cancels too far.
-                z64, y64, w64, p64 = _wide_all(z, y, w, p)
-                d, scale = _kernels.bce_grad_terms(torch, z64, y64, w64, p64)
-                suspect = d.abs() * _cancel_factor(name) < scale
-                d = bce_fixup(d, suspect, z, y, w, p)
-                grad = to_dtype(g * d, name, torch)
+            if d is not None:
+                grad = _fast_backward(z, y, d, g, grad_out, ctx.divisor, name)
+            else:
+                grad = _careful_backward(z, y, w, p, g, grad_out, ctx.divisor, name)
             if tuple(grad.shape) != tuple(z.shape):
                 grad = grad.expand(z.shape).clone()
             grads[0] = grad
         if any(ctx.needs_input_grad[1:4]):
             grads[1:4] = _other_grads(ctx.needs_input_grad, z, y, w, p, g)
         return tuple(grads)
+
+
+def _ones(t: Any, like: torch.Tensor) -> torch.Tensor:
+    return torch.ones((), dtype=torch.float64, device=like.device) if t is None else t
+
+
+def _fast_backward(
+    z: torch.Tensor,
+    y: torch.Tensor,
+    d: torch.Tensor,
+    g: torch.Tensor,
+    g_out: torch.Tensor,
+    divisor: int,
+    name: str,
+) -> Any:
+    """``g * d`` with ``d = sigma(z) - y`` from the forward: torch's float64 sigmoid
+    ``1 / (1 + exp(-z))`` is within 3 ULP for every z, y in [0, 1] is exact, so ``d`` is
+    within ``4 u`` (absolute: both terms are at most 1) and ``g d`` within ``5 u |g|``.
+    Elements within that of a midpoint of the result's format are recomputed exactly."""
+    if g.numel() != 1 or name != "float32":
+        g = g.expand(z.shape).reshape(-1) if g.numel() != 1 else g
+        g_out = g_out.expand(z.shape).reshape(-1) if g_out.numel() != 1 else g_out
+        v = d * g
+        bound = g.abs() * (6 * UNIT) + 2.0**-1000
+        r = to_dtype(v, name, torch)
+        flagged = to_dtype(v - bound, name, torch) != to_dtype(v + bound, name, torch)
+    else:
+        gs = float(g)
+        bound_s = abs(gs) * 6 * UNIT + 2.0**-1000
+        n = d.numel()
+        r = torch.empty(n, dtype=torch.float32, device=d.device)
+        v = torch.empty(min(n, CHUNK), dtype=torch.float64, device=d.device)
+        high = torch.empty(min(n, CHUNK), dtype=torch.float32, device=d.device)
+        hard = []
+        for i in _chunks(n):
+            m = min(CHUNK, n - i)
+            vb, hb, rb = v[:m], high[:m], r[i : i + m]
+            torch.mul(d[i : i + m], gs, out=vb)
+            # g d -+ bound rounded once: where both agree, that is the correctly rounded
+            # g d (no midpoint lies within the bound).
+            rb.copy_(vb.sub_(bound_s))
+            hb.copy_(vb.add_(2 * bound_s))
+            if not torch.equal(rb, hb):
+                hard.append(i)
+        if not hard:
+            return r.reshape(z.shape)
+        flagged = torch.zeros(n, dtype=torch.bool, device=d.device)
+        for i in hard:
+            m = min(CHUNK, n - i)
+            flagged[i : i + m] = r[i : i + m] != (d[i : i + m] * gs + bound_s).float()
+    if not bool(flagged.any()):
+        return r.reshape(z.shape)
+    exact = _exact.bce_grad_times(divisor)
+    fixed = fix_flagged(r, flagged, name, exact, [g_out, z.reshape(-1), y.reshape(-1)])
+    return fixed.reshape(z.shape)
+
+
+def _careful_backward(
+    z: torch.Tensor,
+    y: torch.Tensor,
+    w: Any,
+    p: Any,
+    g: torch.Tensor,
+    g_out: torch.Tensor,
+    divisor: int,
+    name: str,
+) -> Any:
+    grad, flagged, care_any = run_kernel(_bce_backward_kernel, z.numel(), z, y, w, p, g, name)
+    if not bool(care_any):
+        if tuple(grad.shape) != tuple(z.shape):
+            grad, flagged = grad.expand(z.shape), flagged.expand(z.shape)
+        if not bool(flagged.any()):
+            return grad
+        # only the flagged elements are gathered and widened
+        args = [g_out, z, y, _ones(w, z), _ones(p, z)]
+        return fix_flagged(grad, flagged, name, _exact.bce_grad_times(divisor), args)
+    # Rare: the careful kernel, and exact mpmath at near-ties.
+    z64, y64, w64, p64 = _wide_all(z, y, w, p)
+    d, scale = _kernels.bce_grad_terms(torch, z64, y64, w64, p64)
+    v = g * d
+    if tuple(v.shape) != tuple(z.shape):
+        v = v.expand(z.shape)
+    bound = grad_bound(torch, v, g, scale)
+    args = [g_out, z64, y64, _ones(w64, z), _ones(p64, z)]
+    return round_once(v, name, torch, bound, _exact.bce_grad_times(divisor), args)
 
 
 def _other_grads(
@@ -196,12 +404,6 @@ def _other_grads(
             dp = w64 * dp
         out[2] = sum_to_shape(to_dtype(g * dp, _name(p), torch), tuple(p.shape))
     return out
-
-
-def _cancel_factor(name: str) -> float:
-    from logitlab.stable._fixup import cancel_factor
-
-    return cancel_factor(name)
 
 
 def bce_with_logits(
@@ -345,3 +547,47 @@ def cross_entropy(
 
         raise InputError("weight", "gradients with respect to the class weights are not supported")
     return CrossEntropy.apply(z, target, weight, ignore_index, reduction, label_smoothing, integer)
+
+
+# --- focal loss -----------------------------------------------------------------------
+
+
+class FocalWithLogits(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: torch.Tensor,
+        y: torch.Tensor,
+        alpha: float | None,
+        gamma: float,
+        reduction: str,
+    ) -> torch.Tensor:
+        from logitlab.stable._focal import focal_forward
+
+        ctx.save_for_backward(z, y)
+        ctx.args = (alpha, gamma, reduction)
+        return focal_forward(_xp(), z, y, alpha, gamma, reduction, _name(z))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        from logitlab.stable._focal import focal_backward
+
+        z, y = ctx.saved_tensors
+        alpha, gamma, reduction = ctx.args
+        g = grad_out.double()
+        if reduction != "none":
+            g = g.expand(z.shape)
+        grad = focal_backward(_xp(), z, y, g, alpha, gamma, reduction, _name(z))
+        return grad, None, None, None, None
+
+
+def focal(
+    z: torch.Tensor, y: torch.Tensor, alpha: float | None, gamma: float, reduction: str
+) -> torch.Tensor:
+    """Binary focal loss through :class:`FocalWithLogits` (inputs already checked)."""
+    if y.requires_grad:
+        from logitlab.core.errors import InputError
+
+        raise InputError("targets", "gradients with respect to the targets are not supported")
+    return FocalWithLogits.apply(z, y, alpha, gamma, reduction)

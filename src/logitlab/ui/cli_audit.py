@@ -11,7 +11,10 @@ import typer
 
 __all__ = ["register"]
 
-_QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce")
+_QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce", "focal")
+#: The softmax audit's families (``logitlab.analysis.audit_softmax.FAMILIES``; a test
+#: keeps the two equal without importing NumPy here).
+_FAMILIES = ("m,0,0", "K=10", "masked", "smoothing", "target masked", "K=1000")
 _FORMATS = ("table", "json", "csv", "markdown", "html")
 _DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -95,6 +98,16 @@ def register(app: typer.Typer) -> None:
             help="float32/float64 targets whose onsets are searched: hard (0 and 1) or all "
             "(slower); 16-bit formats always report every target",
         ),
+        family: list[str] = typer.Option(
+            [],
+            "--family",
+            help=f"softmax_ce families of rows (repeat): {', '.join(_FAMILIES)}; default: "
+            "all but K=1000",
+        ),
+        alpha: str = typer.Option(
+            "0.25", "--alpha", help="focal: alpha in [0, 1], or none (no alpha weighting)"
+        ),
+        gamma: float = typer.Option(2.0, "--gamma", help="focal: gamma >= 0"),
     ) -> None:
         """How accurate is each framework's code, per dtype, and where does it break."""
         q = quantity.strip().lower()
@@ -120,6 +133,18 @@ def register(app: typer.Typer) -> None:
             _fail(f"--seed: {seed} is negative; give an integer >= 0")
         if width is not None and not 40 <= width <= 1000:
             _fail(f"--width: {width} is outside [40, 1000]")
+        families = [f.strip() for f in family]
+        for f in families:
+            if f not in _FAMILIES:
+                _fail(f"--family: unknown family {f!r}; choose from {', '.join(_FAMILIES)}")
+        if families and q != "softmax_ce":
+            _fail(f"--family: families are softmax_ce's rows, not {q}'s")
+        focal_alpha: float | None = None
+        if alpha.strip().lower() != "none":
+            try:
+                focal_alpha = float(alpha)
+            except ValueError:
+                _fail(f"--alpha: {alpha!r} is not a number or none")
         from logitlab.core.extras import NUMERIC, MissingExtra, require
 
         try:
@@ -150,11 +175,15 @@ def register(app: typer.Typer) -> None:
                 workers,
                 width,
                 breakpoints.strip().lower(),
+                families,
+                focal_alpha,
+                gamma,
             )
         except InputError as err:
             from logitlab.ui.cli_common import flag_for
 
-            _fail(f"{flag_for(err.argument)}: {err.message}")
+            extra = {"families": "--family", "alpha": "--alpha", "gamma": "--gamma"}
+            _fail(f"{extra.get(err.argument) or flag_for(err.argument)}: {err.message}")
 
 
 def _run(
@@ -171,6 +200,9 @@ def _run(
     workers: int,
     width: int | None = None,
     breakpoints: str = "hard",
+    families: list[str] | None = None,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -189,6 +221,9 @@ def _run(
         pos_weight=pos_weight,
         workers=workers,
         breakpoints=breakpoints,
+        families=families or None,
+        alpha=alpha,
+        gamma=gamma,
     )
     chosen, ds = settings.formulations, settings.dtypes
     from logitlab.ui.tables import fits, output_for
@@ -205,7 +240,8 @@ def _run(
         console=err_console,
         transient=True,
     ) as bar:
-        task = bar.add_task("starting workers", total=len(chosen) * len(ds))
+        rows = len(chosen) * len(ds) * max(1, len(settings.families))
+        task = bar.add_task("starting workers", total=rows)
 
         def progress(row: Any) -> None:
             bar.update(task, advance=1, description=f"{row.name} {row.dtype}")
@@ -222,6 +258,9 @@ def _run(
             workers=workers,
             progress=progress,
             breakpoints=breakpoints,
+            families=settings.families or None,
+            alpha=alpha,
+            gamma=gamma,
         )
     texts = {
         "json": _report.to_json,

@@ -36,6 +36,7 @@ FORMATS = ("table", "json", "csv", "markdown", "html")
 #: Summary columns: key, header.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("formulation", "formulation"),
+    ("family", "family"),
     ("dtype", "dtype"),
     ("status", "status"),
     ("loss_max_ulp", "loss max ULP"),
@@ -58,6 +59,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("grad_with", "grad vanishes from |z|, with target"),
     ("grad_rel", "grad rel err > tol from |z| (against; with)"),
     ("nonfinite", "non-finite from |z| (against; with)"),
+    ("behaviour", "masked rows: loss, gradient (class)"),
     ("notes", "notes"),
 )
 
@@ -129,6 +131,8 @@ def summary(row: Row) -> dict[str, str]:
     """The row as display strings, one per :data:`COLUMNS` key."""
     out = {k: "" for k, _ in COLUMNS}
     out.update(formulation=row.name, dtype=row.dtype, status=row.status)
+    out["family"] = row.family or ""
+    out["behaviour"] = behaviour_text(row)
     notes = list(row.notes)
     if row.reason:
         notes.insert(0, row.reason)
@@ -164,6 +168,21 @@ def summary(row: Row) -> dict[str, str]:
             out.update(grad_max_ulp="no autograd", vanished="")
     out["notes"] = "; ".join(notes)
     return out
+
+
+def behaviour_text(row: Row) -> str:
+    """``"target masked: loss inf, grad finite (exact limit); all masked: ..."``."""
+    if not row.behaviour:
+        return ""
+    parts = []
+    for case, b in row.behaviour.items():
+        grad = "no autograd" if b.get("grad") is None else f"grad {b['grad']}"
+        parts.append(f"{case}: loss {b['loss']}, {grad} ({b['class']})")
+    return "; ".join(parts)
+
+
+def _families(result: AuditResult) -> bool:
+    return any(r.family for r in result.rows)
 
 
 def _clean(x: Any) -> Any:
@@ -213,8 +232,13 @@ _SHORT = (
 )
 
 
-def to_markdown(result: AuditResult, columns: tuple[str, ...] = _SHORT) -> str:
-    """A GitHub table of the main columns (skipped and failed rows give their reason)."""
+def to_markdown(result: AuditResult, columns: tuple[str, ...] | None = None) -> str:
+    """A GitHub table of the main columns (skipped and failed rows give their reason;
+    softmax audits add the family and the masked rows' behaviour)."""
+    if columns is None:
+        columns = _SHORT
+        if _families(result):
+            columns = (columns[0], "family", *columns[1:], "behaviour")
     headers = dict(COLUMNS)
     lines = [
         "| " + " | ".join(headers[c].replace("|", "\\|") for c in columns) + " |",
@@ -224,7 +248,10 @@ def to_markdown(result: AuditResult, columns: tuple[str, ...] = _SHORT) -> str:
         s = summary(r)
         if r.status != "ok":
             s = {**{c: "" for c in columns}, "formulation": r.name, "dtype": r.dtype}
-            s[columns[2]] = f"{r.status}: {r.reason}"
+            s["family"] = r.family or ""
+            s[next(c for c in columns if c not in ("formulation", "family", "dtype"))] = (
+                f"{r.status}: {r.reason}"
+            )
         lines.append("| " + " | ".join(s[c].replace("|", "\\|") for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
@@ -245,6 +272,12 @@ _TERMINAL_HEADERS = {
 
 def _title(result: AuditResult) -> str:
     s = result.settings
+    if s.quantity == "softmax_ce":
+        return (
+            f"logitlab audit: softmax_ce, families {', '.join(s.families)}, seed {s.seed}, "
+            f"{s.points} float32/float64 margins, 16-bit exhaustive; breakpoints: smallest "
+            "|m| where a criterion first holds, against the label; with it"
+        )
     return (
         f"logitlab audit: {s.quantity}, seed {s.seed}, "
         f"{s.points} float32/float64 logits, 16-bit exhaustive; "
@@ -257,6 +290,8 @@ def _terminal_cells(r: Row) -> list[str]:
     """The terminal's cells of one row, in :data:`_TERMINAL` order."""
     if r.status != "ok":
         return [r.name, r.dtype, f"{r.status}: {r.reason}", *[""] * (len(_TERMINAL) - 3)]
+    if r.behaviour is not None:
+        return [r.name, r.dtype, behaviour_text(r), *[""] * (len(_TERMINAL) - 3)]
     sm = summary(r)
     sm["break_loss"] = _pair(r, ("loss relative error",))
     sm["break_grad"] = _pair(r, ("gradient vanishes",)) if r.has_autograd else ""
@@ -269,18 +304,22 @@ def to_rich(result: AuditResult) -> Any:
     from rich.text import Text
 
     table = Table(title=_title(result), show_lines=False)
+    fam = _families(result)
+    if fam:
+        table.add_column("family", no_wrap=True)
     for c in _TERMINAL:
-        table.add_column(_TERMINAL_HEADERS[c], no_wrap=True)
+        table.add_column(_header(c, result), no_wrap=True)
     last = None
     for r in result.rows:
-        if last is not None and r.name != last:
+        if last is not None and (r.family, r.name) != last:
             table.add_section()
-        last = r.name
-        cells = [Text(c) for c in _terminal_cells(r)]
+        last = (r.family, r.name)
+        cells = [Text(c) for c in ([r.family or ""] if fam else []) + _terminal_cells(r)]
+        status = cells[3 if fam else 2]
         if r.status != "ok":
-            cells[2].stylize("dim")
-        elif _bad(cells[2].plain):
-            cells[2].stylize("red")
+            status.stylize("dim")
+        elif _bad(status.plain):
+            status.stylize("red")
         table.add_row(*cells)
     return table
 
@@ -294,16 +333,41 @@ def to_blocks(result: AuditResult, width: int) -> list[str]:
 
     out = textwrap.wrap(_title(result), width)
     label_width = max(len(_TERMINAL_HEADERS[c]) for c in _TERMINAL[2:])
+    family = None
+    summaries = _family_summaries(result)
     for r in result.rows:
         cells = _terminal_cells(r)
+        if r.family is not None and r.family != family:
+            family = r.family
+            out.append("")
+            head = f"== family {family}: {summaries.get(family, '')} "
+            out.extend(textwrap.wrap(head + "=" * max(0, width - len(head)), width))
         out.append("")
         out.append(f"{cells[0]} · {cells[1]}")
         if r.status != "ok":
             out.extend(wrap_field("status", cells[2], width, 2, 6))
             continue
+        if r.behaviour is not None:
+            for case, b in r.behaviour.items():
+                grad = "no autograd" if b.get("grad") is None else f"grad {b['grad']}"
+                text = f"loss {b['loss']}, {grad}: {b['class']}"
+                out.extend(wrap_field(case, text, width, 2, label_width))
+            continue
         for c, cell in zip(_TERMINAL[2:], cells[2:]):
-            out.extend(wrap_field(_TERMINAL_HEADERS[c], cell or "-", width, 2, label_width))
+            out.extend(wrap_field(_header(c, result), cell or "-", width, 2, label_width))
     return out
+
+
+def _header(column: str, result: AuditResult) -> str:
+    """The terminal header; softmax breakpoints are in the margin m."""
+    text = _TERMINAL_HEADERS[column]
+    return text.replace("|z|", "|m|") if result.settings.quantity == "softmax_ce" else text
+
+
+def _family_summaries(result: AuditResult) -> dict[str, str]:
+    from logitlab.analysis.audit_softmax import FAMILIES
+
+    return {f.name: f.summary for f in FAMILIES}
 
 
 def _bad(text: str) -> bool:
@@ -330,12 +394,23 @@ def notes_text(result: AuditResult) -> list[str]:
         f"{d} {breakpoint_threshold(get_format(d)):.3g}" for d in result.settings.dtypes
     )
     methods = dict.fromkeys(f"{o.dtype}: {o.method}" for o in result.breakpoints)
+    if result.settings.quantity == "softmax_ce":
+        sides = (
+            "breakpoints: the smallest |m| (the swept class's margin) where a criterion "
+            "first holds; against the label: m < 0 for t=swept, m > 0 for t=other; with "
+            "it: the other sign"
+        )
+    else:
+        sides = (
+            "breakpoints: the smallest |z| where a criterion first holds; against the "
+            "target: z > 0 for y < 0.5 (y = 0.5 too), z < 0 for y > 0.5; with it: the "
+            "other sign"
+        )
     return [
         *seen,
         f"reference: {ref}",
         f"breakpoint tolerance (relative error, and > 1 ULP): {tol}",
-        "breakpoints: the smallest |z| where a criterion first holds; against the target: "
-        "z > 0 for y < 0.5 (y = 0.5 too), z < 0 for y > 0.5; with it: the other sign",
+        sides,
         f"breakpoint search: {'; '.join(methods)}",
         f"audit took {result.seconds:.1f} s on {result.workers} worker process(es)",
     ]

@@ -7,6 +7,9 @@ Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
   from the installed ``plotly`` package (no CDN).
 * ``POST /api/compare`` one input, every formulation: ``Comparison.to_dict()`` plus the
   explanation and the dtype's saturation thresholds.
+* ``POST /api/compare_loss`` the same for ``loss`` = ``bce``, ``softmax-ce`` (a row of K
+  logits, ``"-inf"`` masking a class) or ``focal``, with the explanation.
+* ``POST /api/curve_loss`` softmax-ce: the loss as one logit of the row sweeps; focal: against z.
 * ``POST /api/curve`` loss and gradient of one element against z, every formulation.
 * ``GET /api/info`` dtypes, reductions, formulations, limits.
 * ``GET /api/saturation/{dtype}`` where ``torch.sigmoid`` rounds to exactly 0 and 1.
@@ -153,6 +156,125 @@ class BreakpointsRequest(BaseModel):
     dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
     weight: Scalar = Field(default=None, description="The weight; null for none.")
     pos_weight: Scalar = Field(default=None, description="The pos_weight; null for none.")
+    frameworks: list[str] | None = Field(default=None, max_length=32)
+    formulations: list[str] | None = Field(default=None, max_length=64)
+
+
+def _logit(value: Any) -> Any:
+    # JSON has no infinities: "-inf" / "-Infinity" (and "inf") spell them.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, str):
+        spelled = value.strip().lower()
+        if spelled in ("-inf", "-infinity"):
+            return -math.inf
+        if spelled in ("inf", "+inf", "infinity", "+infinity"):
+            return math.inf
+        raise ValueError(f'expected a number or "-inf", got {value!r}')
+    return value
+
+
+#: A logit in a request: a number, or "-inf" (a masked class) / "inf".
+Logit = Annotated[float, BeforeValidator(_logit)]
+
+#: The losses the explorer knows, as ``logitlab compare --loss`` spells them.
+LOSSES = ("bce", "softmax-ce", "focal")
+
+#: The request fields each loss takes (beyond dtype, reduction, frameworks, formulations).
+_LOSS_FIELDS = {
+    "bce": {"logits", "targets", "weight", "pos_weight"},
+    "softmax-ce": {"logits", "target", "weight", "ignore_index", "label_smoothing"},
+    "focal": {"logits", "targets", "alpha", "gamma"},
+}
+_COMMON_FIELDS = {"loss", "dtype", "reduction", "frameworks", "formulations"}
+
+
+def _check_loss_fields(loss: str, given: set[str]) -> None:
+    if loss not in _LOSS_FIELDS:
+        raise InputError("loss", f"unknown loss {loss!r}; choose from {', '.join(LOSSES)}")
+    allowed = _LOSS_FIELDS[loss] | _COMMON_FIELDS
+    for name in sorted(given - allowed):
+        raise InputError(
+            name,
+            f"does not apply to loss {loss}; it takes {', '.join(sorted(_LOSS_FIELDS[loss]))}",
+        )
+
+
+def _check_curve_fields(loss: str, given: set[str], allowed: set[str]) -> None:
+    common = {"loss", "dtype", "frameworks", "formulations"}
+    for name in sorted(given - allowed - common):
+        raise InputError(
+            name, f"does not apply to loss {loss}; it takes {', '.join(sorted(allowed))}"
+        )
+
+
+class LossCompareRequest(BaseModel):
+    """One input of any loss: binary cross-entropy, softmax cross-entropy or focal loss."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"loss": "softmax-ce", "logits": [3, "-inf", 1], "target": 0},
+                {"loss": "focal", "logits": [-3, 3, 20], "targets": [1, 1, 1], "gamma": 2},
+            ]
+        },
+    )
+
+    loss: str = Field(default="softmax-ce", max_length=16, description=", ".join(LOSSES))
+    logits: list[Logit] | list[list[Logit]] = Field(
+        default=[0.0, -110.0],
+        min_length=1,
+        max_length=MAX_API_ELEMENTS,
+        description='Logits; softmax-ce: one row of K (or rows), "-inf" masks a class.',
+    )
+    target: Integer | list[Number] | list[list[Number]] | None = Field(
+        default=None,
+        description="softmax-ce: the target class (one per row) or a distribution over classes.",
+    )
+    targets: list[Number] | None = Field(
+        default=None, max_length=MAX_API_ELEMENTS, description="bce, focal: targets in [0, 1]."
+    )
+    dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
+    weight: ScalarOrList = Field(
+        default=None, description="bce: per element; softmax-ce: per class."
+    )
+    pos_weight: ScalarOrList = Field(default=None, description="bce only.")
+    ignore_index: Integer = Field(default=-100, description="softmax-ce: the class ignored.")
+    label_smoothing: Number = Field(default=0.0, description="softmax-ce: in [0, 1].")
+    alpha: Scalar = Field(default=0.25, description="focal: in [0, 1]; null for no weighting.")
+    gamma: Number = Field(default=2.0, description="focal: >= 0.")
+    reduction: str = Field(default="mean", max_length=16, description=", ".join(REDUCTIONS))
+    frameworks: list[str] | None = Field(default=None, max_length=32)
+    formulations: list[str] | None = Field(default=None, max_length=64)
+
+
+class LossCurveRequest(BaseModel):
+    """softmax-ce: the loss as one logit of a row sweeps; focal: as the element's logit does."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"loss": "softmax-ce", "logits": [3, "-inf", 1], "target": 0, "sweep": 0}]
+        },
+    )
+
+    loss: str = Field(default="softmax-ce", max_length=16, description="softmax-ce or focal")
+    logits: list[Logit] | None = Field(
+        default=None, min_length=1, max_length=MAX_API_ELEMENTS, description="softmax-ce: the row."
+    )
+    target: Integer | Number | list[Number] | None = Field(
+        default=None,
+        description="softmax-ce: a class or a distribution; focal: the target in [0, 1].",
+    )
+    sweep: Integer | None = Field(default=None, description="softmax-ce: the logit that sweeps.")
+    label_smoothing: Number = Field(default=0.0)
+    alpha: Scalar = Field(default=0.25)
+    gamma: Number = Field(default=2.0)
+    dtype: str = Field(default="float32", max_length=32)
+    z_min: Number = Field(default=-30.0)
+    z_max: Number = Field(default=30.0)
+    points: Integer = Field(default=121)
     frameworks: list[str] | None = Field(default=None, max_length=32)
     formulations: list[str] | None = Field(default=None, max_length=64)
 
@@ -499,6 +621,115 @@ def create_app(
                 if r["status"] == "ok"
             },
         }
+
+    @app.post("/api/compare_loss", summary="Every formulation of one loss on one input")
+    def compare_loss_endpoint(body: LossCompareRequest) -> dict[str, Any]:
+        """``loss`` = ``bce``, ``softmax-ce`` or ``focal``, with that loss's arguments (an
+        argument another loss takes is refused, naming it): the comparison's ``to_dict()``
+        with ``explanation`` (sentences) added, as ``logitlab compare --loss ... --json``."""
+        given = set(body.model_fields_set)
+        _check_loss_fields(body.loss, given)
+        names = body.formulations
+        common: dict[str, Any] = {
+            "dtype": body.dtype,
+            "reduction": body.reduction,
+            "formulations": names,
+            "frameworks": body.frameworks,
+        }
+        logits: Any = body.logits
+        if body.loss == "softmax-ce":
+            from logitlab.analysis.compare_softmax import compare_softmax
+
+            if body.target is None:
+                raise InputError("target", "give the target class or a target distribution")
+            c = _exact_or_422("logits", compare_softmax)(
+                logits,
+                body.target,
+                weight=body.weight,
+                ignore_index=body.ignore_index,
+                label_smoothing=body.label_smoothing,
+                **common,
+            )
+        else:
+            if logits and isinstance(logits[0], list):
+                raise InputError("logits", f"give a flat list of logits for loss {body.loss}")
+            if body.targets is None:
+                raise InputError("targets", "give the targets, in [0, 1]")
+            if body.loss == "focal":
+                from logitlab.analysis.compare_focal import compare_focal
+
+                c = _exact_or_422("logits", compare_focal)(
+                    logits, body.targets, alpha=body.alpha, gamma=body.gamma, **common
+                )
+            else:
+                from logitlab.analysis.compare import compare
+
+                common["formulations"] = [f.name for f in select(names, body.frameworks)]
+                del common["frameworks"]
+                c = _exact_or_422("logits", compare)(
+                    logits, body.targets, weight=body.weight, pos_weight=body.pos_weight, **common
+                )
+        result = c.to_dict()
+        result["explanation"] = explain(c)
+        return result
+
+    loss_curve_cache: dict[str, bytes] = {}
+
+    @app.post("/api/curve_loss", summary="softmax-ce or focal loss against one swept logit")
+    def curve_loss_endpoint(body: LossCurveRequest) -> Response:
+        """softmax-ce: every formulation's loss, error, gradient with respect to logit
+        ``sweep`` and flag intervals as that logit of the row runs over ``[z_min, z_max]``
+        (:func:`logitlab.analysis.curves_softmax.softmax_curve`); focal: the same for one
+        element of target ``target`` (:func:`~logitlab.analysis.curves_softmax.focal_curve`)."""
+        import json
+
+        key = body.model_dump_json()
+        hit = loss_curve_cache.get(key)
+        if hit is None:
+            hit = json.dumps(_loss_curve(body), separators=(",", ":")).encode()
+            if len(loss_curve_cache) >= CURVE_CACHE_SIZE:
+                loss_curve_cache.pop(next(iter(loss_curve_cache)))
+            loss_curve_cache[key] = hit
+        return Response(content=hit, media_type="application/json")
+
+    def _loss_curve(body: LossCurveRequest) -> dict[str, Any]:
+        from logitlab.analysis.curves_softmax import focal_curve, softmax_curve
+
+        sweep_fields = {"z_min", "z_max", "points"}
+        given = set(body.model_fields_set)
+        common: dict[str, Any] = {
+            "dtype": body.dtype,
+            "z_min": body.z_min,
+            "z_max": body.z_max,
+            "points": body.points,
+            "formulations": body.formulations,
+            "frameworks": body.frameworks,
+        }
+        if body.loss == "softmax-ce":
+            allowed = {"logits", "target", "sweep", "label_smoothing"} | sweep_fields
+            _check_curve_fields(body.loss, given, allowed)
+            if body.logits is None:
+                raise InputError("logits", "give one row of logits")
+            if body.target is None:
+                raise InputError("target", "give the target class or a target distribution")
+            sweep = body.sweep
+            if sweep is None:
+                sweep = body.target if isinstance(body.target, int) else 0
+            return _exact_or_422("logits", softmax_curve)(
+                body.logits,
+                body.target,
+                sweep=sweep,
+                label_smoothing=body.label_smoothing,
+                **common,
+            )
+        if body.loss == "focal":
+            _check_curve_fields(body.loss, given, {"target", "alpha", "gamma"} | sweep_fields)
+            if body.target is None or isinstance(body.target, list):
+                raise InputError("target", "give one target in [0, 1]")
+            return _exact_or_422("target", focal_curve)(
+                float(body.target), alpha=body.alpha, gamma=body.gamma, **common
+            )
+        raise InputError("loss", f"unknown loss {body.loss!r}; choose from softmax-ce, focal")
 
     @app.get("/api/lesson", summary="The guided lesson: steps and presets")
     def lesson_endpoint(dtype: str = "float32") -> dict[str, Any]:

@@ -2,6 +2,11 @@
 // server (/api/compare, /api/curve, /api/breakpoints, /api/lesson, which call the analysis
 // core and the frameworks); this file only formats and places them.
 "use strict";
+// The loss mode (bce | softmax-ce | focal) from the link; the modes code at the end runs them.
+window.__lossMode = (function () {
+  const m = new URLSearchParams(location.search).get("mode");
+  return m === "softmax-ce" || m === "focal" ? m : "bce";
+})();
 (function () {
   const Z_LIMIT = 1000;  // the API's largest |z| for a curve (MAX_CURVE_Z)
   const MAX_UI_ELEMENTS = 16;
@@ -140,6 +145,8 @@
     // Browsers throttle history.replaceState; while a slider moves, update at most 4x a second.
     const write = () => {
       urlTimer = null;
+      // The multi-class and focal modes own the URL while they are shown.
+      if (window.__lossMode && window.__lossMode !== "bce") return;
       history.replaceState(null, "", location.pathname + "?" + stateQuery());
       $("link").value = location.href;
     };
@@ -959,6 +966,7 @@
     breakpointsShown() { const v = bp.cache.get(bpKey()); return v != null; },
     lessonShown() { return lesson.data !== null; },
     stateQuery,
+    writeURL,
   };
 
   syncControls();
@@ -976,4 +984,376 @@
     loadLesson();
     changed(true);
   }
+})();
+
+// ---- multi-class (softmax cross-entropy) and focal modes -------------------------------------
+// Every number comes from /api/compare_loss and /api/curve_loss (the analysis core's
+// compare_softmax, compare_focal and curves_softmax); this code places them.
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, props, ...kids) => {
+    const e = document.createElement(tag);
+    if (props) for (const [k, v] of Object.entries(props)) {
+      if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
+      else if (k.startsWith("data-")) e.setAttribute(k, v); else e[k] = v;
+    }
+    for (const kid of kids) if (kid != null) e.append(kid);
+    return e;
+  };
+  const MODES = ["bce", "softmax-ce", "focal"];
+  const DTYPES = ["float16", "bfloat16", "float32", "float64"];
+  const COLORS = ["#1565c0", "#d32f2f", "#ef8f00", "#6a1b9a", "#2e7d32", "#00897b", "#5d4037",
+    "#c2185b", "#558b2f", "#455a64", "#f9a825", "#26c6da", "#283593", "#ad1457"];
+  const DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"];
+  const num = (t) => {
+    const s = String(t).trim();
+    if (/^-(inf|infinity)$/i.test(s)) return -Infinity;
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) return null;
+    return Number(s);
+  };
+  const fromJSON = (v) => (v === "NaN" ? NaN : v === "Infinity" ? Infinity : v === "-Infinity" ? -Infinity : v);
+  const fmt = (v) => {
+    v = fromJSON(v);
+    if (v == null) return "—";
+    if (typeof v === "string") return v;  // the core's shortest repr at the dtype
+    if (Number.isNaN(v)) return "NaN";
+    if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+    return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toPrecision(5) : String(+v.toPrecision(7));
+  };
+  const showLogit = (v) => (v === -Infinity ? "-inf" : String(v));
+
+  const DEF = {
+    mode: "bce", dtype: "float32", fw: "",
+    lz: [2, 0, -1], t: 0, td: null, ls: 0, sw: 0,
+    fz: 3, fy: 1, a: 0.25, g: 2, zlo: -30, zhi: 30, ly: false,
+  };
+  const st = JSON.parse(JSON.stringify(DEF));
+  st.mode = window.__lossMode;
+
+  function readURL() {
+    const q = new URLSearchParams(location.search);
+    const errors = [];
+    const has = (k) => q.get(k) !== null && q.get(k) !== "";
+    if (has("dtype") && DTYPES.includes(q.get("dtype"))) st.dtype = q.get("dtype");
+    if (q.get("fw") === "all") st.fw = "all";
+    if (st.mode === "softmax-ce") {
+      if (has("lz")) {
+        const v = q.get("lz").split(",").map(num);
+        if (v.length >= 2 && v.length <= 6 && v.every((x) => x !== null)) st.lz = v;
+        else errors.push(`lz: “${q.get("lz")}” is not 2 to 6 logits (numbers or -inf)`);
+      }
+      if (has("td")) {
+        const v = q.get("td").split(",").map(num);
+        if (v.length === st.lz.length && v.every((x) => x !== null && Number.isFinite(x))) st.td = v;
+        else errors.push(`td: “${q.get("td")}” is not ${st.lz.length} probabilities`);
+      } else if (has("t")) {
+        const t = Number(q.get("t"));
+        if (Number.isInteger(t) && t >= 0 && t < st.lz.length) st.t = t;
+        else errors.push(`t: “${q.get("t")}” is not a class (0 … ${st.lz.length - 1})`);
+      }
+      if (has("ls")) { const v = num(q.get("ls")); if (v !== null) st.ls = v; else errors.push(`ls: “${q.get("ls")}” is not a number`); }
+      if (has("sw")) {
+        const v = Number(q.get("sw"));
+        if (Number.isInteger(v) && v >= 0 && v < st.lz.length) st.sw = v;
+        else errors.push(`sw: “${q.get("sw")}” is not a class`);
+      } else st.sw = st.td ? 0 : st.t;
+    } else if (st.mode === "focal") {
+      for (const [k, name] of [["fz", "fz"], ["fy", "fy"], ["g", "g"]]) {
+        if (!has(k)) continue;
+        const v = num(q.get(k));
+        if (v !== null) st[name] = v; else errors.push(`${k}: “${q.get(k)}” is not a number`);
+      }
+      if (q.get("a") === "none") st.a = null;
+      else if (has("a")) { const v = num(q.get("a")); if (v !== null) st.a = v; else errors.push(`a: “${q.get("a")}” is not a number`); }
+    }
+    if (q.get("ly") === "1") st.ly = true;
+    for (const k of ["zlo", "zhi"]) if (has(k)) { const v = num(q.get(k)); if (v !== null && Number.isFinite(v)) st[k] = v; }
+    return errors;
+  }
+  function query() {
+    const q = new URLSearchParams();
+    q.set("mode", st.mode);
+    if (st.mode === "softmax-ce") {
+      q.set("lz", st.lz.map(showLogit).join(","));
+      if (st.td) q.set("td", st.td.join(",")); else q.set("t", st.t);
+      q.set("ls", st.ls);
+      q.set("sw", st.sw);
+    } else {
+      q.set("fz", st.fz); q.set("fy", st.fy); q.set("a", st.a === null ? "none" : st.a); q.set("g", st.g);
+    }
+    q.set("dtype", st.dtype);
+    if (st.fw) q.set("fw", st.fw);
+    q.set("zlo", st.zlo); q.set("zhi", st.zhi);
+    if (st.ly) q.set("ly", "1");
+    return q.toString().replace(/%2C/g, ",");
+  }
+  function writeURL() {
+    if (st.mode === "bce") return;
+    history.replaceState(null, "", location.pathname + "?" + query());
+    $("mode-link").value = location.href;
+  }
+
+  // ---- mode switch ---------------------------------------------------------------------
+  function applyMode() {
+    document.body.dataset.mode = st.mode;
+    for (const b of document.querySelectorAll("button.mode")) b.classList.toggle("on", b.dataset.mode === st.mode);
+    $("mc-controls").hidden = st.mode !== "softmax-ce";
+    $("fc-controls").hidden = st.mode !== "focal";
+    for (const id of ["mode-options", "mode-why", "mode-results", "mode-plots"]) $(id).hidden = st.mode === "bce";
+  }
+  function setMode(m) {
+    if (!MODES.includes(m) || m === st.mode) return;
+    st.mode = m;
+    window.__lossMode = m;
+    applyMode();
+    if (m === "bce") {
+      if (window.__explore && window.__explore.writeURL) window.__explore.writeURL(true);
+      return;
+    }
+    if (m === "softmax-ce") buildLogits();
+    syncFocal();
+    changed();
+  }
+
+  // ---- multi-class controls ---------------------------------------------------------------
+  function buildLogits() {
+    const K = st.lz.length;
+    $("mc-k").value = String(K);
+    const tsel = $("mc-target");
+    tsel.replaceChildren(...Array.from({ length: K }, (_, i) => el("option", { value: String(i), text: `class ${i}` })),
+      el("option", { value: "dist", text: "distribution" }));
+    tsel.value = st.td ? "dist" : String(st.t);
+    const ssel = $("mc-sweep");
+    ssel.replaceChildren(...Array.from({ length: K }, (_, i) => el("option", { value: String(i), text: `z${i}` })));
+    ssel.value = String(st.sw);
+    const box = $("mc-logits");
+    box.replaceChildren();
+    st.lz.forEach((v, i) => {
+      const masked = v === -Infinity;
+      const range = el("input", { type: "range", min: "-120", max: "120", step: "0.5", disabled: masked, "data-i": String(i) });
+      range.value = masked ? "0" : String(Math.max(-120, Math.min(120, v)));
+      range.setAttribute("aria-label", `z${i} slider`);
+      const text = el("input", { type: "text", class: "num", value: showLogit(v), inputmode: "decimal", autocomplete: "off" });
+      text.setAttribute("aria-label", `z${i}`);
+      text.id = `mc-z${i}`;
+      const mask = el("input", { type: "checkbox", checked: masked, title: "mask: set this logit to -inf" });
+      mask.id = `mc-mask${i}`;
+      mask.setAttribute("aria-label", `mask z${i}`);
+      range.addEventListener("input", () => { st.lz[i] = Number(range.value); text.value = range.value; changed(); });
+      text.addEventListener("input", () => {
+        const x = num(text.value);
+        text.classList.toggle("invalid", x === null);
+        if (x === null) return;
+        st.lz[i] = x;
+        mask.checked = x === -Infinity;
+        range.disabled = mask.checked;
+        if (Number.isFinite(x)) range.value = String(x);
+        changed();
+      });
+      mask.addEventListener("change", () => {
+        st.lz[i] = mask.checked ? -Infinity : Number(range.value);
+        text.value = showLogit(st.lz[i]);
+        range.disabled = mask.checked;
+        changed();
+      });
+      box.append(el("div", { class: "mode-element mc-logit" }, el("span", { class: "lbl", text: `z${i}` }), range, text,
+        el("label", { class: "mask", title: "mask (-inf)" }, mask, "mask")));
+    });
+    const dist = $("mc-dist");
+    dist.hidden = !st.td;
+    dist.replaceChildren();
+    if (st.td) st.td.forEach((p, i) => {
+      const inp = el("input", { type: "text", class: "num", value: String(p), inputmode: "decimal", autocomplete: "off" });
+      inp.setAttribute("aria-label", `target probability of class ${i}`);
+      inp.addEventListener("input", () => { const x = num(inp.value); inp.classList.toggle("invalid", x === null); if (x !== null) { st.td[i] = x; changed(); } });
+      dist.append(el("label", null, `p${i} `, inp));
+    });
+    $("mc-ls").value = String(st.ls);
+  }
+  function wireSoftmax() {
+    $("mc-k").addEventListener("change", () => {
+      const K = Number($("mc-k").value);
+      while (st.lz.length < K) st.lz.push(0);
+      st.lz.length = K;
+      if (st.t >= K) st.t = 0;
+      if (st.sw >= K) st.sw = 0;
+      if (st.td) { st.td = Array.from({ length: K }, () => 1 / K); }
+      buildLogits(); changed();
+    });
+    $("mc-target").addEventListener("change", () => {
+      const v = $("mc-target").value;
+      if (v === "dist") {
+        const K = st.lz.length;
+        st.td = Array.from({ length: K }, (_, i) => (i === st.t ? 1 : 0));
+      } else { st.td = null; st.t = Number(v); st.sw = st.t; }
+      buildLogits(); changed();
+    });
+    $("mc-sweep").addEventListener("change", () => { st.sw = Number($("mc-sweep").value); changed(); });
+    $("mc-ls").addEventListener("input", () => { const x = num($("mc-ls").value); $("mc-ls").classList.toggle("invalid", x === null); if (x !== null) { st.ls = x; changed(); } });
+  }
+
+  // ---- focal controls ------------------------------------------------------------------
+  function syncFocal() {
+    $("fc-z").value = String(st.fz); $("fc-z-range").value = String(st.fz);
+    $("fc-y").value = String(st.fy); $("fc-y-range").value = String(st.fy);
+    $("fc-alpha").value = st.a === null ? "" : String(st.a);
+    $("fc-gamma").value = String(st.g);
+    $("mode-dtype").value = st.dtype;
+    $("mode-all").checked = st.fw === "all";
+    $("mode-zlo").value = String(st.zlo); $("mode-zhi").value = String(st.zhi);
+    $("mode-logy").checked = st.ly;
+  }
+  function wireFocal() {
+    for (const [k, key] of [["z", "fz"], ["y", "fy"]]) {
+      const r = $(`fc-${k}-range`), t = $(`fc-${k}`);
+      r.addEventListener("input", () => { st[key] = Number(r.value); t.value = r.value; changed(); });
+      t.addEventListener("input", () => { const x = num(t.value); t.classList.toggle("invalid", x === null); if (x !== null) { st[key] = x; if (Number.isFinite(x)) r.value = String(x); changed(); } });
+    }
+    $("fc-alpha").addEventListener("input", () => {
+      const s = $("fc-alpha").value.trim(); const x = s === "" ? null : num(s);
+      $("fc-alpha").classList.toggle("invalid", s !== "" && x === null);
+      if (s === "" || x !== null) { st.a = x; changed(); }
+    });
+    $("fc-gamma").addEventListener("input", () => { const x = num($("fc-gamma").value); $("fc-gamma").classList.toggle("invalid", x === null); if (x !== null) { st.g = x; changed(); } });
+  }
+  function wireCommon() {
+    for (const b of document.querySelectorAll("button.mode")) b.addEventListener("click", () => setMode(b.dataset.mode));
+    $("mode-dtype").addEventListener("change", () => { st.dtype = $("mode-dtype").value; changed(); });
+    $("mode-logy").addEventListener("change", () => { st.ly = $("mode-logy").checked; changed(); });
+    $("mode-all").addEventListener("change", () => { st.fw = $("mode-all").checked ? "all" : ""; changed(); });
+    for (const k of ["zlo", "zhi"]) $(`mode-${k}`).addEventListener("input", () => { const x = num($(`mode-${k}`).value); if (x !== null && Number.isFinite(x)) { st[k] = x; changed(); } });
+  }
+
+  // ---- requests ------------------------------------------------------------------------
+  function bodies() {
+    const common = { dtype: st.dtype };
+    if (st.fw) common.frameworks = ["all"];
+    const logit = (v) => (v === -Infinity ? "-inf" : v);
+    if (st.mode === "softmax-ce") {
+      const target = st.td ? st.td : st.t;
+      return {
+        compare: { loss: "softmax-ce", logits: st.lz.map(logit), target, label_smoothing: st.ls, ...common },
+        curve: { loss: "softmax-ce", logits: st.lz.map(logit), target, label_smoothing: st.ls, sweep: st.sw, z_min: st.zlo, z_max: st.zhi, ...common },
+      };
+    }
+    return {
+      compare: { loss: "focal", logits: [st.fz], targets: [st.fy], alpha: st.a, gamma: st.g, reduction: "none", ...common },
+      curve: { loss: "focal", target: st.fy, alpha: st.a, gamma: st.g, z_min: st.zlo, z_max: st.zhi, ...common },
+    };
+  }
+  async function post(url, body) {
+    const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const j = await r.json();
+    if (!r.ok) {
+      const d = Array.isArray(j.detail) ? j.detail[0] : { loc: [], msg: String(j.detail) };
+      const where = (d.loc || []).filter((x) => x !== "body").join(".");
+      throw new Error(where ? `${where}: ${d.msg}` : d.msg);
+    }
+    return j;
+  }
+  const api = { seq: 0, rendered: 0, curveSeq: 0, curveRendered: 0 };
+  let timer = null;
+  function changed() {
+    if (st.mode === "bce") return;
+    writeURL();
+    api.seq += 1;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(run, 60);
+  }
+  async function run() {
+    timer = null;
+    const seq = api.seq;
+    const b = bodies();
+    const mode = st.mode;
+    try {
+      const c = await post("/api/compare_loss", b.compare);
+      if (seq !== api.seq) return;
+      renderCompare(c);
+      $("mode-error").hidden = true;
+    } catch (err) {
+      if (seq !== api.seq) return;
+      $("mode-error").hidden = false;
+      $("mode-error").textContent = String(err.message || err);
+      $("mode-table").tBodies[0].replaceChildren();
+      $("mode-explanation").replaceChildren();
+      $("mode-exact").textContent = "";
+    }
+    api.rendered = seq;
+    try {
+      const d = await post("/api/curve_loss", b.curve);
+      if (seq !== api.seq || mode !== st.mode) return;
+      renderCurve(d);
+      $("mode-curve-note").textContent = "";
+    } catch (err) {
+      if (seq !== api.seq) return;
+      $("mode-curve-note").textContent = "curve: " + String(err.message || err);
+      if (window.Plotly) Plotly.purge("mode-plot");
+    }
+    api.curveRendered = seq;
+  }
+
+  // ---- rendering ----------------------------------------------------------------------
+  function renderCompare(c) {
+    const ex = c.exact.value_rounded;
+    $("mode-exact").replaceChildren(el("b", { text: "exact: " }),
+      el("span", { class: "digits", text: (c.exact.value_repr || ex).map(fmt).join(", ") }),
+      ` (${c.quantity}, ${c.dtype}, reduction ${c.reduction})`);
+    const tbody = $("mode-table").tBodies[0];
+    tbody.replaceChildren(...c.rows.map((r) => {
+      const tr = el("tr", { "data-name": r.name });
+      tr.classList.toggle("flagged", (r.flags || []).length > 0);
+      const name = el("td", { class: "name" }, el("b", { text: r.name }));
+      name.title = r.code || "";
+      if (r.status !== "ok") {
+        tr.append(name, el("td", { colSpan: 4, class: "note", text: `${r.status}: ${r.reason || ""}` }));
+        return tr;
+      }
+      const grads = (r.grad || []).map(fmt);
+      const gerr = r.grad_ulp_error ? Math.max(...r.grad_ulp_error.map((v) => { v = fromJSON(v); return v == null || Number.isNaN(v) ? Infinity : v; })) : null;
+      tr.append(
+        name,
+        el("td", { class: "loss", text: (r.value_repr || r.value || []).map(fmt).join(", ") }),
+        el("td", { class: "ulp", text: (r.ulp_error || []).map(fmt).join(", ") }),
+        el("td", { class: "grad", text: `[${grads.join(", ")}]` }, gerr === null ? null : el("span", { class: "grad-err", text: `max ${fmt(gerr)} ULP` })),
+        el("td", { class: "flags" }, ...(r.flags || []).map((f) => el("span", { class: "flag", text: f }))),
+      );
+      return tr;
+    }));
+    $("mode-explanation").replaceChildren(...(c.explanation || []).map((t) => el("li", { text: t })));
+  }
+  function renderCurve(d) {
+    if (!window.Plotly) return;
+    const z = d.z.map(fromJSON);
+    const ys = (a) => (a || []).map((v) => { v = fromJSON(v); return Number.isFinite(v) ? v : null; });
+    const traces = [{ x: z, y: ys(d.exact.value), name: "exact", mode: "lines", line: { color: "#000", width: 1.5, dash: "dot" } }];
+    d.rows.filter((r) => r.status === "ok").forEach((r, i) => {
+      const flags = Object.keys(r.flags || {});
+      traces.push({ x: z, y: ys(r.value), name: r.name + (flags.length ? ` (${flags.join(", ")})` : ""), mode: "lines",
+        line: { color: COLORS[i % COLORS.length], dash: DASHES[i % DASHES.length], width: i === 0 ? 3.5 : 2 } });
+    });
+    const who = d.quantity === "softmax_ce" ? `z${d.sweep}` : "z";
+    const here = d.quantity === "softmax_ce" ? st.lz[d.sweep] : st.fz;
+    const shapes = Number.isFinite(here) && here >= st.zlo && here <= st.zhi ? [{ type: "line", x0: here, x1: here, yref: "paper", y0: 0, y1: 1, line: { color: "#888", width: 1 } }] : [];
+    Plotly.react("mode-plot", traces, {
+      title: { text: `loss against ${who} (${d.dtype}; gaps: NaN or inf)`, font: { size: 13 } },
+      margin: { l: 50, r: 10, t: 30, b: 40 }, xaxis: { title: { text: who } }, yaxis: { title: { text: "loss (nats)" }, type: st.ly ? "log" : "linear", exponentformat: "power" },
+      legend: { orientation: "h", y: -0.25, font: { size: 11 } }, shapes,
+    }, { displaylogo: false, responsive: true });
+  }
+
+  window.__modes = {
+    get state() { return st; },
+    get seq() { return api.seq; },
+    shown() { return api.rendered >= api.seq && api.curveRendered >= api.seq; },
+    query,
+    setMode,
+  };
+
+  const errors = readURL();
+  wireCommon(); wireSoftmax(); wireFocal();
+  buildLogits(); syncFocal();
+  applyMode();
+  const box = st.mode === "focal" ? $("fc-url-error") : $("mc-url-error");
+  if (errors.length) { box.hidden = false; box.textContent = "Ignored in the link: " + errors.join("; ") + "."; }
+  if (st.mode !== "bce") changed();
 })();
