@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -148,6 +149,13 @@ def lab(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+def _kernel_idle(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    status = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"\| Idle$"))
+    expect(status).to_have_count(1, timeout=180_000)
+
+
 def _set_readout(slider: Any, value: str) -> None:
     readout = slider.locator(".widget-readout")
     readout.click()
@@ -186,11 +194,15 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             page.goto(lab + "/lab/tree/explore.ipynb")
             editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
             editor.wait_for(timeout=120_000)
-            expect(
-                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-            ).to_have_count(1, timeout=120_000)
+            # Run the cell only once the kernel is connected and idle: the status bar's
+            # "Python 3 | Idle" (the session's kernelDisplayStatus).  The toolbar's
+            # execution indicator reads idle before the kernel's websocket is open, and a
+            # cell run then is dropped ("Session has no kernel") without a word.
+            _kernel_idle(page)
             editor.click()
             page.keyboard.press("Shift+Enter")
+            prompt = page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputPrompt")
+            expect(prompt).to_have_text(re.compile(r"\[(\*|1)\]"), timeout=30_000)
             # The widget: the controls, the table and the plotly plot drawn by widget.js.
             plot = page.locator(".logitlab-plot")
             try:
