@@ -170,6 +170,7 @@ def _cell_text(page: Any, name: str, column: int) -> str:
 
 
 def test_the_widget_in_jupyterlab(lab: str) -> None:
+    import numpy
     import torch
     import torch.nn.functional as F
     from playwright.sync_api import expect, sync_playwright
@@ -182,6 +183,13 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
     logits = float(F.binary_cross_entropy_with_logits(z, y))
     first = float(per[0])
     assert (probabilities, logits, first) == (50.0, pytest.approx(10.0), 70.0)
+    # torchvision's focal loss written out, z = 3, y = 1, alpha = 0.25, gamma = 2
+    zf, yf = torch.tensor([3.0]), torch.tensor([1.0])
+    p = torch.sigmoid(zf)
+    p_t = p * yf + (1 - p) * (1 - yf)
+    alpha_t = 0.25 * yf + 0.75 * (1 - yf)
+    ce = F.binary_cross_entropy_with_logits(zf, yf, reduction="none")
+    focal = float((alpha_t * ce * (1 - p_t) ** 2).mean())
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -213,19 +221,13 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             table_row = page.locator("tr[data-name='torch.probabilities']")
             expect(table_row).to_have_count(1, timeout=30_000)
             before = _cell_text(page, "torch.probabilities", 1)
-            sliders = page.locator(".widget-hslider")
-            expect(sliders).to_have_count(4)
-            _set_readout(sliders.nth(0), "20")
+            # Each element's sliders carry their own class (logitlab-z1, -y1, ...).
+            _set_readout(page.locator(".logitlab-z1"), "20")
             expect(plot).to_have_attribute("data-marker", "20", timeout=30_000)
-            _set_readout(sliders.nth(1), "20")
-            expect(page.locator("tr[data-name='torch.logits'] td").nth(1)).not_to_have_text(
-                "", timeout=30_000
-            )
+            _set_readout(page.locator(".logitlab-z2"), "20")
             # The table follows: the mean of the two elements, as torch computes it.
-            deadline = time.monotonic() + 30
-            while float(_cell_text(page, "torch.probabilities", 1)) != probabilities:
-                assert time.monotonic() < deadline, _cell_text(page, "torch.probabilities", 1)
-                time.sleep(0.2)
+            cell = page.locator("tr[data-name='torch.probabilities'] td").nth(1)
+            expect(cell).to_have_text(repr(probabilities), timeout=30_000)
             assert before != _cell_text(page, "torch.probabilities", 1)
             assert float(_cell_text(page, "torch.logits", 1)) == pytest.approx(logits, rel=1e-6)
             # The plot's dots: element 1 alone at z = 20, per element.
@@ -236,6 +238,15 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             assert dots["torch.probabilities"] == first
             names = plot.evaluate("el => el.data.map(d => d.name).filter(n => n)")
             assert {"torch.probabilities", "torch.logits", "exact"} <= set(names)
+            # The focal loss: its button, the table row of torchvision's formula against
+            # torch at z = 3, y = 1, alpha = 0.25, gamma = 2, and its curve drawn.
+            page.locator(".widget-toggle-button", has_text=re.compile("^focal$")).click()
+            expect(plot).to_have_attribute("data-quantity", "focal", timeout=60_000)
+            expect(plot).to_have_attribute("data-marker", "3", timeout=30_000)
+            shown = _cell_text(page, "torch.torchvision_formula", 1)
+            assert numpy.float32(shown) == numpy.float32(focal), (shown, focal)
+            names = plot.evaluate("el => el.data.map(d => d.name).filter(n => n)")
+            assert {"torch.torchvision_formula", "stable.focal", "exact"} <= set(names)
             assert not errors, errors
         finally:
             browser.close()

@@ -1,8 +1,10 @@
 // logitlab's notebook plot: an anywidget ESM module.
 //
 // It draws what Python sends and computes nothing: `curve` is
-// `logitlab.analysis.curves.bce_curve(...).to_dict()` plus the dtype's saturation thresholds,
-// `dots` the per-element values of element 1 from `logitlab.compare` at the current z.
+// `logitlab.analysis.curves.bce_curve(...).to_dict()` plus the dtype's saturation thresholds
+// (binary CE), or the dictionary of `logitlab.analysis.curves_softmax.softmax_curve` /
+// `focal_curve` (the other two losses), with a title and an x label; `dots` the plotted
+// element's own values from the same comparison functions at the current z.
 // plotly.js comes from the installed `plotly` package, sent once as the `_plotly` text
 // (no CDN), so the widget works offline in JupyterLab, VS Code and Colab.
 
@@ -40,7 +42,7 @@ function colorMap(rows) {
   return out;
 }
 
-function figure(curve, dots, markerZ) {
+function figure(curve, dots, markerZ, logY) {
   const z = nums(curve.z);
   const colors = colorMap(curve.rows);
   const traces = [];
@@ -90,8 +92,8 @@ function figure(curve, dots, markerZ) {
     title: { text: curve.title || "", font: { size: 13 } },
     grid: { rows: 2, columns: 1, pattern: "independent" },
     xaxis: { range: [lo, hi], matches: "x2", showticklabels: false },
-    xaxis2: { range: [lo, hi], title: { text: "logit z (log-odds, nats)" } },
-    yaxis: { title: { text: "loss (nats)" } },
+    xaxis2: { range: [lo, hi], title: { text: curve.x_label || "logit z" } },
+    yaxis: { title: { text: "loss (nats)" }, type: logY ? "log" : "linear", exponentformat: "power" },
     yaxis2: { title: { text: "d loss / dz (nats per unit z)" } },
     legend: { orientation: "h", y: 1.12 },
     shapes,
@@ -113,11 +115,18 @@ function render({ model, el }) {
 
   function draw() {
     const curve = model.get("curve");
-    if (!curve || !curve.z) return;
+    if (!curve || !curve.z) {
+      // No curve (its input was refused; the note under the plot says why).
+      Plotly.purge(div);
+      div.dataset.marker = "";
+      note.textContent = "";
+      return;
+    }
     const dots = model.get("dots");
     const markerZ = model.get("marker");
-    const { traces, layout } = figure(curve, dots && dots.rows ? dots : null, markerZ);
+    const { traces, layout } = figure(curve, dots && dots.rows ? dots : null, markerZ, model.get("log_y"));
     Plotly.react(div, traces, layout, config);
+    div.dataset.quantity = curve.quantity || "bce";
     // For tests and curious users: what is drawn, as the widget received it.
     div.dataset.marker = markerZ == null ? "" : String(markerZ);
     div.dataset.target = String(curve.target);
@@ -125,9 +134,18 @@ function render({ model, el }) {
     note.textContent = dots && dots.label ? dots.label : "";
   }
   draw();
-  model.on("change:curve", draw);
-  model.on("change:dots", draw);
-  model.on("change:marker", draw);
+  // One message from Python can change several traits (the dots and the marker together):
+  // draw once, after the model has taken them all.
+  let pending = false;
+  function schedule() {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => {
+      pending = false;
+      draw();
+    });
+  }
+  for (const name of ["curve", "dots", "marker", "log_y"]) model.on("change:" + name, schedule);
   // Clicking on a plot sets z there (the Python side clamps and recomputes).
   div.on &&
     div.on("plotly_click", (ev) => {
