@@ -199,10 +199,6 @@ def test_the_same_controls_as_the_page() -> None:
     ui.weight.value = ""
     ui.pos_weight.value = ""
     assert ui.error is None
-    # every framework adds rows
-    n = len(ui.comparison.rows)
-    ui.every_framework.value = True
-    assert len(ui.comparison.rows) > n
 
 
 def test_the_lesson_steps_in_the_widget() -> None:
@@ -463,9 +459,6 @@ def test_switching_losses_and_the_common_controls() -> None:
     ui.zoom.value = "±300"
     assert (ui.focal_z.min, ui.focal_z.max, ui.focal_z.step) == (-300.0, 300.0, 0.1)
     assert ui.plot.curve["z"][0] == -300.0
-    n = len(ui.comparison.rows)
-    ui.every_framework.value = True
-    assert len(ui.comparison.rows) > n
     ui.log_y.value = True
     assert ui.plot.log_y
     ui.loss.value = "softmax-ce"
@@ -477,3 +470,19 @@ def test_switching_losses_and_the_common_controls() -> None:
     assert ui.plot.curve["target"] == pytest.approx(0.3, rel=1e-3)
     with pytest.raises(InputError, match="loss"):
         notebook_explorer(loss="hinge")
+
+
+@pytest.mark.slow
+def test_every_framework_adds_rows() -> None:
+    """Slow: the first use of every framework imports JAX, Keras, SciPy, scikit-learn."""
+    ui = notebook_explorer()
+    for loss in ("bce", "focal", "softmax-ce"):
+        ui.loss.value = loss
+        assert ui.comparison is not None
+        n = len(ui.comparison.rows)
+        ui.every_framework.value = True
+        c = ui.comparison
+        assert len(c.rows) > n, loss
+        assert {r.formulation.framework for r in c.rows} > {"torch", "stable"}, loss
+        assert len(ui.plot.curve["rows"]) == len(c.rows), loss
+        ui.every_framework.value = False
