@@ -199,6 +199,12 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             console: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            # LOGITLAB_CPU_THROTTLE=6 slows the page's CPU six times (Chrome's own
+            # throttling), to check that nothing here depends on a fast machine.
+            rate = float(os.environ.get("LOGITLAB_CPU_THROTTLE", "1"))
+            if rate > 1:
+                cdp = page.context.new_cdp_session(page)
+                cdp.send("Emulation.setCPUThrottlingRate", {"rate": rate})
             page.goto(lab + "/lab/tree/explore.ipynb")
             editor = page.locator(".jp-Notebook .jp-Cell .cm-content").first
             editor.wait_for(timeout=120_000)

@@ -113,11 +113,27 @@ function render({ model, el }) {
   el.appendChild(note);
   const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["toImage"] };
 
+  // Clicking on a plot sets z there (the Python side clamps and recomputes).  Plotly gives
+  // the div its `on` with the first plot and drops the listeners on purge: listen after
+  // each draw that needs it.
+  let listening = false;
+  function listen() {
+    if (listening || !div.on) return;
+    div.on("plotly_click", (ev) => {
+      if (ev && ev.points && ev.points.length) {
+        model.set("clicked_z", ev.points[0].x);
+        model.save_changes();
+      }
+    });
+    listening = true;
+  }
+
   function draw() {
     const curve = model.get("curve");
     if (!curve || !curve.z) {
       // No curve (its input was refused; the note under the plot says why).
       Plotly.purge(div);
+      listening = false;
       div.dataset.marker = "";
       note.textContent = "";
       return;
@@ -126,6 +142,7 @@ function render({ model, el }) {
     const markerZ = model.get("marker");
     const { traces, layout } = figure(curve, dots && dots.rows ? dots : null, markerZ, model.get("log_y"));
     Plotly.react(div, traces, layout, config);
+    listen();
     div.dataset.quantity = curve.quantity || "bce";
     // For tests and curious users: what is drawn, as the widget received it.
     div.dataset.marker = markerZ == null ? "" : String(markerZ);
@@ -146,14 +163,6 @@ function render({ model, el }) {
     });
   }
   for (const name of ["curve", "dots", "marker", "log_y"]) model.on("change:" + name, schedule);
-  // Clicking on a plot sets z there (the Python side clamps and recomputes).
-  div.on &&
-    div.on("plotly_click", (ev) => {
-      if (ev && ev.points && ev.points.length) {
-        model.set("clicked_z", ev.points[0].x);
-        model.save_changes();
-      }
-    });
   return () => {
     try {
       Plotly.purge(div);
