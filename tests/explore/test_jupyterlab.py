@@ -4,12 +4,15 @@ A ``jupyter lab`` server starts on loopback in a temporary root (no token, no br
 config, data and runtime dirs in the temp dir, a kernelspec that runs this interpreter with
 this checkout's ``src`` on ``PYTHONPATH``).  The test opens a notebook whose cell builds the
 widget, runs the cell, sets the z sliders to 20 through their readouts, and reads the table
-and the plotly plot in the page; the expected numbers come from torch directly.
+and the plotly plot in the page; then it switches to the focal loss and to softmax
+cross-entropy (and masks a class) and reads their tables.  The expected numbers come from
+torch directly.  It runs the cell only once the kernel is connected (see ``_kernel_idle``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -190,6 +193,12 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
     alpha_t = 0.25 * yf + 0.75 * (1 - yf)
     ce = F.binary_cross_entropy_with_logits(zf, yf, reduction="none")
     focal = float((alpha_t * ce * (1 - p_t) ** 2).mean())
+    # softmax cross-entropy of the row (2, 0, -1), target 0; then with z2 masked (-inf)
+    t0 = torch.tensor([0])
+    softmax = [
+        float(F.cross_entropy(torch.tensor([[2.0, 0.0, -1.0]]), t0)),
+        float(F.cross_entropy(torch.tensor([[2.0, 0.0, -math.inf]]), t0)),
+    ]
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -253,6 +262,17 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             assert numpy.float32(shown) == numpy.float32(focal), (shown, focal)
             names = plot.evaluate("el => el.data.map(d => d.name).filter(n => n)")
             assert {"torch.torchvision_formula", "stable.focal", "exact"} <= set(names)
+            # Softmax cross-entropy: the row (2, 0, -1) with target class 0, then z2 masked.
+            page.locator(".widget-toggle-button", has_text="softmax CE").click()
+            expect(plot).to_have_attribute("data-quantity", "softmax_ce", timeout=60_000)
+            expect(plot).to_have_attribute("data-marker", "2", timeout=30_000)
+            shown = _cell_text(page, "torch.cross_entropy", 1)
+            assert numpy.float32(shown) == numpy.float32(softmax[0]), (shown, softmax)
+            page.locator(".logitlab-mask2 input[type='checkbox']").check()
+            cell = page.locator("tr[data-name='torch.cross_entropy'] td").nth(1)
+            expect(cell).not_to_have_text(shown, timeout=30_000)
+            shown = _cell_text(page, "torch.cross_entropy", 1)
+            assert numpy.float32(shown) == numpy.float32(softmax[1]), (shown, softmax)
             assert not errors, errors
         finally:
             browser.close()
