@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("ipywidgets")
-pytest.importorskip("matplotlib")
+pytest.importorskip("anywidget")
+pytest.importorskip("plotly")
 
 import math
 import re
@@ -14,10 +15,9 @@ import ml_dtypes
 import torch
 import torch.nn.functional as F
 
+from logitlab.core.errors import InputError
 from logitlab.ui.explore import notebook_explorer
-from logitlab.ui.explore._notebook import NotebookExplorer
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from logitlab.ui.explore._notebook import CurvePlot, NotebookExplorer
 
 
 def test_widget_like_the_post() -> None:
@@ -28,13 +28,70 @@ def test_widget_like_the_post() -> None:
     assert [s.value for s in ui.logit_sliders] == [-2.0, 2.0]
     assert [s.value for s in ui.target_sliders] == [0.3, 0.7]
     assert ui.comparison is not None
-    assert bytes(ui.plot.value).startswith(PNG)
     assert "torch.probabilities" in ui.table.value and "torch.logits" in ui.table.value
+    # The plot: an anywidget whose module ships in the package and whose plotly.js is the
+    # installed plotly package's own bundle (nothing from a CDN).
+    assert isinstance(ui.plot, CurvePlot)
+    import importlib.resources
+
+    bundled = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
+    assert ui.plot._plotly == bundled.read_text(encoding="utf-8")
+    assert "plotly.js v" in ui.plot._plotly[:200]
+    esm = str(ui.plot._esm)
+    assert "export default" in esm and "render" in esm
+    # no CDN, no fetch, no dynamic import: everything it needs comes through the model
+    assert not re.search(r"https?:|//cdn|import\(|fetch\(|<script", esm, re.IGNORECASE)
+    curve = ui.plot.curve
+    assert curve["points"] == 601 and curve["z"][0] == -30.0 and curve["z"][-1] == 30.0
+    assert curve["dtype"] == "float32" and curve["target"] == pytest.approx(0.3)
+    assert {r["name"] for r in curve["rows"]} >= {"torch.probabilities", "torch.logits"}
+    assert ui.plot.marker == -2.0
+
+
+def test_the_plot_shows_torchs_own_numbers() -> None:
+    """The curve and the dots against torch at float32, and the exact curve by hand."""
+    ui = notebook_explorer()
+    curve = ui.plot.curve
+    z = torch.tensor(curve["z"], dtype=torch.float32)
+    y = torch.full_like(z, 0.3)
+    rows = {r["name"]: r for r in curve["rows"]}
+    logits = F.binary_cross_entropy_with_logits(z, y, reduction="none")
+    probs = F.binary_cross_entropy(torch.sigmoid(z), y, reduction="none")
+    assert rows["torch.logits"]["value"] == logits.double().tolist()
+    assert rows["torch.probabilities"]["value"] == probs.double().tolist()
+    # exact: y softplus(-z) + (1 - y) softplus(z), y = float32(0.3)
+    y32 = float(torch.tensor(0.3, dtype=torch.float32))
+    for i in (0, 150, 300, 600):
+        t = curve["z"][i]
+        sp = max(t, 0) + math.log1p(math.exp(-abs(t)))  # softplus(t)
+        want = y32 * (sp - t) + (1 - y32) * sp
+        assert curve["exact"]["value"][i] == pytest.approx(want, rel=1e-14)
+    # the dots at z1 = 20: element 1 alone, per element, as torch computes it
+    ui.logit_sliders[0].value = 20
+    assert ui.plot.marker == 20.0
+    z1 = torch.tensor([20.0], requires_grad=True)
+    y1 = torch.tensor([0.3])
+    loss = F.binary_cross_entropy(torch.sigmoid(z1), y1)
+    loss.backward()
+    loss = loss.detach()
+    dots = ui.plot.dots["rows"]
+    assert dots["torch.probabilities"]["value"] == float(loss) == pytest.approx(70.0)
+    assert dots["torch.probabilities"]["grad"] == float(z1.grad[0]) == 0.0
+    assert dots["torch.naive"]["value"] == "Infinity"  # NaN and inf travel as strings
+    assert "per element" in ui.plot.dots["label"] and "mean" in ui.plot.dots["label"]
+
+
+def test_a_click_on_the_plot_sets_z1() -> None:
+    ui = notebook_explorer()
+    ui.plot.clicked_z = 12.5
+    assert ui.logit_sliders[0].value == 12.5 and ui.plot.marker == 12.5
+    ui.plot.clicked_z = 1000.0
+    assert ui.logit_sliders[0].value == 30.0  # clamped into the view
 
 
 def test_moving_the_sliders_to_20_shows_50_and_10() -> None:
     ui = notebook_explorer()
-    before = bytes(ui.plot.value)
+    before = ui.plot.marker
     ui.logit_sliders[0].value = 20
     ui.logit_sliders[1].value = 20
     c = ui.comparison
@@ -45,9 +102,7 @@ def test_moving_the_sliders_to_20_shows_50_and_10() -> None:
     assert "<b>50.0</b>" in html and "<b>10.0</b>" in html
     assert "sigmoid saturated" in html and "log clamped" in html and "gradient vanished" in html
     assert "From z = 16.635532 up, float32 sigmoid" in html
-    assert (
-        bytes(ui.plot.value).startswith(PNG) and bytes(ui.plot.value) != before
-    )  # the marker moved
+    assert before == -2.0 and ui.plot.marker == 20.0  # the marker moved
 
 
 def _cells(html: str, name: str) -> list[str]:
@@ -99,9 +154,11 @@ def test_dtype_and_target_change_redraw_the_curve() -> None:
     ui = notebook_explorer()
     ui.dtype.value = "float16"
     assert ui.comparison is not None and ui.comparison.dtype.name == "float16"
+    assert ui.plot.curve["dtype"] == "float16"
     key = ui._curve_key
     ui.target_sliders[0].value = 0.9
     assert ui._curve_key != key
+    assert ui.plot.curve["target"] == float(torch.tensor(0.9, dtype=torch.float16))
     ui.reduction.value = "none"
     assert ui.comparison.case.reduction == "none"
     assert ui.table.value.count("<tr") >= 4
@@ -142,10 +199,6 @@ def test_the_same_controls_as_the_page() -> None:
     ui.weight.value = ""
     ui.pos_weight.value = ""
     assert ui.error is None
-    # every framework adds rows
-    n = len(ui.comparison.rows)
-    ui.every_framework.value = True
-    assert len(ui.comparison.rows) > n
 
 
 def test_the_lesson_steps_in_the_widget() -> None:
@@ -163,8 +216,273 @@ def test_the_lesson_steps_in_the_widget() -> None:
     assert float(c.row("torch.logits").value) == pytest.approx(90.0, rel=1e-6)
     ui.step.value = "vanish"
     c = ui.comparison
+    # the step's own one element, as the page sets it
+    assert [s.value for s in ui.logit_sliders] == [20] and [s.value for s in ui.target_sliders] == [
+        1
+    ]
     assert float(c.row("torch.logits").grad.ravel()[0]) == 0.0
-    # stable.bce keeps d/dz softplus(-z) / 2 (two identical elements, mean) = -1/(1+e^20) / 2
+    # stable.bce keeps d/dz softplus(-z) = -1/(1+e^20)
     assert float(c.row("stable.bce").grad.ravel()[0]) == pytest.approx(
-        -1 / (1 + math.exp(20)) / 2, rel=1e-6
+        -1 / (1 + math.exp(20)), rel=1e-6
     )
+
+
+def test_elements_can_be_added_removed_and_plotted() -> None:
+    ui = notebook_explorer()
+    ui.add_element.click()
+    assert len(ui.logit_sliders) == 3 and [s.value for s in ui.target_sliders] == [0.3, 0.7, 0.5]
+    ui.logit_sliders[2].value = 4.0
+    ui.target_sliders[2].value = 0.25
+    # the mean of three elements, as torch computes it
+    z = torch.tensor([-2.0, 2.0, 4.0])
+    y = torch.tensor([0.3, 0.7, 0.25])
+    c = ui.comparison
+    assert c is not None
+    assert float(c.row("torch.logits").value) == float(F.binary_cross_entropy_with_logits(z, y))
+    # the plot follows the chosen element: its target's curve, the dots at its z
+    ui.element.value = 2
+    assert ui.plot.curve["target"] == float(torch.tensor(0.25))
+    assert ui.plot.marker == 4.0
+    z3 = torch.tensor([4.0], requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(z3, torch.tensor([0.25]))
+    loss.backward()
+    dots = ui.plot.dots["rows"]["torch.logits"]
+    assert dots["value"] == float(loss.detach()) and dots["grad"] == float(z3.grad[0])
+    # a click sets the plotted element's z
+    ui.plot.clicked_z = -7.5
+    assert [s.value for s in ui.logit_sliders] == [-2.0, 2.0, -7.5]
+    # removing element 1 keeps the others in order; the last one cannot be removed
+    ui.remove_buttons[0].click()
+    assert [s.value for s in ui.logit_sliders] == [2.0, -7.5]
+    assert [s.description for s in ui.logit_sliders] == ["z1", "z2"]
+    ui.remove_buttons[0].click()
+    assert len(ui.logit_sliders) == 1 and ui.remove_buttons[0].disabled
+    ui.remove_buttons[0].click()
+    assert len(ui.logit_sliders) == 1
+    for _ in range(20):
+        ui.add_element.click()
+    assert len(ui.logit_sliders) == 16 and ui.add_element.disabled  # the page's limit
+
+
+def _ce(row: list[float], target: int, label_smoothing: float = 0.0) -> tuple[float, list[float]]:
+    """torch's own softmax cross-entropy of one row, and its gradient."""
+    z = torch.tensor([row], requires_grad=True)
+    loss = F.cross_entropy(z, torch.tensor([target]), label_smoothing=label_smoothing)
+    loss.backward()
+    assert z.grad is not None
+    return float(loss.detach()), z.grad[0].tolist()
+
+
+def test_softmax_mode_against_torch_and_by_hand() -> None:
+    ui = notebook_explorer(loss="softmax-ce")
+    assert ui.softmax_box.layout.display == "" and ui.bce_box.layout.display == "none"
+    assert ui._class_logits() == [2.0, 0.0, -1.0] and ui.target_class.value == 0
+    c = ui.comparison
+    assert c is not None and c.quantity == "softmax_ce"
+    value, grad = _ce([2.0, 0.0, -1.0], 0)
+    assert float(c.row("torch.cross_entropy").value) == value
+    assert c.row("torch.cross_entropy").grad.ravel().tolist() == grad
+    # exact, by hand: log(e^2 + e^0 + e^-1) - 2
+    exact = math.log(math.exp(2) + 1 + math.exp(-1)) - 2
+    assert float(c.exact.values[0]) == pytest.approx(exact, rel=1e-14)
+    assert "torch.cross_entropy" in ui.table.value
+    # mask z2: the class drops out of the sum
+    ui.masks[2].value = True
+    assert ui.class_sliders[2].disabled
+    c = ui.comparison
+    value, _ = _ce([2.0, 0.0, -math.inf], 0)
+    assert float(c.row("torch.cross_entropy").value) == value
+    assert float(c.exact.values[0]) == pytest.approx(math.log1p(math.exp(-2)), rel=1e-14)
+    # label smoothing 0.1 with z1 at -30
+    ui.masks[2].value = False
+    ui.class_sliders[1].value = -30.0
+    ui.label_smoothing.value = "0.1"
+    value, _ = _ce([2.0, -30.0, -1.0], 0, 0.1)
+    assert float(ui.comparison.row("torch.cross_entropy").value) == pytest.approx(value, rel=1e-6)
+    # by hand: (1 - eps) (-log p0) + eps / K * sum_i (-log p_i)
+    lse = math.log(math.exp(2) + math.exp(-30) + math.exp(-1))
+    nll = [lse - 2, lse + 30, lse + 1]
+    smoothed = 0.9 * nll[0] + 0.1 / 3 * sum(nll)
+    assert float(ui.comparison.exact.values[0]) == pytest.approx(smoothed, rel=1e-14)
+    assert ui.error is None
+    ui.label_smoothing.value = "2"
+    assert ui.error is not None and "label_smoothing" in ui.error
+
+
+def test_softmax_curve_and_dots() -> None:
+    ui = notebook_explorer(loss="softmax-ce")
+    curve = ui.plot.curve
+    assert curve["quantity"] == "softmax_ce" and curve["sweep"] == 0
+    assert curve["z"][0] == -30.0 and curve["z"][-1] == 30.0 and curve["points"] == 121
+    rows = {r["name"]: r for r in curve["rows"]}
+    for i in (0, 40, 60, 120):
+        t = curve["z"][i]
+        value, grad = _ce([t, 0.0, -1.0], 0)
+        assert rows["torch.cross_entropy"]["value"][i] == value
+        assert rows["torch.cross_entropy"]["grad"][i] == grad[0]  # d loss / d z0
+        # the curve's exact value is rounded to float32: within half an ULP, 2**-24 relative
+        exact = math.log(math.exp(t) + 1 + math.exp(-1)) - t
+        assert curve["exact"]["value"][i] == pytest.approx(exact, rel=2**-24)
+    # the dots: the row at the slider's z0, gradient with respect to z0
+    assert ui.plot.marker == 2.0
+    value, grad = _ce([2.0, 0.0, -1.0], 0)
+    dots = ui.plot.dots["rows"]["torch.cross_entropy"]
+    assert dots == {"value": value, "grad": grad[0]}
+    # sweep z1 instead: the gradient is d loss / d z1
+    ui.sweep.value = 1
+    assert ui.plot.curve["sweep"] == 1 and ui.plot.marker == 0.0
+    assert ui.plot.dots["rows"]["torch.cross_entropy"]["grad"] == grad[1]
+    # a click moves the swept logit; moving it moves only the marker, not the curve
+    key = ui._curve_key
+    ui.plot.clicked_z = 5.0
+    assert ui.class_sliders[1].value == 5.0 and ui.plot.marker == 5.0 and ui._curve_key == key
+    # a masked swept logit has no curve: the note says why, the table stays
+    ui.masks[1].value = True
+    assert "masked" in ui.curve_note.value and ui.plot.curve == {}
+    assert ui.error is None and ui.comparison is not None
+
+
+def test_softmax_classes_and_distribution() -> None:
+    ui = notebook_explorer(loss="softmax-ce")
+    ui.classes.value = 5
+    assert ui._class_logits() == [2.0, 0.0, -1.0, 0.0, 0.0]
+    assert [v for _, v in ui.target_class.options] == [0, 1, 2, 3, 4, "dist"]
+    ui.target_class.value = 3
+    assert ui.sweep.value == 3  # a class target sweeps its logit, as on the page
+    value, _ = _ce([2.0, 0.0, -1.0, 0.0, 0.0], 3)
+    assert float(ui.comparison.row("torch.cross_entropy").value) == value
+    # a distribution target: one-hot at the class it was, then edited
+    ui.target_class.value = "dist"
+    assert [b.value for b in ui.distribution] == ["0.0", "0.0", "0.0", "1.0", "0.0"]
+    assert ui.distribution_box.layout.display == ""
+    ui.distribution[3].value = "0.5"
+    ui.distribution[0].value = "0.5"
+    p = torch.tensor([[0.5, 0.0, 0.0, 0.5, 0.0]])
+    want = F.cross_entropy(torch.tensor([[2.0, 0.0, -1.0, 0.0, 0.0]]), p)
+    assert float(ui.comparison.row("torch.cross_entropy").value) == float(want)
+    lse = math.log(math.exp(2) + 3 + math.exp(-1))
+    assert float(ui.comparison.exact.values[0]) == pytest.approx(
+        0.5 * (lse - 2) + 0.5 * lse, rel=1e-14
+    )
+    ui.distribution[1].value = "abc"
+    assert ui.error is not None and "p1" in ui.error
+    ui.classes.value = 2
+    assert len(ui.class_sliders) == 2 and [b.value for b in ui.distribution] == ["0.5", "0.5"]
+
+
+def _focal(z: float, y: float, alpha: float | None, gamma: float) -> tuple[float, float]:
+    """torchvision's formula written out in torch (its value and gradient), one element."""
+    t = torch.tensor([z], requires_grad=True)
+    yt = torch.tensor([y])
+    p = torch.sigmoid(t)
+    ce = F.binary_cross_entropy_with_logits(t, yt, reduction="none")
+    p_t = p * yt + (1 - p) * (1 - yt)
+    loss = ce * (1 - p_t) ** gamma
+    if alpha is not None:
+        loss = (alpha * yt + (1 - alpha) * (1 - yt)) * loss
+    loss = loss.mean()
+    loss.backward()
+    assert t.grad is not None
+    return float(loss.detach()), float(t.grad[0])
+
+
+def _focal_exact(z: float, y: float, alpha: float | None, gamma: float) -> float:
+    """By hand in float64, torchvision's definition: alpha_t (1 - p_t)^gamma ce, with
+    ce = y softplus(-z) + (1 - y) softplus(z) and 1 - p_t = y sigma(-z) + (1 - y) sigma(z)
+    (no cancellation)."""
+
+    def softplus(t: float) -> float:
+        return max(t, 0.0) + math.log1p(math.exp(-abs(t)))
+
+    def sigma(t: float) -> float:
+        return 1 / (1 + math.exp(-t)) if t >= 0 else math.exp(t) / (1 + math.exp(t))
+
+    ce = y * softplus(-z) + (1 - y) * softplus(z)
+    q = y * sigma(-z) + (1 - y) * sigma(z)
+    a = 1.0 if alpha is None else alpha * y + (1 - alpha) * (1 - y)
+    return a * q**gamma * ce
+
+
+def test_focal_mode_against_torch_and_by_hand() -> None:
+    ui = notebook_explorer(loss="focal")
+    assert ui.focal_box.layout.display == "" and ui.softmax_box.layout.display == "none"
+    assert (ui.focal_z.value, ui.focal_y.value, ui.alpha.value, ui.gamma.value) == (
+        3.0,
+        1.0,
+        "0.25",
+        "2",
+    )
+    c = ui.comparison
+    assert c is not None and c.quantity == "focal"
+    value, grad = _focal(3.0, 1.0, 0.25, 2.0)
+    assert float(c.row("torch.torchvision_formula").value) == value
+    assert float(c.row("torch.torchvision_formula").grad.ravel()[0]) == grad
+    assert float(c.exact.values[0]) == pytest.approx(_focal_exact(3.0, 1.0, 0.25, 2.0), rel=1e-13)
+    # alpha empty: no weighting; gamma 0.5, z = -4, y = 0.2
+    ui.alpha.value = ""
+    ui.gamma.value = "0.5"
+    ui.focal_z.value = -4.0
+    ui.focal_y.value = 0.2
+    c = ui.comparison
+    assert c.case.alpha is None
+    y = float(torch.tensor(0.2))
+    value, grad = _focal(-4.0, y, None, 0.5)
+    assert float(c.row("torch.torchvision_formula").value) == pytest.approx(value, rel=1e-6)
+    assert float(c.exact.values[0]) == pytest.approx(_focal_exact(-4.0, y, None, 0.5), rel=1e-13)
+    # the curve of that element, and the dots at z = -4
+    curve = ui.plot.curve
+    assert curve["quantity"] == "focal" and curve["points"] == 121
+    for i in (0, 60, 100):
+        t = curve["z"][i]
+        # rounded to float32: within half an ULP
+        assert curve["exact"]["value"][i] == pytest.approx(
+            _focal_exact(t, y, None, 0.5), rel=2**-24
+        )
+    dots = ui.plot.dots["rows"]["torch.torchvision_formula"]
+    assert ui.plot.marker == -4.0
+    assert dots["value"] == pytest.approx(value, rel=1e-6)
+    assert dots["grad"] == pytest.approx(grad, rel=1e-5)
+    # bad input names the field
+    ui.gamma.value = "-1"
+    assert ui.error is not None and "gamma" in ui.error
+    ui.gamma.value = "2"
+    ui.alpha.value = "x"
+    assert ui.error is not None and "alpha" in ui.error
+
+
+def test_switching_losses_and_the_common_controls() -> None:
+    ui = notebook_explorer()
+    ui.loss.value = "focal"
+    ui.dtype.value = "float16"
+    assert ui.comparison is not None and ui.comparison.dtype.name == "float16"
+    assert ui.plot.curve["dtype"] == "float16"
+    ui.zoom.value = "±300"
+    assert (ui.focal_z.min, ui.focal_z.max, ui.focal_z.step) == (-300.0, 300.0, 0.1)
+    assert ui.plot.curve["z"][0] == -300.0
+    ui.log_y.value = True
+    assert ui.plot.log_y
+    ui.loss.value = "softmax-ce"
+    assert ui.comparison.quantity == "softmax_ce" and ui.comparison.dtype.name == "float16"
+    ui.reduction.value = "none"
+    assert ui.comparison.case.reduction == "none"
+    ui.loss.value = "bce"
+    assert ui.comparison.quantity == "bce" and ui.bce_box.layout.display == ""
+    assert ui.plot.curve["target"] == pytest.approx(0.3, rel=1e-3)
+    with pytest.raises(InputError, match="loss"):
+        notebook_explorer(loss="hinge")
+
+
+@pytest.mark.slow
+def test_every_framework_adds_rows() -> None:
+    """Slow: the first use of every framework imports JAX, Keras, SciPy, scikit-learn."""
+    ui = notebook_explorer()
+    for loss in ("bce", "focal", "softmax-ce"):
+        ui.loss.value = loss
+        assert ui.comparison is not None
+        n = len(ui.comparison.rows)
+        ui.every_framework.value = True
+        c = ui.comparison
+        assert len(c.rows) > n, loss
+        assert {r.formulation.framework for r in c.rows} > {"torch", "stable"}, loss
+        assert len(ui.plot.curve["rows"]) == len(c.rows), loss
+        ui.every_framework.value = False

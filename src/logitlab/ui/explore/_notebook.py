@@ -1,19 +1,31 @@
-"""The post's sliders in a notebook: an ipywidgets explorer over :func:`logitlab.compare`.
+"""The post's sliders in a notebook: an ipywidgets explorer over the analysis core.
 
-Works wherever ipywidgets 8 renders (JupyterLab, Jupyter Notebook 7, VS Code): the table is
-an ``HTML`` widget and the plot a PNG in an ``Image`` widget drawn by matplotlib's Agg
-backend, so no extra front-end extension is needed.
+The controls are ipywidgets, the table an ``HTML`` widget, and the plot an anywidget
+(:class:`CurvePlot`, ``static/widget.js``) that draws the analysis core's curve with the
+plotly.js bundled in the installed ``plotly`` package, so it is interactive and works offline
+wherever anywidget renders (JupyterLab, Jupyter Notebook 7, VS Code, Colab).  It has the
+page's three losses: binary cross-entropy (:func:`~logitlab.analysis.compare.compare` and
+:func:`~logitlab.analysis.curves.bce_curve`), softmax cross-entropy
+(:func:`~logitlab.analysis.compare_softmax.compare_softmax` and
+:func:`~logitlab.analysis.curves_softmax.softmax_curve`) and binary focal loss
+(:func:`~logitlab.analysis.compare_focal.compare_focal` and
+:func:`~logitlab.analysis.curves_softmax.focal_curve`), the same functions the web API
+calls.  Every number it shows is theirs; the JavaScript only draws.
 """
 
 from __future__ import annotations
 
+import functools
 import html
-import io
+import importlib.resources
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from logitlab.analysis.compare import Comparison, compare
 from logitlab.analysis.curves import Curve, bce_curve
@@ -22,89 +34,77 @@ from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
 from logitlab.core.inputs import REDUCTIONS
+from logitlab.core.numbers import json_number
 from logitlab.ui.html import comparison_html
 
-__all__ = ["CurvePlot", "NotebookExplorer", "comparison_html", "notebook_explorer"]
+__all__ = [
+    "LOSSES",
+    "MAX_ELEMENTS",
+    "CurvePlot",
+    "NotebookExplorer",
+    "comparison_html",
+    "curve_data",
+    "notebook_explorer",
+]
 
-_COLORS = {"torch.probabilities": "#d32f2f", "torch.logits": "#1565c0", "torch.naive": "#ef8f00"}
-# For the other formulations, colours far from the three above.
-_PALETTE = ("#6a1b9a", "#00897b", "#5d4037", "#c2185b", "#558b2f", "#455a64", "#f9a825", "#26c6da")
 _CURVE_POINTS = 601
+#: Points of a softmax or focal curve (the page's, each point costs an exact evaluation).
+_MODE_POINTS = 121
+#: Most BCE elements, as on the page.
+MAX_ELEMENTS = 16
+#: The losses, as the page's buttons and ``logitlab compare --loss`` name them.
+LOSSES = (("binary CE", "bce"), ("multi-class (softmax CE)", "softmax-ce"), ("focal", "focal"))
+#: Classes a softmax row may have, and its logit sliders' range and step (the page's).
+SOFTMAX_CLASSES = (2, 3, 4, 5, 6)
+_SOFTMAX_Z = 120.0
+_SOFTMAX_STEP = 0.5
+
+_STATIC = Path(__file__).parent / "static"
 
 
-class CurvePlot:
-    """Loss and gradient against z drawn with matplotlib (Agg), saturated regions shaded.
+@functools.lru_cache(maxsize=1)
+def _plotly_source() -> str:
+    """plotly.js as shipped inside the installed ``plotly`` package (no CDN)."""
+    root = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
+    return root.read_text(encoding="utf-8")
 
-    The figure is built once per curve; moving the marker only moves two lines, so a slider
-    move costs one redraw and PNG encode.
+
+def curve_data(curve: Curve) -> dict[str, Any]:
+    """What the plot draws: ``curve.to_dict()`` with the dtype's saturation thresholds and a
+    title; NaN and infinities are the strings of :func:`~logitlab.core.numbers.json_number`."""
+    sat = saturation(curve.dtype.name)
+    data = curve.to_dict()
+    data["saturation"] = sat.to_dict()
+    data["title"] = (
+        f"{curve.dtype.name}, y = {curve.target:.7g}; shaded: torch.sigmoid is exactly 0 or 1"
+    )
+    data["x_label"] = "logit z (log-odds, nats)"
+    return data
+
+
+class CurvePlot(anywidget.AnyWidget):
+    """Loss and gradient against z drawn by plotly.js in the front end (an anywidget).
+
+    ``curve`` is :func:`curve_data` of a :class:`~logitlab.analysis.curves.Curve` (or a
+    softmax / focal curve's dictionary), ``marker`` the z of the dotted line, ``dots`` the
+    per-element values at that z, ``log_y`` a log loss axis; the JavaScript in
+    ``static/widget.js`` only draws them.  A click on the plot sets ``clicked_z``.
     """
 
-    def __init__(self, curve: Curve, width: float = 9.0) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+    _esm = _STATIC / "widget.js"
+    _plotly = traitlets.Unicode("").tag(sync=True)
+    curve = traitlets.Dict().tag(sync=True)
+    marker = traitlets.Float(None, allow_none=True).tag(sync=True)
+    dots = traitlets.Dict().tag(sync=True)
+    log_y = traitlets.Bool(False).tag(sync=True)
+    clicked_z = traitlets.Float(None, allow_none=True).tag(sync=True)
 
-        self.curve = curve
-        fig = Figure(figsize=(width, 5.0), dpi=96)
-        self.canvas = FigureCanvasAgg(fig)
-        loss_ax, grad_ax = fig.subplots(2, 1, sharex=True)
-        sat = saturation(curve.dtype.name)
-        lo, hi = float(curve.z[0]), float(curve.z[-1])
-        # One colour per row, the same in both plots.
-        others = [r.name for r in curve.rows if r.name not in _COLORS]
-        colors = dict(_COLORS)
-        colors.update({name: _PALETTE[k % len(_PALETTE)] for k, name in enumerate(others)})
-        self.markers: list[Any] = []
-        self._background: Any = None
-        for ax, key, title in ((loss_ax, "value", "loss"), (grad_ax, "grad", "d loss / dz")):
-            for r in curve.rows:
-                data = getattr(r, key)
-                if r.status != "ok" or data is None:
-                    continue
-                color = colors[r.name]
-                ax.plot(curve.z, data, lw=1.6, label=r.name, color=color)
-            exact = curve.exact_value if key == "value" else curve.exact_grad
-            ax.plot(curve.z, exact, "k--", lw=1.2, label="exact")
-            if sat.one_from is not None and sat.one_from < hi:
-                ax.axvspan(max(sat.one_from, lo), hi, color="#d32f2f", alpha=0.1, lw=0)
-            if sat.zero_up_to is not None and sat.zero_up_to > lo:
-                ax.axvspan(lo, min(sat.zero_up_to, hi), color="#d32f2f", alpha=0.1, lw=0)
-            self.markers.append(ax.axvline(0.0, color="k", lw=1, ls=":"))
-            ax.set_ylabel(title + (" (nats)" if key == "value" else " (nats per unit z)"))
-            ax.grid(alpha=0.3)
-        loss_ax.set_title(
-            f"{curve.dtype.name}, y = {curve.target:.7g}; shaded: torch.sigmoid is exactly 0 or 1",
-            fontsize=10,
-        )
-        loss_ax.legend(fontsize=8, ncol=3, loc="upper center")
-        grad_ax.set_xlabel("logit z (log-odds, nats)")
-        grad_ax.set_xlim(lo, hi)
-        fig.tight_layout()
-
-    def png(self, z_marker: float | None = None) -> bytes:
-        """The figure with the marker at ``z_marker``, as PNG bytes."""
-        from PIL import Image
-
-        if self._background is None:
-            # Draw everything but the markers once; later calls blit the markers onto it.
-            for line in self.markers:
-                line.set_visible(False)
-            self.canvas.draw()
-            self._background = self.canvas.copy_from_bbox(self.canvas.figure.bbox)
-        self.canvas.restore_region(self._background)
-        if z_marker is not None and math.isfinite(z_marker):
-            for line in self.markers:
-                line.set_visible(True)
-                line.set_xdata([z_marker, z_marker])
-                line.axes.draw_artist(line)
-        rgba = self.canvas.buffer_rgba()
-        image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1)
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="png", compress_level=1)
-        return buffer.getvalue()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(_plotly=_plotly_source(), **kwargs)
 
 
 def _optional_number(text: str, argument: str) -> float | None:
-    """A weight box's text: empty is none; ``Infinity`` and ``-inf`` are numbers, as in the API."""
+    """A box's text: empty is none; ``Infinity`` and ``-inf`` are numbers, as in the API."""
     t = text.strip()
     if not t:
         return None
@@ -114,16 +114,67 @@ def _optional_number(text: str, argument: str) -> float | None:
         raise InputError(argument, f"{t!r} is not a number") from None
 
 
+def _number(text: str, argument: str) -> float:
+    value = _optional_number(text, argument)
+    if value is None:
+        raise InputError(argument, "give a number")
+    return value
+
+
 #: The zoom choices: label -> (range, slider step); the step follows the range.
 ZOOMS = {"±30": ((-30.0, 30.0), 0.01), "±300": ((-300.0, 300.0), 0.1)}
 
 
+def _step_for(lo: float, hi: float) -> float:
+    return 0.01 if hi - lo <= 100 else 0.1
+
+
+def _slider(value: float, lo: float, hi: float, step: float, label: str, css: str) -> Any:
+    s = widgets.FloatSlider(
+        value=min(max(float(value), lo), hi),
+        min=lo,
+        max=hi,
+        step=step,
+        description=label,
+        continuous_update=True,
+        readout_format=".2f",
+        layout=widgets.Layout(width="46%"),
+        style={"description_width": "2.5em"},
+    )
+    s.add_class(css)
+    return s
+
+
+def _close(ws: Sequence[Any]) -> None:
+    """Close replaced widgets, so their front-end models go too."""
+    for w in ws:
+        w.close()
+
+
+def _dots(c: Comparison, column: int | None, label: str) -> dict[str, Any]:
+    """The dots from a one-element (or one-row) unreduced comparison ``c``: each row's loss
+    and its gradient (with respect to logit ``column`` of the row, for softmax)."""
+    rows = {}
+    for r in c.rows:
+        if r.status != "ok" or r.value is None or r.grad is None:
+            continue
+        grad = r.grad.ravel()
+        rows[r.formulation.name] = {
+            "value": json_number(float(r.value.ravel()[0])),
+            "grad": json_number(float(grad[0 if column is None else column])),
+        }
+    return {"rows": rows, "label": label}
+
+
 class NotebookExplorer(widgets.VBox):
-    """Two logit sliders and two target sliders, dtype, reduction, weight, pos_weight, every
-    framework, a zoom (±30 with step 0.01, ±300 with step 0.1) and the lesson's steps; below
-    them the table from :func:`~logitlab.analysis.compare.compare` with the explanation, and
-    a plot of z₁'s loss and gradient against z.  ``comparison`` holds the last result;
-    ``error`` the last input error.
+    """The page's controls in a notebook: the loss (binary CE, multi-class softmax CE, focal);
+    for binary CE up to :data:`MAX_ELEMENTS` elements (a logit and a target slider each),
+    weight, pos_weight and the lesson's steps; for softmax CE a row of K logits (each one can
+    be masked to -inf), the target class or a target distribution, label smoothing and the
+    logit the curve sweeps; for focal z, y, alpha and gamma; and for all: dtype, reduction,
+    every framework, the ±30 / ±300 zoom and a log loss axis.  Below them the table from
+    the core's comparison with its explanation, and a plot of the loss and gradient against
+    the plotted logit.  ``comparison`` holds the last result, ``error`` the last input error.
     """
 
     def __init__(
@@ -136,46 +187,43 @@ class NotebookExplorer(widgets.VBox):
         weight: float | None = None,
         pos_weight: float | None = None,
         every_framework: bool = False,
+        loss: str = "bce",
     ) -> None:
-        if len(logits) != 2 or len(targets) != 2:
-            raise InputError("logits", "the notebook explorer has two elements, like the post")
+        if not 1 <= len(logits) <= MAX_ELEMENTS or len(targets) != len(logits):
+            raise InputError(
+                "logits",
+                f"give 1 to {MAX_ELEMENTS} logits and as many targets "
+                f"(got {len(logits)} and {len(targets)})",
+            )
+        if loss not in {v for _, v in LOSSES}:
+            raise InputError(
+                "loss", f"unknown loss {loss!r}; choose from {', '.join(v for _, v in LOSSES)}"
+            )
         from logitlab.analysis.lesson import steps
 
-        layout = widgets.Layout(width="95%")
-        style = {"description_width": "2.5em"}
-        step = 0.01 if z_range[1] - z_range[0] <= 100 else 0.1
-        self.logit_sliders = [
-            widgets.FloatSlider(
-                value=float(z),
-                min=z_range[0],
-                max=z_range[1],
-                step=step,
-                description=f"z{i + 1}",
-                continuous_update=True,
-                readout_format=".2f",
-                layout=layout,
-                style=style,
-            )
-            for i, z in enumerate(logits)
-        ]
-        self.target_sliders = [
-            widgets.FloatSlider(
-                value=float(y),
-                min=0.0,
-                max=1.0,
-                step=0.01,
-                description=f"y{i + 1}",
-                continuous_update=True,
-                readout_format=".2f",
-                layout=layout,
-                style=style,
-            )
-            for i, y in enumerate(targets)
-        ]
-        self.dtype = widgets.Dropdown(options=list(DTYPE_NAMES), value=dtype, description="dtype")
-        self.reduction = widgets.Dropdown(
-            options=list(REDUCTIONS), value=reduction, description="reduction"
+        self.z_range = (float(z_range[0]), float(z_range[1]))
+        self.formulations: list[str] | None = None
+        self.comparison: Comparison | None = None
+        self.error: str | None = None
+        self._curve_key: tuple[Any, ...] | None = None
+        self._quiet = False
+
+        self.loss = widgets.ToggleButtons(options=list(LOSSES), value=loss, description="loss")
+        # ---- binary cross-entropy --------------------------------------------------------
+        self._steps = {s.key: s for s in steps("float32")}
+        self.step = widgets.Dropdown(
+            options=[("free", "")]
+            + [(f"{s.number}. {s.title}", s.key) for s in self._steps.values()],
+            value="",
+            description="lesson",
         )
+        self.step_text = widgets.HTML()
+        self.logit_sliders: list[Any] = []
+        self.target_sliders: list[Any] = []
+        self.remove_buttons: list[Any] = []
+        self.elements = widgets.VBox()
+        self.add_element = widgets.Button(description="+ add element")
+        self.element = widgets.Dropdown(options=[("1", 0)], value=0, description="plot")
         box = widgets.Layout(width="14em")
         self.weight = widgets.Text(
             value="" if weight is None else repr(weight),
@@ -191,53 +239,291 @@ class NotebookExplorer(widgets.VBox):
             layout=box,
             continuous_update=False,
         )
-        self.every_framework = widgets.Checkbox(
-            value=every_framework, description="every framework"
-        )
-        zoom = next((k for k, (r, _) in ZOOMS.items() if r == tuple(z_range)), None)
-        self.zoom = widgets.ToggleButtons(options=list(ZOOMS), value=zoom, description="z range")
-        self._steps = {s.key: s for s in steps("float32")}
-        self.step = widgets.Dropdown(
-            options=[("free", "")]
-            + [(f"{s.number}. {s.title}", s.key) for s in self._steps.values()],
-            value="",
-            description="lesson",
-        )
-        self.step_text = widgets.HTML()
-        self.table = widgets.HTML()
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.z_range = (float(z_range[0]), float(z_range[1]))
-        self.formulations: list[str] | None = None
-        self.comparison: Comparison | None = None
-        self.error: str | None = None
-        self._curve_key: tuple[Any, ...] | None = None
-        self._plot: CurvePlot | None = None
-        self._quiet = False
-        super().__init__(
+        self.bce_box = widgets.VBox(
             [
                 widgets.HBox([self.step]),
                 self.step_text,
-                *self.logit_sliders,
-                *self.target_sliders,
-                widgets.HBox([self.dtype, self.reduction, self.zoom]),
-                widgets.HBox([self.weight, self.pos_weight, self.every_framework]),
-                self.table,
-                self.plot,
+                self.elements,
+                widgets.HBox([self.add_element, self.element, self.weight, self.pos_weight]),
             ]
         )
+        # ---- softmax cross-entropy ---------------------------------------------------------
+        self.classes = widgets.Dropdown(options=list(SOFTMAX_CLASSES), value=3, description="K")
+        self.target_class = widgets.Dropdown(description="target")
+        self.sweep = widgets.Dropdown(description="sweep")
+        self.class_sliders: list[Any] = []
+        self.masks: list[Any] = []
+        self.distribution: list[Any] = []
+        self.class_rows = widgets.VBox()
+        self.distribution_box = widgets.HBox()
+        self.label_smoothing = widgets.Text(
+            value="0", description="label smoothing", continuous_update=False, layout=box
+        )
+        self.label_smoothing.style.description_width = "8em"
+        self.softmax_box = widgets.VBox(
+            [
+                widgets.HBox([self.classes, self.target_class, self.sweep]),
+                self.class_rows,
+                self.distribution_box,
+                self.label_smoothing,
+            ]
+        )
+        # ---- focal ------------------------------------------------------------------------
+        lo, hi = self.z_range
+        self.focal_z = _slider(3.0, lo, hi, _step_for(lo, hi), "z", "logitlab-focal-z")
+        self.focal_y = _slider(1.0, 0.0, 1.0, 0.01, "y", "logitlab-focal-y")
+        self.alpha = widgets.Text(
+            value="0.25",
+            placeholder="none",
+            description="alpha",
+            continuous_update=False,
+            layout=box,
+        )
+        self.gamma = widgets.Text(
+            value="2", description="gamma", continuous_update=False, layout=box
+        )
+        self.focal_box = widgets.VBox(
+            [widgets.HBox([self.focal_z, self.focal_y]), widgets.HBox([self.alpha, self.gamma])]
+        )
+        # ---- common -----------------------------------------------------------------------
+        self.dtype = widgets.Dropdown(options=list(DTYPE_NAMES), value=dtype, description="dtype")
+        self.reduction = widgets.Dropdown(
+            options=list(REDUCTIONS), value=reduction, description="reduction"
+        )
+        self.every_framework = widgets.Checkbox(
+            value=every_framework, description="every framework"
+        )
+        zoom = next((k for k, (r, _) in ZOOMS.items() if r == self.z_range), None)
+        self.zoom = widgets.ToggleButtons(options=list(ZOOMS), value=zoom, description="z range")
+        self.log_y = widgets.Checkbox(value=False, description="log loss axis")
+        self.table = widgets.HTML()
+        self.curve_note = widgets.HTML()
+        self.plot = CurvePlot(layout=widgets.Layout(width="100%"))
+        super().__init__(
+            [
+                self.loss,
+                self.bce_box,
+                self.softmax_box,
+                self.focal_box,
+                widgets.HBox([self.dtype, self.reduction, self.every_framework]),
+                widgets.HBox([self.zoom, self.log_y]),
+                self.table,
+                self.plot,
+                self.curve_note,
+            ]
+        )
+        self._quiet = True
+        try:
+            self._set_elements(list(logits), list(targets))
+            self._set_classes([2.0, 0.0, -1.0], 0)
+        finally:
+            self._quiet = False
         for w in [
-            *self.logit_sliders,
-            *self.target_sliders,
             self.dtype,
             self.reduction,
             self.weight,
             self.pos_weight,
+            self.element,
+            self.sweep,
+            self.label_smoothing,
+            self.focal_z,
+            self.focal_y,
+            self.alpha,
+            self.gamma,
         ]:
             w.observe(self._changed, names="value")
+        self.loss.observe(self._loss_changed, names="value")
+        self.classes.observe(self._classes_changed, names="value")
+        self.target_class.observe(self._target_changed, names="value")
         self.every_framework.observe(self._every, names="value")
         self.zoom.observe(self._zoom, names="value")
         self.step.observe(self._step, names="value")
+        self.add_element.on_click(lambda _: self._add())
+        self.log_y.observe(self._log_y, names="value")
+        self.plot.observe(self._clicked, names="clicked_z")
+        self._show_mode()
         self.update()
+
+    # ---- building the variable parts ----------------------------------------------------------
+
+    def _set_elements(self, zs: list[float], ys: list[float]) -> None:
+        """Rebuild the BCE element rows: z_i and y_i sliders and a remove button each."""
+        lo, hi = self.z_range
+        step = _step_for(lo, hi)
+        _close([*self.elements.children, *self.logit_sliders, *self.target_sliders])
+        _close(self.remove_buttons)
+        self.logit_sliders = [
+            _slider(z, lo, hi, step, f"z{i + 1}", f"logitlab-z{i + 1}") for i, z in enumerate(zs)
+        ]
+        self.target_sliders = [
+            _slider(y, 0.0, 1.0, 0.01, f"y{i + 1}", f"logitlab-y{i + 1}") for i, y in enumerate(ys)
+        ]
+        self.remove_buttons = []
+        rows = []
+        for i, (zs_, ys_) in enumerate(zip(self.logit_sliders, self.target_sliders)):
+            rm = widgets.Button(
+                description="×",
+                tooltip=f"remove element {i + 1}",
+                layout=widgets.Layout(width="2.5em"),
+                disabled=len(zs) <= 1,
+            )
+            rm.on_click(functools.partial(self._remove, i))
+            self.remove_buttons.append(rm)
+            zs_.observe(self._changed, names="value")
+            ys_.observe(self._changed, names="value")
+            rows.append(widgets.HBox([zs_, ys_, rm]))
+        self.elements.children = rows
+        self.add_element.disabled = len(zs) >= MAX_ELEMENTS
+        keep = self.element.value if self.element.value < len(zs) else len(zs) - 1
+        was = self._quiet
+        self._quiet = True
+        try:
+            self.element.options = [(str(i + 1), i) for i in range(len(zs))]
+            self.element.value = keep
+        finally:
+            self._quiet = was
+
+    def _add(self) -> None:
+        if len(self.logit_sliders) >= MAX_ELEMENTS:
+            return
+        self._set_elements(
+            [s.value for s in self.logit_sliders] + [0.0],
+            [s.value for s in self.target_sliders] + [0.5],
+        )
+        self.update()
+
+    def _remove(self, i: int, _button: Any = None) -> None:
+        if len(self.logit_sliders) <= 1:
+            return
+        zs = [s.value for s in self.logit_sliders]
+        ys = [s.value for s in self.target_sliders]
+        del zs[i], ys[i]
+        self._set_elements(zs, ys)
+        self.update()
+
+    def _set_classes(self, logits: list[float], target: int | list[float]) -> None:
+        """Rebuild the softmax row: K logit sliders with a mask each, the target and sweep
+        choices, and the distribution boxes when the target is a distribution."""
+        k = len(logits)
+        was = self._quiet
+        self._quiet = True
+        try:
+            self.classes.value = k
+            _close([*self.class_rows.children, *self.class_sliders, *self.masks])
+            _close(self.distribution)
+            self.class_sliders = []
+            self.masks = []
+            rows = []
+            for i, v in enumerate(logits):
+                masked = v == -math.inf
+                s = _slider(
+                    0.0 if masked else v,
+                    -_SOFTMAX_Z,
+                    _SOFTMAX_Z,
+                    _SOFTMAX_STEP,
+                    f"z{i}",
+                    f"logitlab-class-z{i}",
+                )
+                s.disabled = masked
+                m = widgets.Checkbox(value=masked, description="mask (-inf)", indent=False)
+                m.add_class(f"logitlab-mask{i}")
+                s.observe(self._changed, names="value")
+                m.observe(functools.partial(self._masked, i), names="value")
+                self.class_sliders.append(s)
+                self.masks.append(m)
+                rows.append(widgets.HBox([s, m]))
+            self.class_rows.children = rows
+            options: list[tuple[str, Any]] = [(f"class {i}", i) for i in range(k)]
+            self.target_class.options = [*options, ("distribution", "dist")]
+            self.target_class.value = "dist" if isinstance(target, list) else target
+            sweep = self.sweep.value if isinstance(self.sweep.value, int) else 0
+            self.sweep.options = [(f"z{i}", i) for i in range(k)]
+            self.sweep.value = target if isinstance(target, int) else min(sweep, k - 1)
+            self.distribution = []
+            if isinstance(target, list):
+                for i, p in enumerate(target):
+                    box = widgets.Text(
+                        value=repr(float(p)),
+                        description=f"p{i}",
+                        continuous_update=False,
+                        layout=widgets.Layout(width="9em"),
+                    )
+                    box.style.description_width = "2em"
+                    box.observe(self._changed, names="value")
+                    self.distribution.append(box)
+            self.distribution_box.children = self.distribution
+            self.distribution_box.layout.display = "" if isinstance(target, list) else "none"
+        finally:
+            self._quiet = was
+
+    def _class_logits(self) -> list[float]:
+        return [
+            -math.inf if m.value else float(s.value) for s, m in zip(self.class_sliders, self.masks)
+        ]
+
+    def _target(self) -> int | list[float]:
+        if self.target_class.value == "dist":
+            return [_number(b.value, f"p{i}") for i, b in enumerate(self.distribution)]
+        return int(self.target_class.value)
+
+    # ---- events ----------------------------------------------------------------------------
+
+    def _show_mode(self) -> None:
+        mode = self.loss.value
+        self.bce_box.layout.display = "" if mode == "bce" else "none"
+        self.softmax_box.layout.display = "" if mode == "softmax-ce" else "none"
+        self.focal_box.layout.display = "" if mode == "focal" else "none"
+
+    def _loss_changed(self, change: Any) -> None:
+        self._show_mode()
+        self._curve_key = None
+        self.update()
+
+    def _classes_changed(self, change: Any) -> None:
+        if self._quiet:
+            return
+        k = int(change["new"])
+        old = self._class_logits()
+        logits = (old + [0.0] * k)[:k]
+        target: int | list[float]
+        if self.target_class.value == "dist":
+            target = [1.0 / k] * k
+        else:
+            target = int(self.target_class.value)
+            target = target if target < k else 0
+        self._set_classes(logits, target)
+        self.update()
+
+    def _target_changed(self, change: Any) -> None:
+        if self._quiet:
+            return
+        new = change["new"]
+        if new == "dist":
+            old = change["old"] if isinstance(change["old"], int) else 0
+            k = len(self.class_sliders)
+            self._set_classes(self._class_logits(), [1.0 if i == old else 0.0 for i in range(k)])
+        else:
+            # A class target: the curve sweeps that class's logit, as on the page.
+            self._set_classes(self._class_logits(), int(new))
+        self.update()
+
+    def _masked(self, i: int, change: Any) -> None:
+        self.class_sliders[i].disabled = bool(change["new"])
+        if not self._quiet:
+            self.update()
+
+    def _clicked(self, change: Any) -> None:
+        z = change["new"]
+        if z is None or not math.isfinite(z):
+            return
+        mode = self.loss.value
+        if mode == "bce":
+            s = self.logit_sliders[self.element.value]
+        elif mode == "focal":
+            s = self.focal_z
+        else:
+            s = self.class_sliders[int(self.sweep.value)]
+        s.value = min(max(float(z), s.min), s.max)
 
     def _changed(self, change: Any) -> None:
         if not self._quiet:
@@ -247,12 +533,15 @@ class NotebookExplorer(widgets.VBox):
         self.formulations = None
         self.update()
 
+    def _log_y(self, change: Any) -> None:
+        self.plot.log_y = bool(change["new"])
+
     def set_range(self, lo: float, hi: float) -> None:
         """Show ``[lo, hi]``; the sliders' step follows (0.01 up to a width of 100, else 0.1)."""
-        step = 0.01 if hi - lo <= 100 else 0.1
+        step = _step_for(lo, hi)
         self._quiet = True
         try:
-            for s in self.logit_sliders:
+            for s in [*self.logit_sliders, self.focal_z]:
                 value = min(max(s.value, lo), hi)
                 s.min, s.max = min(s.min, lo), max(s.max, hi)
                 s.value = value
@@ -276,67 +565,96 @@ class NotebookExplorer(widgets.VBox):
 
         dtype = self.dtype.value if self.dtype.value in LESSON_DTYPES else "float32"
         s = step(key, dtype)
-        # The widget has two elements: a one-element step sets both to the same (z, y), so
-        # the mean is that element's own loss.
-        z = list(s.z) * (2 // len(s.z))
-        y = list(s.y) * (2 // len(s.y))
+        lo, hi = s.view
         self._quiet = True
         try:
             self.dtype.value = s.dtype
             self.weight.value = self.pos_weight.value = ""
             self.every_framework.value = False
             self.formulations = list(s.formulations) if s.formulations else None
-            lo, hi = s.view
-            for slider, v in zip(self.logit_sliders, z):
-                slider.min, slider.max = min(slider.min, lo, v), max(slider.max, hi, v)
-                slider.value = v
-                slider.min, slider.max = lo, hi
-                slider.step = 0.01 if hi - lo <= 100 else 0.1
-            for slider, v in zip(self.target_sliders, y):
-                slider.value = v
+            self.z_range = (lo, hi)
+            # The step's own elements, as the page sets them (one or two).
+            self._set_elements(list(s.z), list(s.y))
+            self.element.value = 0
             self.zoom.value = next((k for k, (r, _) in ZOOMS.items() if r == (lo, hi)), None)
         finally:
             self._quiet = False
-        self.z_range = (lo, hi)
         self.step_text.value = (
             f"<p><b>Step {s.number}: {html.escape(s.title)}</b><br>{html.escape(s.move)}"
             f"<br><span style='color:#0d47a1'>{html.escape(s.watch)}</span></p>"
         )
         self.update()
 
+    # ---- computing -------------------------------------------------------------------------
+
+    def _fail(self, err: InputError) -> None:
+        self.error = str(err)
+        self.table.value = f"<p style='color:#c62828'>{html.escape(str(err))}</p>"
+
     def update(self) -> None:
         """Recompute with the widgets' current values and redraw the table and plot."""
+        try:
+            if self.loss.value == "bce":
+                self._update_bce()
+            elif self.loss.value == "softmax-ce":
+                self._update_softmax()
+            else:
+                self._update_focal()
+        except InputError as err:
+            self._fail(err)
+
+    def _frameworks(self) -> list[str] | None:
+        return ["all"] if self.every_framework.value else None
+
+    def _show(self, c: Comparison, sentences: Sequence[str]) -> None:
+        self.error = None
+        self.comparison = c
+        self.table.value = comparison_html(c, sentences)
+
+    def _draw(self, key: tuple[Any, ...], make: Any) -> bool:
+        """Send a new curve when ``key`` changed; a curve's input error goes to the note."""
+        if key == self._curve_key:
+            return True
+        try:
+            self.plot.curve = make()
+        except InputError as err:
+            self.curve_note.value = f"<p style='color:#c62828'>curve: {html.escape(str(err))}</p>"
+            self.plot.curve = {}
+            self._curve_key = None
+            return False
+        self.curve_note.value = ""
+        self._curve_key = key
+        return True
+
+    def _mark(self, z: float, dots: dict[str, Any]) -> None:
+        with self.plot.hold_sync():
+            self.plot.marker = z if math.isfinite(z) else None
+            self.plot.dots = {"z": json_number(z), **dots}
+
+    def _update_bce(self) -> None:
         from logitlab.analysis.curves import select
 
         z = [s.value for s in self.logit_sliders]
         y = [s.value for s in self.target_sliders]
-        try:
-            w = _optional_number(self.weight.value, "weight")
-            pw = _optional_number(self.pos_weight.value, "pos_weight")
-            frameworks = ["all"] if self.every_framework.value else None
-            names = [f.name for f in select(self.formulations, frameworks)]
-            c = compare(
-                z,
-                y,
-                dtype=self.dtype.value,
-                reduction=self.reduction.value,
-                weight=w,
-                pos_weight=pw,
-                formulations=names,
-            )
-        except InputError as err:
-            self.error = str(err)
-            self.table.value = f"<p style='color:#c62828'>{html.escape(str(err))}</p>"
-            return
-        self.error = None
-        self.comparison = c
-        self.table.value = comparison_html(c, explain(c, saturation(c.dtype.name)))
-        key = (self.dtype.value, y[0], self.z_range, w, pw, tuple(names))
-        if key != self._curve_key:
-            lo, hi = self.z_range
-            try:
-                curve = bce_curve(
-                    y[0],
+        w = _optional_number(self.weight.value, "weight")
+        pw = _optional_number(self.pos_weight.value, "pos_weight")
+        names = [f.name for f in select(self.formulations, self._frameworks())]
+        common: dict[str, Any] = {
+            "dtype": self.dtype.value,
+            "weight": w,
+            "pos_weight": pw,
+            "formulations": names,
+        }
+        c = compare(z, y, reduction=self.reduction.value, **common)
+        self._show(c, explain(c, saturation(c.dtype.name)))
+        i = self.element.value
+        lo, hi = self.z_range
+        key = ("bce", self.dtype.value, y[i], self.z_range, w, pw, tuple(names))
+        drawn = self._draw(
+            key,
+            lambda: curve_data(
+                bce_curve(
+                    y[i],
                     dtype=self.dtype.value,
                     weight=w,
                     pos_weight=pw,
@@ -345,13 +663,104 @@ class NotebookExplorer(widgets.VBox):
                     points=_CURVE_POINTS,
                     formulations=select(names),
                 )
-            except InputError as err:
-                self.error = str(err)
-                return
-            self._plot = CurvePlot(curve)
-            self._curve_key = key
-        assert self._plot is not None
-        self.plot.value = self._plot.png(float(c.case.logits.ravel()[0]))
+            ),
+        )
+        if not drawn:
+            return
+        one = compare([z[i]], [y[i]], reduction="none", **common)
+        zz = float(one.case.logits.ravel()[0])
+        self._mark(
+            zz,
+            _dots(
+                one,
+                None,
+                f"dots: element {i + 1} alone (z{i + 1} = {zz:.7g}, y{i + 1} = {y[i]:.7g}), "
+                f"per element; the table shows the {self.reduction.value}",
+            ),
+        )
+
+    def _update_softmax(self) -> None:
+        from logitlab.analysis.compare_softmax import compare_softmax
+        from logitlab.analysis.curves_softmax import softmax_curve
+
+        logits = self._class_logits()
+        target = self._target()
+        ls = _number(self.label_smoothing.value, "label_smoothing")
+        common: dict[str, Any] = {
+            "dtype": self.dtype.value,
+            "label_smoothing": ls,
+            "frameworks": self._frameworks(),
+        }
+        c = compare_softmax(logits, target, reduction=self.reduction.value, **common)
+        self._show(c, explain(c))
+        sweep = int(self.sweep.value)
+        lo, hi = self.z_range
+
+        def make() -> dict[str, Any]:
+            d = softmax_curve(
+                logits,
+                target,
+                sweep=sweep,
+                z_min=lo,
+                z_max=hi,
+                points=_MODE_POINTS,
+                **common,
+            )
+            d["title"] = f"softmax cross-entropy against z{sweep} ({d['dtype']}; gaps: NaN or inf)"
+            d["x_label"] = f"logit z{sweep} (the other logits fixed)"
+            return d
+
+        # The curve does not depend on the swept logit's value, only on whether it is masked.
+        others = tuple(v if j != sweep else v == -math.inf for j, v in enumerate(logits))
+        key: tuple[Any, ...] = ("softmax-ce", others, repr(target), sweep, ls, self.z_range)
+        key += (self.dtype.value, self.every_framework.value)
+        if not self._draw(key, make):
+            return
+        one = compare_softmax(logits, target, reduction="none", **common)
+        z = logits[sweep]
+        self._mark(
+            z,
+            _dots(
+                one,
+                sweep,
+                f"dots: the row at z{sweep} = {z:.7g}; gradient with respect to z{sweep}",
+            ),
+        )
+
+    def _update_focal(self) -> None:
+        from logitlab.analysis.compare_focal import compare_focal
+        from logitlab.analysis.curves_softmax import focal_curve
+
+        z = float(self.focal_z.value)
+        y = float(self.focal_y.value)
+        alpha = _optional_number(self.alpha.value, "alpha")
+        gamma = _number(self.gamma.value, "gamma")
+        common: dict[str, Any] = {
+            "alpha": alpha,
+            "gamma": gamma,
+            "dtype": self.dtype.value,
+            "frameworks": self._frameworks(),
+        }
+        c = compare_focal([z], [y], reduction=self.reduction.value, **common)
+        self._show(c, explain(c))
+        lo, hi = self.z_range
+
+        def make() -> dict[str, Any]:
+            d = focal_curve(y, z_min=lo, z_max=hi, points=_MODE_POINTS, **common)
+            a = "none" if alpha is None else f"{alpha:g}"
+            d["title"] = (
+                f"focal loss, y = {y:.7g}, alpha = {a}, gamma = {gamma:g} "
+                f"({d['dtype']}; gaps: NaN or inf)"
+            )
+            d["x_label"] = "logit z (log-odds, nats)"
+            return d
+
+        key = ("focal", y, alpha, gamma, self.z_range, self.dtype.value, self.every_framework.value)
+        if not self._draw(key, make):
+            return
+        one = compare_focal([z], [y], reduction="none", **common)
+        zz = float(one.case.logits.ravel()[0])
+        self._mark(zz, _dots(one, None, f"dots: z = {zz:.7g}, y = {y:.7g}"))
 
 
 def notebook_explorer(
@@ -363,8 +772,11 @@ def notebook_explorer(
     weight: float | None = None,
     pos_weight: float | None = None,
     every_framework: bool = False,
+    loss: str = "bce",
 ) -> NotebookExplorer:
     """The explorer as an ipywidgets UI; display it as a notebook cell's last expression.
+
+    ``loss`` is ``"bce"``, ``"softmax-ce"`` or ``"focal"`` (the buttons switch it too).
 
     >>> ui = notebook_explorer()                      # doctest: +SKIP
     >>> ui.logit_sliders[0].value = ui.logit_sliders[1].value = 20  # doctest: +SKIP
@@ -372,5 +784,5 @@ def notebook_explorer(
     50.0
     """
     return NotebookExplorer(
-        logits, targets, dtype, reduction, z_range, weight, pos_weight, every_framework
+        logits, targets, dtype, reduction, z_range, weight, pos_weight, every_framework, loss
     )
