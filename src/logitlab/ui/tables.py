@@ -475,28 +475,18 @@ def softmax_blocks(c: Comparison, width: int) -> list[str]:
     return out
 
 
-def _softmax_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
-    case = c.case
+def _loss_table(c: Comparison, title: str, label: str, flags: str) -> Table:
+    """The loss table: the exact value, then each row's value, errors and loss flags
+    (a row that did not run shows its status and reason)."""
     fmt = c.dtype.name
-    n, k = case.logits.shape
-    head = [
-        Text.assemble(
-            ("softmax cross-entropy", "bold"),
-            f" · {fmt} · reduction={case.reduction} · {n} x {k} logits",
-        )
-    ]
-    head.extend(Text(f"{name}  {text}") for name, text in _softmax_inputs(c))
-    for note in c.notes:
-        head.append(Text.assemble(("note: ", "yellow"), note))
-    label = _loss_label(c)
-    table = Table(title=Text(label), title_justify="left", show_lines=False)
+    table = Table(title=Text(title), title_justify="left", show_lines=False)
     for name, justify in (
         ("formulation", "left"),
         ("code", "left"),
         (label, "right"),
         ("ULP error", "right"),
         ("rel. error", "right"),
-        ("loss flags, any sample", "left"),
+        (flags, "left"),
     ):
         table.add_column(name, justify=_justify(justify), no_wrap=True)
     table.add_row(
@@ -529,6 +519,24 @@ def _softmax_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
             ", ".join(row.loss_flags),
             style=_style(row),
         )
+    return table
+
+
+def _softmax_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
+    case = c.case
+    fmt = c.dtype.name
+    n, k = case.logits.shape
+    head = [
+        Text.assemble(
+            ("softmax cross-entropy", "bold"),
+            f" · {fmt} · reduction={case.reduction} · {n} x {k} logits",
+        )
+    ]
+    head.extend(Text(f"{name}  {text}") for name, text in _softmax_inputs(c))
+    for note in c.notes:
+        head.append(Text.assemble(("note: ", "yellow"), note))
+    label = _loss_label(c)
+    table = _loss_table(c, label, label, "loss flags, any sample")
     grads = Table(
         title=Text("gradient d loss / d z[n, c], per logit"),
         title_justify="left",
@@ -572,45 +580,8 @@ def _comparison_tables(c: Comparison) -> tuple[list[Text], Table, Table]:
     for note in c.notes:
         head.append(Text.assemble(("note: ", "yellow"), note))
 
-    table = Table(title="loss", title_justify="left", show_lines=False)
-    table.add_column("formulation", no_wrap=True)
-    table.add_column("code", no_wrap=True)
-    table.add_column("loss", justify="right", no_wrap=True)
-    table.add_column("ULP error", justify="right", no_wrap=True)
-    table.add_column("rel. error", justify="right", no_wrap=True)
     # Row flags: the union of the elements' loss flags.
-    table.add_column("loss flags, any element", no_wrap=True)
-    exact_text = ", ".join(exact_repr(v, 17) for v in c.exact.values[:MAX_SHOWN])
-    table.add_row(
-        "exact",
-        "mpmath, 160 bits",
-        exact_text,
-        "",
-        "",
-        Text(f"{fmt}: {_values(c.exact_value(), fmt)}"),
-    )
-    for row in c.rows:
-        if row.status != "ok":
-            table.add_row(
-                row.formulation.name,
-                Text(row.code),
-                "—",
-                "",
-                "",
-                Text(f"{row.status}: {row.reason}"),
-                style="dim",
-            )
-            continue
-        assert row.value is not None
-        table.add_row(
-            row.formulation.name,
-            Text(row.code),
-            Text(_values(row.value, fmt)),
-            format_ulps(row.max_ulp_error),
-            format_relative(row.max_relative_error),
-            ", ".join(row.loss_flags),
-            style=_style(row),
-        )
+    table = _loss_table(c, "loss", "loss", "loss flags, any element")
 
     grads = Table(
         title="gradient d loss / d z, per element", title_justify="left", show_lines=False
