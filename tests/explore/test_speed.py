@@ -80,8 +80,9 @@ def test_compare_cache_hit_is_a_fresh_computation(app: Any, client: TestClient) 
 def test_compare_cache_tells_requests_apart(client: TestClient) -> None:
     # Bodies differing in one field each get their own answer.
     base = {"logits": [2.0], "targets": [0.5], "dtype": "float32", "reduction": "sum"}
-    answers = {}
-    for change in ({}, {"dtype": "float16"}, {"weight": 2.0}, {"pos_weight": 3.0}):
+    answers: dict[str, Any] = {}
+    changes: list[dict[str, Any]] = [{}, {"dtype": "float16"}, {"weight": 2.0}, {"pos_weight": 3.0}]
+    for change in changes:
         answers[json.dumps(change)] = client.post("/api/compare", json={**base, **change}).json()
     # Worked out by hand: BCE(z=2, y=0.5) = 0.5 softplus(-2) + 0.5 softplus(2).
     sp = [float(mpmath.log1p(mpmath.exp(v))) for v in (-2.0, 2.0)]
@@ -92,10 +93,10 @@ def test_compare_cache_tells_requests_apart(client: TestClient) -> None:
         '{"weight": 2.0}': 2 * plain,
         '{"pos_weight": 3.0}': 3 * 0.5 * sp[0] + 0.5 * sp[1],
     }
-    for change, data in answers.items():
+    for key, data in answers.items():
         (value,) = data["exact"]["value_rounded"]
-        tol = 2.0**-10 if "float16" in change else 2.0**-23
-        assert value == pytest.approx(expected[change], rel=tol), change
+        tol = 2.0**-10 if "float16" in key else 2.0**-23
+        assert value == pytest.approx(expected[key], rel=tol), key
 
 
 def test_curve_cache_hit_is_a_fresh_computation(app: Any, client: TestClient) -> None:
@@ -150,8 +151,8 @@ class _GoneRequest:
 
 def test_a_search_whose_client_went_away_is_dropped() -> None:
     future: Future[Any] = Future()  # a search queued behind another one: it never starts
-    request = _GoneRequest()
-    got = asyncio.run(app_module._unless_gone(future, request, poll=0.01))  # type: ignore[arg-type]
+    request: Any = _GoneRequest()
+    got = asyncio.run(app_module._unless_gone(future, request, poll=0.01))
     assert got is app_module._GONE
     assert future.cancelled()
 
@@ -160,7 +161,8 @@ def test_a_search_that_finishes_is_answered() -> None:
     async def go() -> Any:
         future: Future[Any] = Future()
         asyncio.get_running_loop().call_later(0.02, future.set_result, {"onsets": []})
-        return await app_module._unless_gone(future, _GoneRequest(), poll=1.0)
+        request: Any = _GoneRequest()
+        return await app_module._unless_gone(future, request, poll=1.0)
 
     assert asyncio.run(go()) == {"onsets": []}
 
