@@ -13,7 +13,16 @@ pos_weight (values typed from a short list), reduction, elements (add / remove),
 slider with every framework on (after the first load, which imports the frameworks and is
 reported separately).
 
-    python benchmarks/bench_explore.py [--moves 200] [--controls z,y,...]
+The machine may be shared, so every line also gives the load average, and the first
+"control", ``roundtrip``, is a baseline measured the same way in the same run: one trivial
+request (a cached GET) and one DOM write, then the next frame; each control's p95 is also
+given as a multiple of it.  Each line counts the server's response-cache hits and misses
+(compare and curve) over its moves: dtype, weight, pos_weight, reduction and elements go
+back and forth over a few values, so after the first round they are answered from the
+cache; ``--cold`` empties the caches before every move, so every answer is computed (the
+page's own curve and lesson caches stay, as they would for a person).
+
+    python benchmarks/bench_explore.py [--moves 200] [--controls z,y,...] [--cold]
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ Bad input answers 422 with FastAPI's error shape, ``{"detail": [{"loc": ["body",
 "msg": ..., "type": ...}]}``, whether pydantic or :class:`~logitlab.InputError` caught it.
 Request bodies are capped (:data:`MAX_BODY_BYTES`), arrays (:data:`MAX_API_ELEMENTS`) and
 curves (:data:`~logitlab.analysis.curves.MAX_CURVE_POINTS`) too, so no request can take long.
+
+Speed: compare, curve, curve_loss and breakpoints answers are kept, encoded, in
+least-recently-used caches (:class:`ResponseCache`), so a control set back to a value it
+had answers with the bytes it got before, without a second computation.  The breakpoint
+search runs in a lower-priority worker process and is dropped if its client leaves first.
 """
 
 from __future__ import annotations
