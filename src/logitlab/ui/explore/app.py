@@ -20,6 +20,11 @@ Bad input answers 422 with FastAPI's error shape, ``{"detail": [{"loc": ["body",
 "msg": ..., "type": ...}]}``, whether pydantic or :class:`~logitlab.InputError` caught it.
 Request bodies are capped (:data:`MAX_BODY_BYTES`), arrays (:data:`MAX_API_ELEMENTS`) and
 curves (:data:`~logitlab.analysis.curves.MAX_CURVE_POINTS`) too, so no request can take long.
+
+Speed: compare, curve, curve_loss and breakpoints answers are kept, encoded, in
+least-recently-used caches (:class:`ResponseCache`), so a control set back to a value it
+had answers with the bytes it got before, without a second computation.  The breakpoint
+search runs in a lower-priority worker process and is dropped if its client leaves first.
 """
 
 from __future__ import annotations
@@ -281,6 +286,70 @@ class LossCurveRequest(BaseModel):
 
 #: Curve responses kept, already encoded (a slider going back over values it passed).
 CURVE_CACHE_SIZE = 256
+#: Compare responses kept, already encoded (a control switched back to a value it had).
+COMPARE_CACHE_SIZE = 512
+#: Breakpoint answers kept (each is a second or more of exact search).
+BREAKPOINT_CACHE_SIZE = 256
+
+
+class ResponseCache:
+    """A thread-safe least-recently-used map from a request's canonical JSON to its encoded
+    answer.
+
+    Every entry is the bytes a fresh computation of the same request produced, so a hit
+    answers exactly what a miss would (``tests/explore/test_speed.py`` checks it).  The
+    endpoints run in a thread pool: one lock guards the map, never a computation.
+    """
+
+    def __init__(self, size: int) -> None:
+        from collections import OrderedDict
+        from threading import Lock
+
+        self.size = size
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return hit
+
+    def put(self, key: str, value: bytes) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _encode(result: Any, fastapi: bool = True) -> bytes:
+    """JSON bytes: as FastAPI's JSONResponse writes them (``fastapi``; no NaN literals, the
+    core spells them as strings), else as the curve endpoints always wrote theirs."""
+    import json
+
+    if not fastapi:
+        return json.dumps(result, separators=(",", ":")).encode()
+    return json.dumps(
+        result, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def _json(content: bytes) -> Response:
+    return Response(content=content, media_type="application/json")
 
 
 def _error(field: str, message: str, kind: str = "value_error") -> JSONResponse:
@@ -412,12 +481,48 @@ def _mount_docs(app: Any) -> None:
         )
 
 
-def _breakpoints_worker(args: tuple[Any, ...]) -> dict[str, Any]:
-    """:func:`~logitlab.analysis.lesson.breakpoints` in a worker process (one torch thread)."""
+#: How much lower the breakpoint worker's CPU priority is (``nice``): its search is
+#: background work, and on a busy machine the sliders' requests should get the CPU first.
+BREAKPOINT_NICE = 10
+
+
+def _breakpoints_worker_init() -> None:
+    """The breakpoint worker process: one torch thread, a lower CPU priority."""
     import torch
 
     torch.set_num_threads(1)
+    if hasattr(os, "nice"):
+        import contextlib
+
+        with contextlib.suppress(OSError):  # a platform that refuses: normal priority
+            os.nice(BREAKPOINT_NICE)
+
+
+def _breakpoints_worker(args: tuple[Any, ...]) -> dict[str, Any]:
+    """:func:`~logitlab.analysis.lesson.breakpoints` in the worker process."""
     return breakpoints(*args)
+
+
+#: What :func:`_unless_gone` answers when the client went away first.
+_GONE = object()
+
+
+async def _unless_gone(future: Any, request: Request, poll: float = 0.2) -> Any:
+    """``future``'s result, or :data:`_GONE` once the client has disconnected; then a
+    search not yet started is cancelled, so a fast drag never queues stale searches (one
+    already running finishes into the worker's cache)."""
+    import asyncio
+
+    wrapped = asyncio.wrap_future(future)
+    # A result (or error) nobody waits for any more is still retrieved, quietly.
+    wrapped.add_done_callback(lambda f: f.cancelled() or f.exception())
+    while True:
+        done, _ = await asyncio.wait({wrapped}, timeout=poll)
+        if done:
+            return wrapped.result()
+        if await request.is_disconnected():
+            future.cancel()
+            return _GONE
 
 
 def create_app(
@@ -438,7 +543,11 @@ def create_app(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_breakpoints_worker_init,
+        )
     if torch_threads is not None:
         import torch
 
@@ -521,11 +630,24 @@ def create_app(
             raise InputError("dtype", "is too long")
         return saturation(get_format(dtype).name).to_dict()
 
+    compare_cache = ResponseCache(COMPARE_CACHE_SIZE)
+    app.state.compare_cache = compare_cache
+
     @app.post("/api/compare", summary="Every BCE formulation on one input, against exact")
-    def compare_endpoint(body: CompareRequest) -> dict[str, Any]:
+    def compare_endpoint(body: CompareRequest) -> Response:
         """``logitlab.analysis.compare.compare(...).to_dict()`` with ``explanation`` (sentences) and
         ``saturation`` (the dtype's thresholds) added.  NaN and infinities in the result are
-        the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
+        the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.  Answers are kept (least
+        recently used, :data:`COMPARE_CACHE_SIZE`): a control set back to a value it had
+        answers at once, with the same bytes."""
+        key = body.model_dump_json()
+        hit = compare_cache.get(key)
+        if hit is None:
+            hit = _encode(_compare(body))
+            compare_cache.put(key, hit)
+        return _json(hit)
+
+    def _compare(body: CompareRequest) -> dict[str, Any]:
         from logitlab.analysis.compare import compare
         from logitlab.core.formats import get_format
 
@@ -673,7 +795,7 @@ def create_app(
         result["explanation"] = explain(c)
         return result
 
-    loss_curve_cache: dict[str, bytes] = {}
+    loss_curve_cache = ResponseCache(CURVE_CACHE_SIZE)
 
     @app.post("/api/curve_loss", summary="softmax-ce or focal loss against one swept logit")
     def curve_loss_endpoint(body: LossCurveRequest) -> Response:
@@ -681,16 +803,12 @@ def create_app(
         ``sweep`` and flag intervals as that logit of the row runs over ``[z_min, z_max]``
         (:func:`logitlab.analysis.curves_softmax.softmax_curve`); focal: the same for one
         element of target ``target`` (:func:`~logitlab.analysis.curves_softmax.focal_curve`)."""
-        import json
-
         key = body.model_dump_json()
         hit = loss_curve_cache.get(key)
         if hit is None:
-            hit = json.dumps(_loss_curve(body), separators=(",", ":")).encode()
-            if len(loss_curve_cache) >= CURVE_CACHE_SIZE:
-                loss_curve_cache.pop(next(iter(loss_curve_cache)))
-            loss_curve_cache[key] = hit
-        return Response(content=hit, media_type="application/json")
+            hit = _encode(_loss_curve(body), fastapi=False)
+            loss_curve_cache.put(key, hit)
+        return _json(hit)
 
     def _loss_curve(body: LossCurveRequest) -> dict[str, Any]:
         from logitlab.analysis.curves_softmax import focal_curve, softmax_curve
@@ -743,11 +861,32 @@ def create_app(
             "presets": presets(),
         }
 
+    breakpoint_cache = ResponseCache(BREAKPOINT_CACHE_SIZE)
+    app.state.breakpoint_cache = breakpoint_cache
+
     @app.post("/api/breakpoints", summary="Exact breakpoint onsets for one target and dtype")
-    def breakpoints_endpoint(body: BreakpointsRequest) -> dict[str, Any]:
+    async def breakpoints_endpoint(body: BreakpointsRequest, request: Request) -> Response:
         """Per formulation, criterion and side (against / with the target), the logit of
         smallest |z| where the criterion holds, from the audit's exact search
-        (:mod:`logitlab.analysis.breakpoints`); ``z`` is null where it never holds."""
+        (:mod:`logitlab.analysis.breakpoints`); ``z`` is null where it never holds.
+        Answers are kept; a search whose client went away before it started is dropped."""
+        from starlette.concurrency import run_in_threadpool
+
+        key = body.model_dump_json()
+        hit = breakpoint_cache.get(key)
+        if hit is None:
+            args = _breakpoint_args(body)
+            if pool is None:
+                result = await run_in_threadpool(breakpoints, *args)
+            else:
+                result = await _unless_gone(pool.submit(_breakpoints_worker, args), request)
+                if result is _GONE:
+                    return _error("body", "the client went away before the answer", "gone")
+            hit = _encode(result)
+            breakpoint_cache.put(key, hit)
+        return _json(hit)
+
+    def _breakpoint_args(body: BreakpointsRequest) -> tuple[Any, ...]:
         from logitlab.core.formats import get_format
 
         fmt = get_format(body.dtype)
@@ -758,13 +897,10 @@ def create_app(
         if not 0.0 <= body.target <= 1.0:
             raise InputError("target", f"{body.target!r} is outside [0, 1]")
         names = [f.name for f in select(body.formulations, body.frameworks) if not f.missing()]
-        args = (body.target, fmt.name, names, body.weight, body.pos_weight)
-        if pool is None:
-            return breakpoints(*args)
-        result: dict[str, Any] = pool.submit(_breakpoints_worker, args).result()
-        return result
+        return (body.target, fmt.name, names, body.weight, body.pos_weight)
 
-    curve_cache: dict[str, bytes] = {}
+    curve_cache = ResponseCache(CURVE_CACHE_SIZE)
+    app.state.curve_cache = curve_cache
 
     @app.post("/api/curve", summary="Loss and gradient against z, every formulation")
     def curve_endpoint(body: CurveRequest) -> Response:
@@ -772,16 +908,12 @@ def create_app(
         each formulation (one framework call each, at the dtype) and for the exact
         reference, with per-point ULP and relative errors (``relative_error``,
         ``grad_relative_error``) and the z-intervals where each flag holds."""
-        import json
-
         key = body.model_dump_json()
         hit = curve_cache.get(key)
         if hit is None:
-            hit = json.dumps(_curve(body), separators=(",", ":")).encode()
-            if len(curve_cache) >= CURVE_CACHE_SIZE:
-                curve_cache.pop(next(iter(curve_cache)))
-            curve_cache[key] = hit
-        return Response(content=hit, media_type="application/json")
+            hit = _encode(_curve(body), fastapi=False)
+            curve_cache.put(key, hit)
+        return _json(hit)
 
     def _curve(body: CurveRequest) -> dict[str, Any]:
         from logitlab.core.formats import get_format

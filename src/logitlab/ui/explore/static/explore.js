@@ -293,10 +293,15 @@ window.__lossMode = (function () {
     dotsReq.timer = setTimeout(async () => {
       if (seq !== inputSeq || localProblem()) return;
       try {
+        // The selected element alone, unreduced: the server's one run for it (the whole
+        // comparison is already shown), answered from its cache when the slider comes back.
+        const i = state.sel;
+        const body = { ...compareBody(), logits: [state.z[i]], targets: [state.y[i]],
+          reduction: "none", element: 0 };
         const r = await fetch("/api/compare", { method: "POST", headers: { "content-type": "application/json" },
-          body: toJSON({ ...compareBody(), element: state.sel }) });
+          body: toJSON(body) });
         const data = await r.json();
-        if (r.ok && seq === inputSeq) { dots = data.element; placeMarkers(); }
+        if (r.ok && seq === inputSeq) { dots = { ...data.element, index: i }; placeMarkers(); }
       } catch (err) { /* the dots stay hidden; the numbers are shown */ }
     }, 150);
   }
@@ -356,7 +361,15 @@ window.__lossMode = (function () {
     while (idleWaiters.length) idleWaiters.pop()(performance.now());
   }
 
-  const crv = { wantedKey: null, shownKey: null, inFlight: false, data: null };
+  // Curves answered, kept by request (least recently used first out): a slider going back
+  // over values it passed redraws without asking the server again.
+  const CURVES_KEPT = 48;
+  const crv = { wantedKey: null, shownKey: null, inFlight: false, data: null, kept: new Map() };
+  function keepCurve(key, data) {
+    crv.kept.delete(key);
+    crv.kept.set(key, data);
+    while (crv.kept.size > CURVES_KEPT) crv.kept.delete(crv.kept.keys().next().value);
+  }
   function curveBody() {
     const span = state.zhi - state.zlo;
     const y = state.y[state.sel];
@@ -377,11 +390,16 @@ window.__lossMode = (function () {
     busy(true);
     const key = crv.wantedKey;
     try {
-      const r = await fetch("/api/curve", {
-        method: "POST", headers: { "content-type": "application/json" }, body: key,
-      });
-      const data = await r.json();
-      if (r.ok) {
+      let data = crv.kept.get(key), ok = true;
+      if (!data) {
+        const r = await fetch("/api/curve", {
+          method: "POST", headers: { "content-type": "application/json" }, body: key,
+        });
+        data = await r.json();
+        ok = r.ok;
+      }
+      if (ok) {
+        keepCurve(key, data);
         crv.data = data;
         if (crv.wantedKey === key) await drawCurves();
         crv.shownKey = key;
@@ -399,7 +417,7 @@ window.__lossMode = (function () {
 
   // Breakpoints: the core's exact search takes a second or more, so it is asked for after
   // the target rests, answers are kept, and the plots never wait for it.
-  const bp = { cache: new Map(), timer: null, key: null };
+  const bp = { cache: new Map(), timer: null, key: null, abort: null, inFlight: null };
   function bpKey() {
     const b = curveBody();
     return toJSON({ target: b.target, dtype: b.dtype, weight: b.weight, pos_weight: b.pos_weight,
@@ -408,35 +426,51 @@ window.__lossMode = (function () {
   function scheduleBreakpoints() {
     const key = bpKey();
     bp.key = key;
-    if (bp.cache.has(key)) return;
     clearTimeout(bp.timer);
+    // A search for a target the page has left is stale: abort it (the server then drops
+    // it if it has not started), so a fast drag never queues searches.
+    if (bp.inFlight !== null && bp.inFlight !== key && bp.abort) bp.abort.abort();
+    if (bp.cache.has(key)) return;
     bp.timer = setTimeout(() => fetchBreakpoints(key), 700);
   }
   async function fetchBreakpoints(key) {
     if (bp.cache.has(key)) return;
     bp.cache.set(key, null);  // in flight
+    const abort = new AbortController();
+    bp.abort = abort; bp.inFlight = key;
     try {
-      const r = await fetch("/api/breakpoints", { method: "POST", headers: { "content-type": "application/json" }, body: key });
+      const r = await fetch("/api/breakpoints", { method: "POST", headers: { "content-type": "application/json" },
+        body: key, signal: abort.signal });
       const data = await r.json();
       bp.cache.set(key, r.ok ? data : { error: errorText(data) });
     } catch (err) {
-      bp.cache.delete(key);
+      bp.cache.delete(key);  // aborted or failed: asked again when the target comes back
       return;
+    } finally {
+      if (bp.abort === abort) { bp.abort = null; bp.inFlight = null; }
     }
     if (key === bp.key && crv.data) drawErr();
   }
 
   // ---- lesson -----------------------------------------------------------------------------
-  const lesson = { data: null, dtype: null };
+  // The lesson's steps per dtype, fetched once each (switching dtypes back and forth asks
+  // the server nothing new).
+  const lesson = { data: null, dtype: null, byDtype: new Map() };
   async function loadLesson() {
     const d = ["float32", "bfloat16", "float16"].includes(state.dtype) ? state.dtype : "float32";
     if (lesson.dtype !== d) {
-      try {
-        const r = await fetch("/api/lesson?dtype=" + d);
-        if (!r.ok) return;
-        lesson.data = await r.json();
-        lesson.dtype = d;
-      } catch (err) { return; }
+      let data = lesson.byDtype.get(d);
+      if (!data) {
+        try {
+          const r = await fetch("/api/lesson?dtype=" + d);
+          if (!r.ok) return;
+          data = await r.json();
+        } catch (err) { return; }
+        lesson.byDtype.set(d, data);
+      }
+      if (lesson.dtype === d) return;  // another call got there first
+      lesson.data = data;
+      lesson.dtype = d;
       fillPresets();
     }
     renderLesson();

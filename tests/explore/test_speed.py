@@ -1,0 +1,278 @@
+"""What makes the explorer fast must not change what it shows.
+
+* The response caches (:class:`~logitlab.ui.explore.app.ResponseCache`) answer a repeated
+  request with the bytes a fresh computation gives, and evict least recently used first.
+* The page's dots request (the selected element alone, unreduced) gives the same numbers as
+  the server's own per-element answer.
+* A stale breakpoint search is dropped once its client has gone.
+* After a fast drag the page shows the final state, computed independently here (mpmath),
+  with far fewer requests than input events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import Future
+from typing import Any
+
+import mpmath
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from logitlab.analysis.compare import compare
+from logitlab.analysis.curves import bce_curve, select
+from logitlab.ui.explore import app as app_module
+from logitlab.ui.explore.app import ResponseCache, create_app
+
+
+@pytest.fixture(scope="module")
+def app() -> Any:
+    return create_app()
+
+
+@pytest.fixture(scope="module")
+def client(app: Any) -> TestClient:
+    return TestClient(app)
+
+
+def test_response_cache_is_least_recently_used() -> None:
+    c = ResponseCache(2)
+    c.put("a", b"1")
+    c.put("b", b"2")
+    assert c.get("a") == b"1"  # a is now the most recent
+    c.put("c", b"3")  # evicts b, the least recently used
+    assert c.get("b") is None
+    assert c.get("a") == b"1"
+    assert c.get("c") == b"3"
+    assert (c.hits, c.misses, len(c)) == (3, 1, 2)
+    c.put("a", b"4")  # a new value replaces the old one
+    assert c.get("a") == b"4"
+    c.clear()
+    assert len(c) == 0
+
+
+def test_compare_cache_hit_is_a_fresh_computation(app: Any, client: TestClient) -> None:
+    body = {"logits": [-3.25, 17.5], "targets": [0.25, 0.875], "dtype": "bfloat16"}
+    cache = app.state.compare_cache
+    hits, misses = cache.hits, cache.misses
+    first = client.post("/api/compare", json=body)
+    second = client.post("/api/compare", json=body)
+    assert first.status_code == second.status_code == 200
+    assert (cache.hits - hits, cache.misses - misses) == (1, 1)
+    assert second.content == first.content
+    # The same as a server that has never seen the request, and as the core itself.
+    fresh = TestClient(create_app()).post("/api/compare", json=body)
+    assert fresh.content == second.content
+    core = compare(body["logits"], body["targets"], dtype="bfloat16").to_dict()
+    got = second.json()
+    assert got["exact"] == core["exact"]
+    for mine, theirs in zip(got["rows"], core["rows"], strict=True):
+        for key in ("name", "value", "ulp_error", "grad", "grad_ulp_error", "flags"):
+            assert mine[key] == theirs[key], key
+
+
+def test_compare_cache_tells_requests_apart(client: TestClient) -> None:
+    # Bodies differing in one field each get their own answer.
+    base = {"logits": [2.0], "targets": [0.5], "dtype": "float32", "reduction": "sum"}
+    answers: dict[str, Any] = {}
+    changes: list[dict[str, Any]] = [{}, {"dtype": "float16"}, {"weight": 2.0}, {"pos_weight": 3.0}]
+    for change in changes:
+        answers[json.dumps(change)] = client.post("/api/compare", json={**base, **change}).json()
+    # Worked out by hand: BCE(z=2, y=0.5) = 0.5 softplus(-2) + 0.5 softplus(2).
+    sp = [float(mpmath.log1p(mpmath.exp(v))) for v in (-2.0, 2.0)]
+    plain = 0.5 * sp[0] + 0.5 * sp[1]
+    expected = {
+        "{}": plain,
+        '{"dtype": "float16"}': plain,
+        '{"weight": 2.0}': 2 * plain,
+        '{"pos_weight": 3.0}': 3 * 0.5 * sp[0] + 0.5 * sp[1],
+    }
+    for key, data in answers.items():
+        (value,) = data["exact"]["value_rounded"]
+        tol = 2.0**-10 if "float16" in key else 2.0**-23
+        assert value == pytest.approx(expected[key], rel=tol), key
+
+
+def test_curve_cache_hit_is_a_fresh_computation(app: Any, client: TestClient) -> None:
+    body = {"target": 0.37, "dtype": "float16", "z_min": -20, "z_max": 20, "points": 41}
+    cache = app.state.curve_cache
+    hits = cache.hits
+    first = client.post("/api/curve", json=body)
+    second = client.post("/api/curve", json=body)
+    assert cache.hits - hits == 1
+    assert second.content == first.content
+    fresh = bce_curve(
+        0.37, dtype="float16", z_min=-20, z_max=20, points=41, formulations=select()
+    ).to_dict()
+    got = second.json()
+    assert got["z"] == fresh["z"]
+    assert got["exact"] == fresh["exact"]
+    for mine, theirs in zip(got["rows"], fresh["rows"], strict=True):
+        assert mine["value"] == theirs["value"]
+        assert mine["grad_ulp_error"] == theirs["grad_ulp_error"]
+
+
+def test_the_dots_request_gives_the_elements_own_numbers(client: TestClient) -> None:
+    # What the page asks for the dots (element 1 alone, unreduced) equals the server's
+    # per-element answer inside the whole comparison (mean over three elements).
+    whole = {"logits": [-2.0, 12.5, 30.0], "targets": [0.3, 0.9, 1.0], "weight": 1.5}
+    a = client.post("/api/compare", json={**whole, "element": 1}).json()["element"]
+    alone = {"logits": [12.5], "targets": [0.9], "weight": 1.5, "reduction": "none"}
+    b = client.post("/api/compare", json={**alone, "element": 0}).json()["element"]
+    assert a["z"] == b["z"] == 12.5
+    assert a["exact"] == b["exact"]
+    assert a["rows"] == b["rows"]
+    # and the exact value is the hand formula at the float32 target, rounded once to float32
+    expected = 1.5 * bce(12.5, float(np.float32(0.9)))
+    assert b["exact"]["value"] == float(np.float32(float(expected)))
+
+
+def bce(z: float, y: float) -> Any:
+    """Binary cross-entropy of logit z and target y, in mpmath at 200 bits."""
+    with mpmath.workprec(200):
+        y_ = mpmath.mpf(y)
+        return +(y_ * mpmath.log1p(mpmath.exp(-z)) + (1 - y_) * mpmath.log1p(mpmath.exp(z)))
+
+
+class _GoneRequest:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def is_disconnected(self) -> bool:
+        self.asked += 1
+        return self.asked >= 2
+
+
+def test_a_search_whose_client_went_away_is_dropped() -> None:
+    future: Future[Any] = Future()  # a search queued behind another one: it never starts
+    request: Any = _GoneRequest()
+    got = asyncio.run(app_module._unless_gone(future, request, poll=0.01))
+    assert got is app_module._GONE
+    assert future.cancelled()
+
+
+def test_a_search_that_finishes_is_answered() -> None:
+    async def go() -> Any:
+        future: Future[Any] = Future()
+        asyncio.get_running_loop().call_later(0.02, future.set_result, {"onsets": []})
+        request: Any = _GoneRequest()
+        return await app_module._unless_gone(future, request, poll=1.0)
+
+    assert asyncio.run(go()) == {"onsets": []}
+
+
+def test_breakpoints_are_kept(app: Any, client: TestClient) -> None:
+    body = {"target": 1.0, "dtype": "float16", "formulations": ["torch.logits"]}
+    first = client.post("/api/breakpoints", json=body)
+    hits = app.state.breakpoint_cache.hits
+    second = client.post("/api/breakpoints", json=body)
+    assert first.status_code == 200
+    assert app.state.breakpoint_cache.hits == hits + 1
+    assert second.content == first.content
+
+
+# ---- in the browser ----------------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Drag a slider through `values`, one input event per animation frame (as a hand does),
+# counting the requests the page makes; then wait until everything shows the last value.
+DRAG = """async ([selector, values]) => {
+  const seen = {};
+  const orig = window.fetch;
+  window.fetch = (u, o) => {
+    const k = String(u).split("?")[0];
+    seen[k] = (seen[k] || 0) + 1;
+    return orig(u, o);
+  };
+  const el = document.querySelector(selector);
+  for (const v of values) {
+    el.value = String(v);
+    el.dispatchEvent(new Event("input", {bubbles: true}));
+    await new Promise((r) => requestAnimationFrame(() => r()));
+  }
+  const idle = await Promise.race([window.__explore.waitIdle().then(() => true),
+    new Promise((r) => setTimeout(() => r(false), 30000))]);
+  window.fetch = orig;
+  return {seen, idle};
+}"""
+
+
+@pytest.fixture(scope="module")
+def page(live_server: str) -> Any:
+    from pathlib import Path
+
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium is absent")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        pg = b.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(live_server + "/?z=-2,2&y=0.3,0.7&dtype=float32")
+        pg.wait_for_function(
+            "window.__explore && window.__explore.rendered >= 1 && window.__explore.curveShown()",
+            timeout=60_000,
+        )
+        yield pg
+        assert errors == []
+        b.close()
+
+
+@pytest.mark.browser
+def test_after_a_fast_z_drag_the_page_shows_the_final_state(page: Any) -> None:
+    values = [round(-2 + 0.37 * k, 2) for k in range(40)]  # -2 ... 12.43
+    got = page.evaluate(DRAG, [".element[data-i='0'] .z-range", values])
+    assert got["idle"], "the page never showed the final state"
+    seen = got["seen"]
+    final = values[-1]
+    assert page.evaluate("window.__explore.state.z[0]") == final
+    assert page.locator(".element[data-i='0'] .z-num").input_value() == str(final)
+    # the exact mean loss of (z, y) = (final, 0.3), (2, 0.7) at float32, rounded to float32
+    with mpmath.workprec(200):
+        y0, y1 = float(np.float32(0.3)), float(np.float32(0.7))  # the targets received
+        exact = (bce(float(np.float32(final)), y0) + bce(2.0, y1)) / 2
+    shown = float(page.locator("#exact .exact-value").inner_text())
+    assert np.float32(shown) == np.float32(float(exact))
+    logits = float(page.locator("tr[data-name='torch.logits'] td.loss").inner_text())
+    assert logits == pytest.approx(float(exact), rel=4 * 2.0**-24)
+    # coalesced: a request in flight at a time, the newest state next, never one per event
+    assert seen.get("/api/compare", 0) < len(values) / 2
+    page.wait_for_function(f"location.search.includes('z={final},2')", timeout=5_000)
+
+
+@pytest.mark.browser
+def test_after_a_fast_y_drag_the_curves_show_the_final_target(page: Any) -> None:
+    values = [round(0.3 + 0.01 * k, 2) for k in range(48)]  # 0.3 ... 0.77, the slider's grid
+    got = page.evaluate(DRAG, [".element[data-i='0'] .y-range", values])
+    assert got["idle"], "the page never showed the final state"
+    seen = got["seen"]
+    final = values[-1]
+    assert page.evaluate("window.__explore.state.y[0]") == final
+    title = page.evaluate("document.getElementById('plot-loss').layout.title.text")
+    assert f"y = {final}" in title
+    x, y = page.evaluate(
+        "(() => { const t = document.getElementById('plot-loss').data"
+        ".find((d) => d.name === 'exact'); return [t.x, t.y]; })()"
+    )
+    target = float(np.float32(final))  # the target the framework received
+    for k in (0, len(x) // 3, len(x) // 2, len(x) - 1):
+        # the curve's exact reference is drawn in float64
+        assert y[k] == pytest.approx(float(bce(x[k], target)), rel=2.0**-50), x[k]
+    assert seen.get("/api/curve", 0) < len(values) / 2
+    assert page.evaluate("window.__explore.curveShown()")
