@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import mpmath
+import numpy as np
 
 from logitlab.core.formats import FloatFormat, get_format
 
@@ -30,13 +31,32 @@ def shortest_repr(value: float, dtype: str | FloatFormat) -> str:
         return "-0.0" if math.copysign(1.0, v) < 0 else "0.0"
     if fmt.name == "float64":
         return repr(v)
-    target = fmt.round(v).item()
+    rounded = _scalar_rounding(fmt)
+    target = rounded(v)
     for digits in range(1, 18):
         text = f"{v:.{digits}g}"
-        if fmt.round(float(text)).item() == target:
+        if rounded(float(text)) == target:
             break
     # Present it the way Python's repr would (0.5, 50.0, 1e-08).
     return repr(float(text))
+
+
+def _scalar_rounding(fmt: FloatFormat) -> Any:
+    """``x -> fmt.round(x)`` for one float: NumPy's own float16/float32 conversions (a
+    single correct rounding from binary64, as ``FloatFormat.round``) where they exist, which
+    are some fifty times faster on a scalar; ``FloatFormat.round`` for the others."""
+    cast = _CASTS.get(fmt.name)
+    if cast is None:
+        return lambda x: fmt.round(x).item()
+
+    def rounded(x: float) -> float:
+        with np.errstate(over="ignore"):  # beyond the format's range: inf, as round() gives
+            return float(cast(x))
+
+    return rounded
+
+
+_CASTS: dict[str, Any] = {"float16": np.float16, "float32": np.float32}
 
 
 def exact_repr(value: Any, digits: int = 17) -> str:
