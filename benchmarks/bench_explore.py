@@ -31,20 +31,14 @@ import argparse
 import os
 import random
 import socket
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' browser set-up
+from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
 
 # One change of a control, then wait until everything shows it.  `kind` picks the control,
 # `v` is its new value.
@@ -191,7 +185,7 @@ def main() -> None:
     base: float | None = None
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")
             page.wait_for_function(

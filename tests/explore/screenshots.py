@@ -13,18 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 OUT = ROOT / "docs" / "img"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: The README's screenshots, relative to the repository root.
 SHOTS = {
     "docs/img/explore-lesson.png": {"viewport": {"width": 1280, "height": 800}},
@@ -46,7 +39,7 @@ def main() -> None:
     url, server, thread = start_server()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             for path, context in SHOTS.items():
                 page = browser.new_context(**context).new_page()  # type: ignore[arg-type]
                 page.goto(url + QUERY)

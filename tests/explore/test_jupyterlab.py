@@ -25,19 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SRC = Path(__file__).resolve().parents[2] / "src"
 CELL = "from logitlab.ui.explore import notebook_explorer\nui = notebook_explorer()\nui"
 
@@ -201,7 +192,7 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
     ]
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             errors: list[str] = []

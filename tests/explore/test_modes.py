@@ -300,7 +300,7 @@ def test_odd_inputs_never_5xx(client: TestClient) -> None:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_browser_multiclass_mask(live_server: str) -> None:
-    from tests.explore.test_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent")

@@ -24,6 +24,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
+from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
 
 from logitlab.analysis.compare import compare
 from logitlab.analysis.curves import bce_curve, select
@@ -179,15 +180,6 @@ def test_breakpoints_are_kept(app: Any, client: TestClient) -> None:
 
 # ---- in the browser ----------------------------------------------------------------------
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Drag a slider through `values`, one input event per animation frame (as a hand does),
 # counting the requests the page makes; then wait until everything shows the last value.
@@ -220,7 +212,7 @@ def page(live_server: str) -> Any:
         pytest.skip("/usr/bin/chromium is absent")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         pg = b.new_page(viewport={"width": 1280, "height": 800})
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
