@@ -1,0 +1,578 @@
+"""The eager torch fast path of softmax cross-entropy (class-index targets).
+
+One float64 pass per chunk of rows, whose buffers stay in cache, for the loss, and one
+for the gradient in the backward; the rare elements whose float64 value lies within its
+error bound of a rounding boundary of the result's format are recomputed exactly
+(mpmath, precision raised until the rounding is decided), so every per-sample loss and
+every gradient element is correctly rounded.  Only imported once a torch tensor is given.
+
+Per row ``z`` (``C`` classes, maximum ``m`` at ``k``, target ``t``)::
+
+    d_c = z_c - m <= 0,   e_c = exp(d_c),   r = sum_{c != k} e_c,   L = log1p(r)
+    loss = b (L - d_t) + alpha (A L + sum_c a_c (-d_c))          every term >= 0
+    grad_j = s (Q e_j / (1 + r) - a_j alpha - b [j == t])
+
+with ``b = (1 - eps) w_t`` (0 for an ignored or fully masked row), ``a_c = w_c eps / C``,
+``A = sum_c a_c``, ``alpha`` 1 for a kept row (else 0), ``Q = b + alpha A`` and ``s`` the
+incoming gradient times the reduction's scale.  At ``j = k = t`` the gradient is
+``s (alpha (A - a_k) - r (b + alpha a_k)) / (1 + r)``, which does not cancel.
+
+Error bounds (``u = 2**-53``; float64 ``exp2`` within 1 ULP, SLEEF's u10 or glibc):
+
+* ``d_c`` is one float64 subtraction of two narrow values (exact unless their exponents
+  differ by more than 28, then within ``u |d_c|``), and ``e_c = exp2(d_c * log2 e)``, whose
+  argument is within ``2.5 u |d_c| log2 e``: ``e_c`` is within ``(2.1 + 2.6 |d_c|) u``
+  relative.  This is the only error that grows with ``|d_c|``.
+* ``r`` is summed pairwise (``ceil(log2 C)`` levels, each one rounding), so it is within
+  ``(2.1 + D + 2.6 max |d_c|) u`` of exact relative (``D = ceil(log2 C)``), and ``1 + r``
+  within ``(3.1 + D + 2.6 ln C) u``: the weighted mean ``sum p_c |d_c|`` is at most the
+  entropy of ``p``, so at most ``ln C``.
+* the loss: ``(14 + 2 D + 2.6 Delta) u`` relative, ``Delta = min(max |d_c|, 746)`` (beyond
+  746, ``exp`` is 0 in float64 and in the narrow formats alike).
+* a gradient element ``c e_j`` (``c = s Q / (1 + r)``): ``(K + 2.6 |d_j|) u`` relative with
+  ``K = 18.1 + D + 2.6 ln C``; with label smoothing the bound is absolute, on
+  ``|c e_j| + |s alpha a_j|``, since the two terms can cancel.
+
+A result ``v`` within ``E`` of exact is correctly rounded when ``round(v - E)`` and
+``round(v + E)`` agree; the other elements are recomputed exactly.  float64 values below
+``2**-1000`` (exponential tails) have only an absolute error, but every narrow format
+rounds them to 0 as it rounds the exact value (the incoming gradient is required to be
+below ``2**800`` in size, else the general path runs).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from logitlab.stable._backend import to_dtype
+
+__all__ = ["CHUNK", "STATS", "backward", "eligible", "forward"]
+
+#: Elements per chunk: the float64 buffers (256 KiB each) stay in cache.
+CHUNK = 1 << 15
+
+#: log2(e) rounded to float64.
+_LOG2E = 1.4426950408889634
+_U = 2.0**-53
+#: Past 746, exp(d) is below float64's smallest subnormal: 0, as in every narrow format.
+_TAIL = 746.0
+_FLOOR = 2.0**-1000
+_MAX_SCALE = 2.0**800
+_NARROW = ("float16", "bfloat16", "float32")
+
+#: Counters of the exact recomputations (for tests and benchmarks).
+STATS = {"fast_forward": 0, "fast_backward": 0, "exact_losses": 0, "exact_grads": 0}
+
+
+def _name(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def eligible(z: torch.Tensor, weight: Any, integer: bool) -> bool:
+    """Narrow CPU logits with class-index targets and non-negative finite weights."""
+    if not integer or _name(z) not in _NARROW or z.device.type != "cpu" or z.numel() == 0:
+        return False
+    if weight is not None:
+        w = weight.double()
+        if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+            return False
+    return True
+
+
+def _levels(n: int) -> int:
+    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+
+
+def _pairwise_(b: torch.Tensor) -> torch.Tensor:
+    """Row sums of ``b`` (rows, W), summed pairwise in place: ``ceil(log2 W)`` levels."""
+    w = b.shape[1]
+    while w > 1:
+        h = (w + 1) // 2
+        b[:, : w - h].add_(b[:, h:w])
+        w = h
+    return b[:, 0]
+
+
+@dataclass
+class Saved:
+    """What the backward needs: per-row float64 vectors and the problem's constants."""
+
+    z: torch.Tensor  # (N, C) narrow logits, contiguous
+    t: torch.Tensor  # (N,) target, 0 where not kept
+    k: torch.Tensor  # (N,) arg-max
+    m: torch.Tensor  # (N,) max (0 for fully masked rows), float64
+    r: torch.Tensor  # (N,) sum of exp(d) over c != k, float64
+    spread: torch.Tensor  # (N,) min(max |d_c|, 746), float64
+    b: torch.Tensor  # (N,) coefficient of the target class, float64
+    alpha: torch.Tensor  # (N,) 1.0 for kept rows, float64
+    a: torch.Tensor | None  # (C,) w_c eps / C, float64 (None without label smoothing)
+    big_a: float  # sum of a
+    denominator: float
+    reduction: str
+    eps: float
+    weight: torch.Tensor | None
+    name: str
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def _rows_per_chunk(n_classes: int) -> int:
+    return max(1, CHUNK // n_classes)
+
+
+def forward(
+    z: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    eps: float,
+) -> tuple[torch.Tensor, Saved] | None:
+    """Loss of (N, C) logits ``z`` and (N,) class indices; None where the general path
+    must run (NaN or +inf logits, or a weighted label smoothing with masked logits)."""
+    n_rows, n_classes = (int(n) for n in z.shape)
+    name = _name(z)
+    z = z.contiguous()
+    m32, k = torch.max(z, dim=1)
+    m = m32.double()
+    if bool(torch.isnan(m).any()) or bool((m == math.inf).any()):
+        return None
+    live = m > -math.inf
+    m = torch.where(live, m, 0.0)
+    t = target.reshape(-1).long()
+    kept = (t != ignore_index) & live
+    t = torch.where(kept, t, 0)
+    w64 = None if weight is None else weight.double()
+    w_t = torch.ones(n_rows, dtype=torch.float64) if w64 is None else w64[t]
+    b = torch.where(kept, (1.0 - eps) * w_t, 0.0)
+    alpha = kept.double()
+    a = None
+    big_a = 0.0
+    if eps > 0:
+        a = (torch.ones(n_classes, dtype=torch.float64) if w64 is None else w64) * (eps / n_classes)
+        big_a = math.fsum(a.tolist())
+    if reduction == "mean":
+        picked = w_t if w64 is not None else torch.ones(n_rows, dtype=torch.float64)
+        denominator = math.fsum(torch.where(kept, picked, 0.0).tolist())
+    else:
+        denominator = 1.0
+    rows = _rows_per_chunk(n_classes)
+    d = torch.empty((min(rows, n_rows), n_classes), dtype=torch.float64)
+    e = torch.empty_like(d)
+    r = torch.empty(n_rows, dtype=torch.float64)
+    spread = torch.empty(n_rows, dtype=torch.float64)
+    smooth = torch.zeros(n_rows, dtype=torch.float64) if a is not None else None
+    neg_a = None if a is None else (-a)[None, :]
+    for i in range(0, n_rows, rows):
+        n = min(rows, n_rows - i)
+        db, eb = d[:n], e[:n]
+        zc = z[i : i + n]
+        torch.sub(zc, m[i : i + n, None], out=db)
+        spread[i : i + n] = db.amin(dim=1).neg_().clamp_(max=_TAIL)
+        if neg_a is not None and smooth is not None:
+            # a_c (-d_c) >= 0 (+inf at a masked class, a_c > 0 there)
+            torch.mul(db, neg_a, out=eb)
+            smooth[i : i + n] = _pairwise_(eb)
+        torch.mul(db, _LOG2E, out=eb)
+        torch.exp2(eb, out=eb)
+        eb.scatter_(1, k[i : i + n, None], 0.0)
+        r[i : i + n] = _pairwise_(eb)
+    if smooth is not None and bool(torch.isnan(smooth).any()):
+        return None  # 0 * inf at a masked class of weight 0: the general path's care
+    big_l = torch.log1p(r)
+    d_t = z.gather(1, t[:, None])[:, 0].double() - m
+    loss = torch.where(b == 0, 0.0, b * (big_l - d_t))
+    if smooth is not None:
+        loss = loss + torch.where(alpha == 0, 0.0, big_a * big_l + smooth)
+    levels = _levels(n_classes)
+    bound = loss * ((14 + 2 * levels + 3 * spread) * _U) + _FLOOR
+    saved = Saved(
+        z, t, k, m, r, spread, b, alpha, a, big_a, denominator, reduction, eps, weight, name
+    )
+    STATS["fast_forward"] += 1
+    if reduction == "none":
+        out = _round_checked(loss, bound, name)
+        flagged = out[1]
+        result = out[0]
+        if flagged.numel():
+            exact = [_exact_loss(saved, int(row)) for row in flagged.tolist()]
+            result[flagged] = torch.tensor(exact, dtype=torch.float64).to(result.dtype)
+            STATS["exact_losses"] += len(exact)
+        return result, saved
+    total = math.fsum(loss.tolist())
+    total_bound = float(bound.sum()) * (1 + 1e-9) + abs(total) * (n_rows * 1e-16 + _U)
+    if reduction == "mean":
+        value = total / denominator if denominator else math.nan
+        value_bound = total_bound / denominator + 2 * _U * abs(value) if denominator else 0.0
+    else:
+        value, value_bound = total, total_bound
+    v = torch.tensor(value, dtype=torch.float64)
+    lo, hi = (to_dtype(v + s * value_bound, name, torch) for s in (-1.0, 1.0))
+    if bool(lo != hi) and math.isfinite(value) and z.numel() <= EXACT_REDUCTION_MAX:
+        STATS["exact_losses"] += 1
+        return torch.tensor(_exact_reduced(saved), dtype=z.dtype), saved
+    return to_dtype(v, name, torch), saved
+
+
+#: Reductions over at most this many logits are decided exactly at a near-tie.
+EXACT_REDUCTION_MAX = 1 << 12
+
+
+def _round_checked(
+    v: torch.Tensor, bound: torch.Tensor, name: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``v`` rounded to ``name`` and the (flat) indices where ``v -+ bound`` round apart."""
+    lo = to_dtype(v - bound, name, torch)
+    hi = to_dtype(v + bound, name, torch)
+    out = to_dtype(v, name, torch)
+    flagged = torch.nonzero((lo != hi).reshape(-1) & torch.isfinite(v.reshape(-1)))
+    return out, flagged.reshape(-1)
+
+
+def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
+    """``grad_out`` times d loss / d z, (N, C) in the logits' dtype, correctly rounded;
+    None (the general path) for an infinite, NaN or huge (``> 2**800``) incoming gradient."""
+    z = saved.z
+    n_rows, n_classes = (int(n) for n in z.shape)
+    g = grad_out.double().reshape(-1)
+    if saved.reduction == "none":
+        s = g.expand(n_rows) if g.numel() == 1 else g
+    else:
+        scale = float(g[0]) / (saved.denominator if saved.reduction == "mean" else 1.0)
+        s = torch.full((n_rows,), scale, dtype=torch.float64)
+    q = saved.b + saved.alpha * saved.big_a
+    one_r = 1.0 + saved.r
+    c = s * q / one_r
+    s_alpha = s * saved.alpha
+    largest = float(torch.maximum((s * saved.b).abs(), s_alpha.abs()).max())
+    if not bool(torch.isfinite(c).all()) or not largest <= _MAX_SCALE:
+        return None
+    levels = _levels(n_classes)
+    # relative bound of c e_j per row, in units of u (see the module docstring)
+    entropy = torch.clamp(saved.spread, max=math.log(n_classes))
+    k_row = (19.0 + levels + 3 * entropy + 3 * saved.spread) * _U
+    out = torch.empty((n_rows, n_classes), dtype=z.dtype)
+    rows = _rows_per_chunk(n_classes)
+    d = torch.empty((min(rows, n_rows), n_classes), dtype=torch.float64)
+    v = torch.empty_like(d)
+    p = torch.empty_like(d) if saved.a is not None else None
+    fused = saved.name == "float32"
+    spare = torch.empty(d.shape, dtype=z.dtype) if fused else None
+    negative = bool((c < 0).any())
+    a_row = None if saved.a is None else saved.a[None, :]
+    low_factor, high_factor = 1.0 - k_row, 1.0 + k_row
+    flagged: list[tuple[int, int]] = []
+    for i in range(0, n_rows, rows):
+        n = min(rows, n_rows - i)
+        db, vb = d[:n], v[:n]
+        sl = slice(i, i + n)
+        torch.sub(z[sl], saved.m[sl, None], out=db)
+        torch.mul(db, _LOG2E, out=vb)
+        torch.exp2(vb, out=vb)
+        vb.mul_(c[sl, None])  # c e_j
+        cols = torch.stack([saved.t[sl], saved.k[sl]], dim=1)
+        ob = out[sl]
+        if a_row is None or p is None:
+            specials = _specials(saved, sl, vb, None, k_row[sl], s, one_r, levels)
+            vb.scatter_(1, cols, 0.0)
+            if fused and spare is not None:
+                hb = spare[:n]
+                torch.mul(vb, low_factor[sl, None], out=ob)
+                torch.mul(vb, high_factor[sl, None], out=hb)
+            else:
+                ob.copy_(to_dtype(vb * low_factor[sl, None], saved.name, torch))
+                hb = to_dtype(vb * high_factor[sl, None], saved.name, torch)
+        else:
+            # v = c e_j - s alpha a_j, bound k (|c e_j| + |s alpha| a_j): absolute
+            pb = p[:n]
+            torch.mul(vb, k_row[sl, None], out=pb)
+            if negative:
+                pb.abs_()
+            pb.addcmul_((k_row[sl] * s_alpha[sl].abs())[:, None], a_row)
+            vb.addcmul_(s_alpha[sl, None], a_row, value=-1.0)
+            specials = _specials(saved, sl, vb, pb, k_row[sl], s, one_r, levels)
+            vb.scatter_(1, cols, 0.0)
+            pb.scatter_(1, cols, 0.0)
+            if fused and spare is not None:
+                hb = spare[:n]
+                torch.sub(vb, pb, out=ob)
+                torch.add(vb, pb, out=hb)
+            else:
+                ob.copy_(to_dtype(vb - pb, saved.name, torch))
+                hb = to_dtype(vb + pb, saved.name, torch)
+        if not torch.equal(ob, hb):
+            for row, col in torch.nonzero(ob != hb).tolist():
+                flagged.append((i + row, col))
+        values, bounds = specials
+        r32, bad = _round_pair(values, bounds, saved.name)
+        ob.scatter_(1, cols, r32)
+        for row, which in torch.nonzero(bad).tolist():
+            flagged.append((i + row, int(cols[row, which])))
+    STATS["fast_backward"] += 1
+    if flagged:
+        unique = sorted(set(flagged))
+        STATS["exact_grads"] += len(unique)
+        incoming = g.expand(n_rows) if g.numel() == 1 else g
+        _fix_grads(saved, out, unique, incoming)
+    return out
+
+
+def _specials(
+    saved: Saved,
+    sl: slice,
+    vb: torch.Tensor,
+    pb: torch.Tensor | None,
+    k_row: torch.Tensor,
+    s: torch.Tensor,
+    one_r: torch.Tensor,
+    levels: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values and bounds (rows, 2) at the target and arg-max columns of the chunk, from
+    the bulk values ``vb`` (and bounds ``pb``, or ``k_row |vb|`` without smoothing)."""
+    t, k = saved.t[sl], saved.k[sl]
+    sc, b, alpha, r = s[sl], saved.b[sl], saved.alpha[sl], saved.r[sl]
+    bulk_t = vb.gather(1, t[:, None])[:, 0]
+    bulk_k = vb.gather(1, k[:, None])[:, 0]
+    if pb is None:
+        bound_t, bound_k = k_row * bulk_t.abs(), k_row * bulk_k.abs()
+    else:
+        bound_t = pb.gather(1, t[:, None])[:, 0]
+        bound_k = pb.gather(1, k[:, None])[:, 0]
+    # j = t != k: the bulk value minus s b
+    vt = bulk_t - sc * b
+    bt = bound_t + 5 * _U * (sc * b).abs() + _U * vt.abs()
+    # j = k != t: the bulk value (e_k = exp(0) = 1)
+    bk = bound_k + _U * bulk_k.abs()
+    # j = k = t: s (alpha (A - a_k) - r (b + alpha a_k)) / (1 + r), no cancellation of p_k - 1
+    a_k = torch.zeros_like(b) if saved.a is None else saved.a[k]
+    others = alpha * (saved.big_a - a_k)
+    y = r * (b + alpha * a_k)
+    vm = sc * (others - y) / one_r[sl]
+    k_r = (2.1 + levels + 3 * saved.spread[sl]) * _U
+    bm = (sc.abs() / one_r[sl]) * (
+        (k_r + 8 * _U) * (y + (others - y).abs()) + 8 * _U * alpha * saved.big_a
+    ) + _FLOOR
+    same = t == k
+    v_t = torch.where(same, vm, vt)
+    b_t = torch.where(same, bm, bt)
+    v_k = torch.where(same, vm, bulk_k)
+    b_k = torch.where(same, bm, bk)
+    return torch.stack([v_t, v_k], dim=1), torch.stack([b_t, b_k], dim=1) * (1 + 1e-9)
+
+
+def _round_pair(
+    values: torch.Tensor, bounds: torch.Tensor, name: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    lo = to_dtype(values - bounds, name, torch)
+    hi = to_dtype(values + bounds, name, torch)
+    return to_dtype(values, name, torch), (lo != hi) & torch.isfinite(values)
+
+
+# --- exact recomputation ---------------------------------------------------------------
+
+
+class _ExactRow:
+    """One row's exact softmax pieces in mpmath, cached per precision.
+
+    ``d_c = z_c - m`` exactly, ``r = sum_{c != k} exp(d_c)`` and ``L = log1p(r)`` at the
+    context's precision plus guard bits; the coefficients ``q_c`` exactly.
+    """
+
+    def __init__(self, saved: Saved, row: int) -> None:
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        self.values = [float(x) for x in saved.z[row].double().tolist()]
+        finite = [x for x in self.values if x != -math.inf]
+        self.kept = float(saved.alpha[row]) != 0.0 and bool(finite)
+        self.m = max(finite) if finite else 0.0
+        self.k = self.values.index(self.m) if finite else 0
+        self.spread = min(self.m - min(finite), _TAIL) if finite else 0.0
+        n_classes = len(self.values)
+        weights = None if saved.weight is None else saved.weight.double().tolist()
+        self.t = int(saved.t[row])
+        saved_prec = ctx.prec
+        try:
+            ctx.prec = 1200  # the coefficients exactly (products and sums of a few floats)
+            eps = ctx.mpf(saved.eps)
+            self.w = [ctx.mpf(1)] * n_classes if weights is None else [ctx.mpf(x) for x in weights]
+            self.smooth = eps / n_classes  # q_c = w_c (smooth + [c == t] (1 - eps))
+            self.hard = 1 - eps
+            self.kept_f = 1 if self.kept else 0
+            total_w = saved.cache.get("total_w")
+            if total_w is None:
+                total_w = saved.cache["total_w"] = ctx.fsum(self.w)
+            self.q_total = self.kept_f * (self.w[self.t] * self.hard + self.smooth * total_w)
+            self.q_others = self.q_total - self.q_of(self.k)
+        finally:
+            ctx.prec = saved_prec
+        self._parts: dict[int, tuple[list[Any], Any, Any]] = {}
+
+    def q_of(self, c: int) -> Any:
+        """The exact coefficient ``q_c`` (the context must hold enough bits: 1200)."""
+        if not self.kept:
+            return 0
+        return self.w[c] * (self.smooth + (self.hard if c == self.t else 0))
+
+    def parts(self) -> tuple[list[Any], Any, Any]:
+        """(d, r, L) at the context's precision."""
+        from mpmath import libmp
+
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        prec = ctx.prec
+        cached = self._parts.get(prec)
+        if cached is not None:
+            return cached
+        work = prec + 16 + len(self.values).bit_length()
+        top = libmp.from_float(self.m)
+        d: list[Any] = []
+        terms = []
+        for c, x in enumerate(self.values):
+            if x == -math.inf:
+                d.append(ctx.mpf(-math.inf))
+                continue
+            dc = libmp.mpf_sub(libmp.from_float(x), top)  # exact
+            d.append(ctx.make_mpf(dc))
+            if c != self.k:
+                terms.append(ctx.make_mpf(libmp.mpf_exp(dc, work, "n")))
+        saved_prec = ctx.prec
+        try:
+            ctx.prec = work
+            r = ctx.fsum(terms)
+            big_l = ctx.log1p(r)
+        finally:
+            ctx.prec = saved_prec
+        self._parts[prec] = (d, r, big_l)
+        return d, r, big_l
+
+    def loss(self) -> Any:
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        if not self.kept:
+            return ctx.mpf(0)
+        d, _, big_l = self.parts()
+        target = ctx.prec
+        try:
+            ctx.prec = 1200
+            qs = [self.q_of(c) for c in range(len(d))] if self.smooth else None
+        finally:
+            ctx.prec = target
+        if qs is None:
+            q_t = self.q_of(self.t)
+            return q_t * (big_l - d[self.t]) if q_t != 0 else ctx.mpf(0)
+        return ctx.fsum(q * (big_l - dc) for q, dc in zip(qs, d) if q != 0)
+
+    def grad(self, col: int, g: float, den: Any) -> Any:
+        """``g (Q p_col - q_col) / den``, with bits added until its cancellation is
+        accounted for (relative accuracy of the context's precision)."""
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        if not self.kept or g == 0:
+            return ctx.mpf(0)
+        target = ctx.prec
+        extra = 16
+        try:
+            while True:
+                ctx.prec = target + extra
+                d, r, _ = self.parts()
+                one_r = 1 + r
+                if col == self.k:
+                    first, second = self.q_others, self.q_of(col) * r
+                    scale = ctx.mpf(1) / one_r
+                else:
+                    first = self.q_total * ctx.exp(d[col]) / one_r
+                    second, scale = ctx.mpf(self.q_of(col)), ctx.mpf(1)
+                value = (first - second) * scale
+                size = max(abs(first), abs(second)) * scale
+                if value == 0 or size == 0:
+                    break
+                lost = int(ctx.log(size / abs(value), 2)) + 1
+                if lost + 8 <= extra or extra > 1 << 15:
+                    break
+                extra = lost + 32
+            result = value * ctx.mpf(g) / den
+        finally:
+            ctx.prec = target
+        return +result
+
+
+def _cap(row: _ExactRow) -> int:
+    from logitlab.core.mp import WORKING_PRECISION
+    from logitlab.stable._rounding import TAIL_LIMIT
+
+    spread = min(row.spread, TAIL_LIMIT)
+    return WORKING_PRECISION + 64 + int(spread / math.log(2)) + 1
+
+
+def _exact_loss(saved: Saved, row: int) -> float:
+    from logitlab.core.mp import WORKING_PRECISION
+    from logitlab.core.ulp import round_decided
+
+    exact = _ExactRow(saved, row)
+    return round_decided(exact.loss, saved.name, start_bits=WORKING_PRECISION, max_bits=_cap(exact))
+
+
+def _exact_reduced(saved: Saved) -> float:
+    from logitlab.core.mp import WORKING_PRECISION, mp_context
+    from logitlab.core.ulp import round_decided
+
+    rows = [_ExactRow(saved, row) for row in range(int(saved.z.shape[0]))]
+
+    def evaluate() -> Any:
+        ctx = mp_context()
+        total = ctx.fsum(row.loss() for row in rows)
+        if saved.reduction == "mean":
+            den = _exact_denominator(saved)
+            return total / den if den else ctx.nan
+        return total
+
+    cap = max(_cap(row) for row in rows)
+    return round_decided(evaluate, saved.name, start_bits=WORKING_PRECISION, max_bits=cap)
+
+
+def _exact_denominator(saved: Saved) -> Any:
+    """The mean's denominator, the weights of the kept rows summed exactly (cached)."""
+    from logitlab.core.mp import mp_context
+
+    ctx = mp_context()
+    cached = saved.cache.get("denominator")
+    if cached is None:
+        picked = saved.alpha if saved.weight is None else saved.weight.double()[saved.t]
+        values = torch.where(saved.alpha != 0, picked, 0.0).tolist()
+        saved_prec = ctx.prec
+        try:
+            ctx.prec = 1200  # exact for sums of float32 weights (and of far more terms)
+            cached = ctx.fsum(ctx.mpf(v) for v in values)
+        finally:
+            ctx.prec = saved_prec
+        saved.cache["denominator"] = cached
+    return cached
+
+
+def _fix_grads(
+    saved: Saved, out: torch.Tensor, cells: list[tuple[int, int]], s: torch.Tensor
+) -> None:
+    from logitlab.core.mp import WORKING_PRECISION, mp_context
+    from logitlab.core.ulp import round_decided
+
+    den = _exact_denominator(saved) if saved.reduction == "mean" else mp_context().mpf(1)
+    rows: dict[int, _ExactRow] = {}
+    for row, col in cells:
+        exact = rows.get(row)
+        if exact is None:
+            exact = rows[row] = _ExactRow(saved, row)
+        value = round_decided(
+            functools.partial(exact.grad, col, float(s[row]), den),
+            saved.name,
+            start_bits=WORKING_PRECISION,
+            max_bits=_cap(exact),
+        )
+        out[row, col] = value
