@@ -206,7 +206,8 @@ def forward(
             STATS["exact_losses"] += len(exact)
         return result, saved
     total = math.fsum(loss.tolist())
-    total_bound = float(bound.sum()) * (1 + 1e-9) + abs(total) * (n_rows * 1e-16 + _U)
+    # math.fsum rounds the sum of the float64 losses once
+    total_bound = float(bound.sum()) * (1 + 4 * n_rows * _U) + abs(total) * _U
     if reduction == "mean":
         value = total / denominator if denominator else math.nan
         value_bound = total_bound / denominator + 2 * _U * abs(value) if denominator else 0.0
