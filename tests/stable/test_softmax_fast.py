@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 
-import mpmath
 import numpy as np
 import pytest
 import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from logitlab import stable
+from logitlab.core.mp import mp_context
 from logitlab.core.ulp import round_to_format
 from logitlab.exact import _softmax as exact_softmax
 from logitlab.stable import _softmax_fast
@@ -26,10 +28,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 def _rounded(value: object, dtype: str) -> float:
     """The exact ``value`` correctly rounded, asserting its precision decides it."""
-    x = mpmath.mpf(value)
-    if not mpmath.isfinite(x) or x == 0:
+    ctx = mp_context()  # 160 bits (mpmath.mpf would round to the global 53)
+    x = ctx.mpf(value)
+    if not ctx.isfinite(x) or x == 0:
         return round_to_format(x, dtype)
-    slack = abs(x) * mpmath.mpf(2) ** -140  # the reference holds 160 bits (480 for grads)
+    slack = abs(x) * ctx.ldexp(1, -140)  # the reference holds 160 bits (480 for grads)
     low, high = round_to_format(x - slack, dtype), round_to_format(x + slack, dtype)
     assert low == high, f"test data sits on a near-tie of {dtype}: {x}"
     return low
@@ -186,3 +189,40 @@ def test_three_dimensional_input_matches_the_two_dimensional_rows(
     flat_values, flat_grads, _ = _run(rows, t.reshape(-1), "none")
     np.testing.assert_array_equal(values.reshape(-1), flat_values)
     np.testing.assert_array_equal(np.moveaxis(grads, 1, -1).reshape(-1, 5), flat_grads)
+
+
+def _row_strategy() -> st.SearchStrategy[list[float]]:
+    element = st.one_of(
+        st.floats(-30, 30, width=32),
+        st.sampled_from([0.0, -INF, 1e-30, -5e-8, 88.0, -745.0, 1e4]),
+        st.floats(-3e4, 3e4, width=32),
+    )
+    return st.lists(element, min_size=4, max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(_row_strategy(), min_size=1, max_size=3),
+    targets=st.lists(st.sampled_from([0, 1, 2, 3, -100]), min_size=3, max_size=3),
+    weight=st.one_of(st.none(), st.lists(st.floats(0.25, 4.0, width=32), min_size=4, max_size=4)),
+    eps=st.sampled_from([0.0, 0.1]),
+    reduction=st.sampled_from(["none", "sum"]),
+    dtype=st.sampled_from(["float32", "bfloat16"]),
+)
+@example(  # a loss 2**-54.6 (relative) above a float32 midpoint, decided exactly
+    rows=[[88.0, 0.0, 0.0, 9.879430770874023]],
+    targets=[0, 0, 0],
+    weight=None,
+    eps=0.1,
+    reduction="none",
+    dtype="float32",
+)
+def test_random_cases_correctly_rounded(
+    rows: list[list[float]],
+    targets: list[int],
+    weight: list[float] | None,
+    eps: float,
+    reduction: str,
+    dtype: str,
+) -> None:
+    _check(rows, targets[: len(rows)], dtype, reduction=reduction, weight=weight, eps=eps)
