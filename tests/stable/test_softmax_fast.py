@@ -226,3 +226,21 @@ def test_random_cases_correctly_rounded(
     dtype: str,
 ) -> None:
     _check(rows, targets[: len(rows)], dtype, reduction=reduction, weight=weight, eps=eps)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_every_element_through_the_exact_path(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, dtype: str, eps: float
+) -> None:
+    # With the chunked bounds raised 2**45-fold every element is flagged: the float64
+    # second evaluation (math.exp, math.fsum) decides most, mpmath the rest, and all of
+    # them must still be the exact values correctly rounded.
+    monkeypatch.setattr(_softmax_fast, "_SLACK", 2.0**45)
+    rows = rng.normal(0.0, 3.0, (5, 6)).tolist()
+    rows[1][2] = -INF
+    targets = [0, 1, 2, 3, 4]
+    stats = _check(rows, targets, dtype, weight=(rng.random(6) + 0.5).tolist(), eps=eps)
+    # (with label smoothing the masked row's loss is +inf: nothing to decide)
+    assert stats["exact_grads"] >= 25 and stats["exact_losses"] == (5 if eps == 0 else 4)
+    assert stats["exact_mpmath"] < stats["exact_grads"]
