@@ -46,14 +46,28 @@ coefficients is required to be at most ``2**800``, else the general path runs).
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from logitlab.stable import _softmax_shared
 from logitlab.stable._backend import to_dtype
+from logitlab.stable._softmax_shared import (
+    _FLOOR,
+    _LOG2E,
+    _MAX_SCALE,
+    _NARROW,
+    _TAIL,
+    _U,
+    STATS,
+    Saved,
+    exact_loss,
+    exact_reduced,
+    fix_grads,
+    levels,
+    pairwise_,
+)
 
 __all__ = ["CHUNK", "STATS", "backward", "eligible", "forward"]
 
@@ -61,27 +75,6 @@ __all__ = ["CHUNK", "STATS", "backward", "eligible", "forward"]
 #: op on them stays below ATen's grain size (32,768) and so runs on one thread, which
 #: is faster than splitting it on a busy machine.
 CHUNK = 30_000
-
-#: log2(e) rounded to float64.
-_LOG2E = 1.4426950408889634
-_U = 2.0**-53
-#: Past 746, exp(d) is below float64's smallest subnormal: 0, as in every narrow format.
-_TAIL = 746.0
-_FLOOR = 2.0**-1000
-_MAX_SCALE = 2.0**800
-#: Multiplies the chunked bounds (tests raise it, so that every element takes the
-#: exact path and the path is checked against mpmath).
-_SLACK = 1.0
-_NARROW = ("float16", "bfloat16", "float32")
-
-#: Counters of the exact recomputations (for tests and benchmarks).
-STATS = {
-    "fast_forward": 0,
-    "fast_backward": 0,
-    "exact_losses": 0,
-    "exact_grads": 0,
-    "exact_mpmath": 0,  # of the exact gradients, those that needed mpmath
-}
 
 
 def _name(t: torch.Tensor) -> str:
@@ -97,42 +90,6 @@ def eligible(z: torch.Tensor, weight: Any, integer: bool) -> bool:
         if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
             return False
     return True
-
-
-def _levels(n: int) -> int:
-    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
-
-
-def _pairwise_(b: torch.Tensor) -> torch.Tensor:
-    """Row sums of ``b`` (rows, W), summed pairwise in place: ``ceil(log2 W)`` levels."""
-    w = b.shape[1]
-    while w > 1:
-        h = (w + 1) // 2
-        b[:, : w - h].add_(b[:, h:w])
-        w = h
-    return b[:, 0]
-
-
-@dataclass
-class Saved:
-    """What the backward needs: per-row float64 vectors and the problem's constants."""
-
-    z: torch.Tensor  # (N, C) narrow logits, contiguous
-    t: torch.Tensor  # (N,) target, 0 where not kept
-    k: torch.Tensor  # (N,) arg-max
-    m: torch.Tensor  # (N,) max (0 for fully masked rows), float64
-    r: torch.Tensor  # (N,) sum of exp(d) over c != k, float64
-    spread: torch.Tensor  # (N,) min(max |d_c|, 746), float64
-    b: torch.Tensor  # (N,) coefficient of the target class, float64
-    alpha: torch.Tensor  # (N,) 1.0 for kept rows, float64
-    a: torch.Tensor | None  # (C,) w_c eps / C, float64 (None without label smoothing)
-    big_a: float  # sum of a
-    denominator: float
-    reduction: str
-    eps: float
-    weight: torch.Tensor | None
-    name: str
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 def _rows_per_chunk(n_classes: int) -> int:
@@ -191,11 +148,11 @@ def forward(
         if neg_a is not None and smooth is not None:
             # a_c (-d_c) >= 0 (+inf at a masked class, a_c > 0 there)
             torch.mul(db, neg_a, out=eb)
-            smooth[i : i + n] = _pairwise_(eb)
+            smooth[i : i + n] = pairwise_(eb)
         torch.mul(db, _LOG2E, out=eb)
         torch.exp2(eb, out=eb)
         eb.scatter_(1, k[i : i + n, None], 0.0)
-        r[i : i + n] = _pairwise_(eb)
+        r[i : i + n] = pairwise_(eb)
     if smooth is not None and bool(torch.isnan(smooth).any()):
         return None  # 0 * inf at a masked class of weight 0: the general path's care
     big_l = torch.log1p(r)
@@ -203,8 +160,8 @@ def forward(
     loss = torch.where(b == 0, 0.0, b * (big_l - d_t))
     if smooth is not None:
         loss = loss + torch.where(alpha == 0, 0.0, big_a * big_l + smooth)
-    levels = _levels(n_classes)
-    bound = loss * ((14 + 2 * levels + 3 * spread) * (_U * _SLACK)) + _FLOOR
+    depth = levels(n_classes)
+    bound = loss * ((14 + 2 * depth + 3 * spread) * (_U * _softmax_shared.SLACK)) + _FLOOR
     saved = Saved(
         z, t, k, m, r, spread, b, alpha, a, big_a, denominator, reduction, eps, weight, name
     )
@@ -214,7 +171,7 @@ def forward(
         flagged = out[1]
         result = out[0]
         if flagged.numel():
-            exact = [_exact_loss(saved, int(row)) for row in flagged.tolist()]
+            exact = [exact_loss(saved, int(row)) for row in flagged.tolist()]
             result[flagged] = torch.tensor(exact, dtype=torch.float64).to(result.dtype)
             STATS["exact_losses"] += len(exact)
         return result, saved
@@ -230,7 +187,7 @@ def forward(
     lo, hi = (to_dtype(v + s * value_bound, name, torch) for s in (-1.0, 1.0))
     if bool(lo != hi) and math.isfinite(value) and z.numel() <= EXACT_REDUCTION_MAX:
         STATS["exact_losses"] += 1
-        return torch.tensor(_exact_reduced(saved), dtype=z.dtype), saved
+        return torch.tensor(exact_reduced(saved), dtype=z.dtype), saved
     return to_dtype(v, name, torch), saved
 
 
@@ -267,10 +224,10 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
     largest = float(torch.maximum((s * saved.b).abs(), s_alpha.abs()).max())
     if not bool(torch.isfinite(c).all()) or not largest <= _MAX_SCALE:
         return None
-    levels = _levels(n_classes)
+    depth = levels(n_classes)
     # relative bound of c e_j per row, in units of u (see the module docstring)
     entropy = torch.clamp(saved.spread, max=math.log(n_classes))
-    k_row = (19.0 + levels + 3 * entropy + 3 * saved.spread) * (_U * _SLACK)
+    k_row = (19.0 + depth + 3 * entropy + 3 * saved.spread) * (_U * _softmax_shared.SLACK)
     out = torch.empty((n_rows, n_classes), dtype=z.dtype)
     rows = _rows_per_chunk(n_classes)
     d = torch.empty((min(rows, n_rows), n_classes), dtype=torch.float64)
@@ -328,7 +285,7 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
                 flagged.append((i + row, col))
     if bulk_bound is None:
         bulk_bound = k_row[:, None] * bulk.abs()
-    values, bounds = _specials(saved, bulk, bulk_bound, s, one_r, levels)
+    values, bounds = _specials(saved, bulk, bulk_bound, s, one_r, depth)
     r32, bad = _round_pair(values, bounds, saved.name)
     out.scatter_(1, cols, r32)
     for row, which in torch.nonzero(bad).tolist():
@@ -338,7 +295,7 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
         unique = sorted(set(flagged))
         STATS["exact_grads"] += len(unique)
         incoming = g.expand(n_rows) if g.numel() == 1 else g
-        _fix_grads(saved, out, unique, incoming)
+        fix_grads(saved, out, unique, incoming)
     return out
 
 
@@ -348,7 +305,7 @@ def _specials(
     bulk_bound: torch.Tensor,
     s: torch.Tensor,
     one_r: torch.Tensor,
-    levels: int,
+    depth: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Values and bounds (N, 2) at the target and arg-max columns, from the bulk values
     ``c e_j - s alpha a_j`` there and their bounds."""
@@ -366,7 +323,7 @@ def _specials(
     others = alpha * (saved.big_a - a_k)
     y = r * (b + alpha * a_k)
     vm = s * (others - y) / one_r
-    k_r = (2.1 + levels + 3 * saved.spread) * _U
+    k_r = (2.1 + depth + 3 * saved.spread) * _U
     bm = (s.abs() / one_r) * (
         (k_r + 8 * _U) * (y + (others - y).abs()) + 8 * _U * alpha * saved.big_a
     ) + _FLOOR
@@ -387,293 +344,3 @@ def _round_pair(
 
 
 # --- exact recomputation ---------------------------------------------------------------
-
-
-class _ExactRow:
-    """One row's exact softmax pieces in mpmath, cached per precision.
-
-    ``d_c = z_c - m`` exactly, ``r = sum_{c != k} exp(d_c)`` and ``L = log1p(r)`` at the
-    context's precision plus guard bits; the coefficients ``q_c`` exactly.
-    """
-
-    def __init__(self, saved: Saved, row: int) -> None:
-        from logitlab.core.mp import mp_context
-
-        ctx = mp_context()
-        self.values = [float(x) for x in saved.z[row].double().tolist()]
-        finite = [x for x in self.values if x != -math.inf]
-        self.kept = float(saved.alpha[row]) != 0.0 and bool(finite)
-        self.m = max(finite) if finite else 0.0
-        self.k = self.values.index(self.m) if finite else 0
-        self.spread = min(self.m - min(finite), _TAIL) if finite else 0.0
-        n_classes = len(self.values)
-        weights = None if saved.weight is None else saved.weight.double().tolist()
-        self.t = int(saved.t[row])
-        saved_prec = ctx.prec
-        try:
-            ctx.prec = 1200  # the coefficients exactly (products and sums of a few floats)
-            eps = ctx.mpf(saved.eps)
-            self.w = [ctx.mpf(1)] * n_classes if weights is None else [ctx.mpf(x) for x in weights]
-            self.smooth = eps / n_classes  # q_c = w_c (smooth + [c == t] (1 - eps))
-            self.hard = 1 - eps
-            self.kept_f = 1 if self.kept else 0
-            total_w = saved.cache.get("total_w")
-            if total_w is None:
-                total_w = saved.cache["total_w"] = ctx.fsum(self.w)
-            self.q_total = self.kept_f * (self.w[self.t] * self.hard + self.smooth * total_w)
-            self.q_others = self.q_total - self.q_of(self.k)
-        finally:
-            ctx.prec = saved_prec
-        self._parts: dict[int, tuple[list[Any], Any, Any]] = {}
-
-    def q_of(self, c: int) -> Any:
-        """The exact coefficient ``q_c`` (the context must hold enough bits: 1200)."""
-        if not self.kept:
-            return 0
-        return self.w[c] * (self.smooth + (self.hard if c == self.t else 0))
-
-    def parts(self) -> tuple[list[Any], Any, Any]:
-        """(d, r, L) at the context's precision."""
-        from mpmath import libmp
-
-        from logitlab.core.mp import mp_context
-
-        ctx = mp_context()
-        prec = ctx.prec
-        cached = self._parts.get(prec)
-        if cached is not None:
-            return cached
-        work = prec + 16 + len(self.values).bit_length()
-        top = libmp.from_float(self.m)
-        d: list[Any] = []
-        terms = []
-        for c, x in enumerate(self.values):
-            if x == -math.inf:
-                d.append(ctx.mpf(-math.inf))
-                continue
-            dc = libmp.mpf_sub(libmp.from_float(x), top)  # exact
-            d.append(ctx.make_mpf(dc))
-            if c != self.k:
-                terms.append(ctx.make_mpf(libmp.mpf_exp(dc, work, "n")))
-        saved_prec = ctx.prec
-        try:
-            ctx.prec = work
-            r = ctx.fsum(terms)
-            big_l = ctx.log1p(r)
-        finally:
-            ctx.prec = saved_prec
-        self._parts[prec] = (d, r, big_l)
-        return d, r, big_l
-
-    def loss(self) -> Any:
-        from logitlab.core.mp import mp_context
-
-        ctx = mp_context()
-        if not self.kept:
-            return ctx.mpf(0)
-        d, _, big_l = self.parts()
-        target = ctx.prec
-        try:
-            ctx.prec = 1200
-            qs = [self.q_of(c) for c in range(len(d))] if self.smooth else None
-        finally:
-            ctx.prec = target
-        if qs is None:
-            q_t = self.q_of(self.t)
-            return q_t * (big_l - d[self.t]) if q_t != 0 else ctx.mpf(0)
-        return ctx.fsum(q * (big_l - dc) for q, dc in zip(qs, d) if q != 0)
-
-    def grad(self, col: int, g: float, den: Any) -> Any:
-        """``g (Q p_col - q_col) / den``, with bits added until its cancellation is
-        accounted for (relative accuracy of the context's precision)."""
-        from logitlab.core.mp import mp_context
-
-        ctx = mp_context()
-        if not self.kept or g == 0:
-            return ctx.mpf(0)
-        target = ctx.prec
-        extra = 16
-        try:
-            while True:
-                ctx.prec = target + extra
-                d, r, _ = self.parts()
-                one_r = 1 + r
-                if col == self.k:
-                    first, second = self.q_others, self.q_of(col) * r
-                    scale = ctx.mpf(1) / one_r
-                else:
-                    first = self.q_total * ctx.exp(d[col]) / one_r
-                    second, scale = ctx.mpf(self.q_of(col)), ctx.mpf(1)
-                value = (first - second) * scale
-                size = max(abs(first), abs(second)) * scale
-                if value == 0 or size == 0:
-                    break
-                lost = int(ctx.log(size / abs(value), 2)) + 1
-                if lost + 8 <= extra or extra > 1 << 15:
-                    break
-                extra = lost + 32
-            result = value * ctx.mpf(g) / den
-        finally:
-            ctx.prec = target
-        return +result
-
-
-def _cap(row: _ExactRow) -> int:
-    from logitlab.core.mp import WORKING_PRECISION
-    from logitlab.stable._rounding import TAIL_LIMIT
-
-    spread = min(row.spread, TAIL_LIMIT)
-    return WORKING_PRECISION + 64 + int(spread / math.log(2)) + 1
-
-
-def _exact_loss(saved: Saved, row: int) -> float:
-    from logitlab.core.mp import WORKING_PRECISION
-    from logitlab.core.ulp import round_decided
-
-    exact = _ExactRow(saved, row)
-    return round_decided(exact.loss, saved.name, start_bits=WORKING_PRECISION, max_bits=_cap(exact))
-
-
-def _exact_reduced(saved: Saved) -> float:
-    from logitlab.core.mp import WORKING_PRECISION, mp_context
-    from logitlab.core.ulp import round_decided
-
-    rows = [_ExactRow(saved, row) for row in range(int(saved.z.shape[0]))]
-
-    def evaluate() -> Any:
-        ctx = mp_context()
-        total = ctx.fsum(row.loss() for row in rows)
-        if saved.reduction == "mean":
-            den = _exact_denominator(saved)
-            return total / den if den else ctx.nan
-        return total
-
-    cap = max(_cap(row) for row in rows)
-    return round_decided(evaluate, saved.name, start_bits=WORKING_PRECISION, max_bits=cap)
-
-
-def _exact_denominator(saved: Saved) -> Any:
-    """The mean's denominator, the weights of the kept rows summed exactly (cached)."""
-    from fractions import Fraction
-
-    from logitlab.core.mp import mp_context
-
-    ctx = mp_context()
-    cached = saved.cache.get("denominator")
-    if cached is None:
-        picked = saved.alpha if saved.weight is None else saved.weight.double()[saved.t]
-        values = torch.where(saved.alpha != 0, picked, 0.0)
-        if saved.weight is None:
-            cached = ctx.mpf(float(values.sum()))  # a count: exact
-        else:
-            total = sum((Fraction(x) for x in values.tolist()), Fraction(0))
-            saved_prec = ctx.prec
-            try:
-                ctx.prec = 1200
-                cached = ctx.mpf(total.numerator) / total.denominator
-            finally:
-                ctx.prec = saved_prec
-        saved.cache["denominator"] = cached
-    return cached
-
-
-class _CloserRow:
-    """A second float64 evaluation of one flagged row, tighter than the chunked one: each
-    ``exp`` one ``math.exp`` of an exact ``z_c - m`` (within 1 ULP), ``r`` summed by
-    ``math.fsum`` (one rounding), the coefficients exact (fractions).  A gradient element is
-    then within ``16 u (|T1| + |T2|)`` of its two terms (and ``4 u`` of itself), which
-    decides most flagged elements without mpmath.  ``ok`` is False where it does not
-    apply (an inexact ``z_c - m``, a row that contributes nothing)."""
-
-    def __init__(self, saved: Saved, row: int) -> None:
-        from fractions import Fraction
-
-        values = [float(x) for x in saved.z[row].double().tolist()]
-        finite = [x for x in values if x != -math.inf]
-        self.ok = bool(finite) and float(saved.alpha[row]) != 0.0
-        if not self.ok:
-            return
-        m = max(finite)
-        self.k = values.index(m)
-        self.e = []
-        for x in values:
-            if x == -math.inf:
-                self.e.append(0.0)
-                continue
-            d = x - m
-            back = d - x
-            if (x - (d - back)) + (-m - back) != 0.0:  # TwoSum: z_c - m not exact
-                self.ok = False
-                return
-            self.e.append(math.exp(d))
-        self.r = math.fsum(e for c, e in enumerate(self.e) if c != self.k)
-        n_classes = len(values)
-        weights = [1.0] * n_classes if saved.weight is None else saved.weight.double().tolist()
-        total_w = saved.cache.get("fraction_w")
-        if total_w is None:
-            total_w = saved.cache["fraction_w"] = sum(Fraction(x) for x in weights)
-        eps = Fraction(saved.eps)
-        self.t = int(saved.t[row])
-        self.smooth, self.hard = eps / n_classes, 1 - eps
-        self.weights = weights
-        self.q_total = Fraction(weights[self.t]) * self.hard + self.smooth * total_w
-
-    def q_of(self, c: int) -> Any:
-        from fractions import Fraction
-
-        return Fraction(self.weights[c]) * (self.smooth + (self.hard if c == self.t else 0))
-
-    def grad(self, col: int, g: float, den: float, name: str) -> float | None:
-        """The element correctly rounded to ``name``, or None if this cannot decide it."""
-        from logitlab.core.ulp import round_to_format
-
-        tiny = 2.0**-1000
-        if not self.ok or (0 < self.r < tiny) or (0 < self.e[col] < tiny):
-            return None
-        one_r = 1.0 + self.r
-        if col == self.k:
-            q_k = self.q_of(col)
-            first, second = float(self.q_total - q_k), float(q_k) * self.r
-            diff, size = (first - second) / one_r, (first + second) / one_r
-        else:
-            first = float(self.q_total) * self.e[col] / one_r
-            second = float(self.q_of(col))
-            diff, size = first - second, first + second
-        scale = g / den
-        value = diff * scale
-        bound = 16 * _U * size * abs(scale) + 4 * _U * abs(value)
-        if not math.isfinite(value) or (value != 0 and abs(value) < tiny):
-            return None
-        low = round_to_format(value - bound, name)
-        return low if low == round_to_format(value + bound, name) else None
-
-
-def _fix_grads(
-    saved: Saved, out: torch.Tensor, cells: list[tuple[int, int]], s: torch.Tensor
-) -> None:
-    from logitlab.core.mp import WORKING_PRECISION, mp_context
-    from logitlab.core.ulp import round_decided
-
-    den = _exact_denominator(saved) if saved.reduction == "mean" else mp_context().mpf(1)
-    den_float = float(den)
-    closer: dict[int, _CloserRow] = {}
-    rows: dict[int, _ExactRow] = {}
-    for row, col in cells:
-        near = closer.get(row)
-        if near is None:
-            near = closer[row] = _CloserRow(saved, row)
-        decided = near.grad(col, float(s[row]), den_float, saved.name)
-        if decided is not None:
-            out[row, col] = decided
-            continue
-        STATS["exact_mpmath"] += 1
-        exact = rows.get(row)
-        if exact is None:
-            exact = rows[row] = _ExactRow(saved, row)
-        value = round_decided(
-            functools.partial(exact.grad, col, float(s[row]), den),
-            saved.name,
-            start_bits=WORKING_PRECISION,
-            max_bits=_cap(exact),
-        )
-        out[row, col] = value
