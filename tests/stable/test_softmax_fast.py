@@ -17,6 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from logitlab import stable
+from logitlab.core.formats import get_format
 from logitlab.core.mp import mp_context
 from logitlab.core.ulp import round_to_format
 from logitlab.exact import _softmax as exact_softmax
@@ -86,6 +87,18 @@ def _check(
     )
     np.testing.assert_array_equal(np.ravel(values), expected_values)
     np.testing.assert_array_equal(grads, expected_grads)
+    # the NumPy fast path: the same values, from the same logits (exact in the narrow dtype)
+    before = dict(_softmax_fast.STATS)
+    z_np = z64.astype(get_format(dtype).numpy_dtype)
+    w_np = None if w is None else w.numpy()
+    kwargs = {"reduction": reduction, "label_smoothing": eps}
+    got = stable.softmax_cross_entropy(z_np, t.numpy(), w_np, **kwargs)
+    got_grad = stable.softmax_cross_entropy_grad(z_np, t.numpy(), w_np, **kwargs)
+    assert _softmax_fast.STATS["fast_forward"] - before["fast_forward"] == 1
+    assert _softmax_fast.STATS["fast_backward"] - before["fast_backward"] == 1
+    assert str(np.asarray(got).dtype) == dtype and str(got_grad.dtype) == dtype
+    np.testing.assert_array_equal(np.ravel(np.asarray(got, dtype=np.float64)), expected_values)
+    np.testing.assert_array_equal(got_grad.astype(np.float64), expected_grads)
     return stats
 
 
