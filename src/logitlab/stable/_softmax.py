@@ -451,7 +451,8 @@ def softmax_cross_entropy_grad(
     cancel.  With soft targets or label smoothing the gradient crosses zero where
     ``Q p_j = q_j``; for float16/bfloat16/float32 the rows where float64 cannot carry that
     cancellation into the result are recomputed exactly (mpmath), so every element is
-    within 1 ULP (correctly rounded on the fast paths, see :func:`softmax_cross_entropy`).  For float64, the absolute error there is below
+    within 1 ULP (correctly rounded on the fast paths, see
+    :func:`softmax_cross_entropy`).  For float64, the absolute error there is below
     ``2**-49 * s * max(Q p_j, q_j)``; elsewhere it is within 4 ULP.
 
     >>> import numpy as np
