@@ -13,10 +13,15 @@ to the framework's own loss measured in the same process:
   first call of each (compilation) is reported separately;
 * NumPy: ``stable`` against the plain float32 NumPy formulation (PyTorch's
   ``max(z, 0) - z y + log1p(exp(-|z|))`` and ``(sigmoid(z) - y) / n``);
-* softmax cross-entropy on ``--rows`` x ``--classes`` float32 logits with class-index
-  targets: ``stable.softmax_cross_entropy`` (eager) against ``F.cross_entropy``.
+* softmax cross-entropy on ``--rows`` x ``--classes`` float32 logits (default the issue's
+  10**5 x 1000, normal of standard deviation 4) with class-index targets, torch:
+  ``stable.softmax_cross_entropy`` (its eager fast path) against ``F.cross_entropy`` and,
+  unless ``--skip-compile``, ``torch.compile(F.cross_entropy)`` (its compilation reported
+  apart), with the count of elements the fast path recomputed exactly;
+* the same on NumPy (``--numpy-rows``, default 10**4): ``stable`` against a plain float32
+  NumPy log-softmax cross-entropy and its gradient ``(softmax - onehot) / N``.
 
-Run: ``python benchmarks/bench_stable.py`` (``--rows 100000`` for the issue's 10**5 x 1000).
+Run: ``python benchmarks/bench_stable.py``.
 """
 
 from __future__ import annotations
@@ -142,7 +147,24 @@ def bench_bce_numpy(z: np.ndarray, y: np.ndarray, repeat: int) -> list[str]:
     ]
 
 
-def bench_softmax(rows: int, classes: int, repeat: int, rng: np.random.Generator) -> list[str]:
+def numpy_plain_softmax_forward(z: np.ndarray, t: np.ndarray) -> np.floating[Any]:
+    s = z - z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(s).sum(axis=1))
+    return np.mean(lse - s[np.arange(len(t)), t])
+
+
+def numpy_plain_softmax_grad(z: np.ndarray, t: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    p[np.arange(len(t)), t] -= 1
+    return p / len(t)
+
+
+def bench_softmax(
+    rows: int, classes: int, repeat: int, rng: np.random.Generator, compile_rows: bool
+) -> list[str]:
+    from logitlab.stable import _softmax_fast
+
     z_np = rng.normal(0.0, 4.0, (rows, classes)).astype(np.float32)
     t_np = rng.integers(0, classes, rows)
     z, t = torch.from_numpy(z_np), torch.from_numpy(t_np)
@@ -150,25 +172,73 @@ def bench_softmax(rows: int, classes: int, repeat: int, rng: np.random.Generator
     bf, bfb, sf, sfb = [], [], [], []
     forward_backward(native, z, t)
     forward_backward(ours, z, t)
+    before = dict(_softmax_fast.STATS)
     for _ in range(repeat):
         bf.append(median_time(lambda: native(z, t), 1))
         bfb.append(median_time(lambda: forward_backward(native, z, t), 1))
         sf.append(median_time(lambda: ours(z, t), 1))
         sfb.append(median_time(lambda: forward_backward(ours, z, t), 1))
+    counts = {k: _softmax_fast.STATS[k] - before[k] for k in before}
     base = (statistics.median(bf), statistics.median(bfb))
     eager = (statistics.median(sf), statistics.median(sfb))
-    return [
+    lines = [
         f"| {rows} x {classes} float32, torch | forward | forward + backward |",
         "|---|---|---|",
         row("`F.cross_entropy` (eager)", base, base),
         row("`stable.softmax_cross_entropy` (eager)", eager, base),
+    ]
+    tail = []
+    if compile_rows:
+        compiled = torch.compile(native)
+        compile_time = first_call(lambda: forward_backward(compiled, z, t))
+        cf, cfb = [], []
+        for _ in range(repeat):
+            cf.append(median_time(lambda: compiled(z, t), 1))
+            cfb.append(median_time(lambda: forward_backward(compiled, z, t), 1))
+        cnative = (statistics.median(cf), statistics.median(cfb))
+        lines.append(row("`torch.compile(F.cross_entropy)`", cnative, base))
+        tail.append(
+            f"First call (compilation) of torch.compile(F.cross_entropy): {compile_time:.1f} s."
+        )
+    per_call = max(counts["fast_backward"], 1)
+    tail.append(
+        f"Fast path: {counts['fast_forward']} forward and {counts['fast_backward']} backward "
+        f"calls; elements recomputed exactly (near a rounding boundary): "
+        f"{counts['exact_losses']} losses, {counts['exact_grads'] / per_call:.1f} gradient "
+        f"elements per backward of {rows * classes:.0e}."
+    )
+    return [*lines, "", "  ".join(tail)]
+
+
+def bench_softmax_numpy(
+    rows: int, classes: int, repeat: int, rng: np.random.Generator
+) -> list[str]:
+    z = rng.normal(0.0, 4.0, (rows, classes)).astype(np.float32)
+    t = rng.integers(0, classes, rows)
+    ours_f, ours_g = stable.softmax_cross_entropy, stable.softmax_cross_entropy_grad
+    pf, pg, sf, sg = [], [], [], []
+    for _ in range(repeat):
+        pf.append(median_time(lambda: numpy_plain_softmax_forward(z, t), 1))
+        pg.append(median_time(lambda: numpy_plain_softmax_grad(z, t), 1))
+        sf.append(median_time(lambda: ours_f(z, t), 1))
+        sg.append(median_time(lambda: ours_g(z, t), 1))
+    base = (statistics.median(pf), statistics.median(pg))
+    ours = (statistics.median(sf), statistics.median(sg))
+    return [
+        f"| {rows} x {classes} float32, NumPy | loss (mean) | gradient |",
+        "|---|---|---|",
+        row("plain float32 NumPy log-softmax cross-entropy", base, base),
+        row("`stable.softmax_cross_entropy` (NumPy)", ours, base),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10**7, help="BCE elements (default 10**7)")
-    parser.add_argument("--rows", type=int, default=10**4, help="softmax rows (default 10**4)")
+    parser.add_argument("--rows", type=int, default=10**5, help="softmax rows, torch (10**5)")
+    parser.add_argument(
+        "--numpy-rows", type=int, default=10**4, help="softmax rows, NumPy (default 10**4)"
+    )
     parser.add_argument("--classes", type=int, default=1000, help="softmax classes (1000)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-compile", action="store_true", help="no torch.compile rows")
@@ -185,7 +255,9 @@ def main() -> None:
     lines = bench_bce_torch(z, y, args.repeat, not args.skip_compile)
     print("\n".join(lines), end="\n\n")
     print("\n".join(bench_bce_numpy(z_np, y_np, args.repeat)), end="\n\n")
-    print("\n".join(bench_softmax(args.rows, args.classes, args.repeat, rng)))
+    softmax = bench_softmax(args.rows, args.classes, args.repeat, rng, not args.skip_compile)
+    print("\n".join(softmax), end="\n\n")
+    print("\n".join(bench_softmax_numpy(args.numpy_rows, args.classes, args.repeat, rng)))
 
 
 if __name__ == "__main__":

@@ -483,6 +483,11 @@ class CrossEntropy(torch.autograd.Function):
         xp = _xp()
         ctx.save_for_backward(z, target, weight)
         ctx.args = (ignore_index, reduction, label_smoothing, integer)
+        ctx.fast = None
+        fast = _fast_cross_entropy(z, target, weight, ignore_index, reduction, label_smoothing)
+        if fast is not None and integer:
+            ctx.fast = fast[1]
+            return fast[0]
         z64 = class_last(xp, z.double())
         w64 = None if weight is None else weight.double()
         q, denominator = ce_weights(xp, z64, target, w64, ignore_index, label_smoothing, integer)
@@ -509,6 +514,12 @@ class CrossEntropy(torch.autograd.Function):
         xp = _xp()
         z, target, weight = ctx.saved_tensors
         ignore_index, reduction, label_smoothing, integer = ctx.args
+        if ctx.needs_input_grad[0] and ctx.fast is not None:
+            from logitlab.stable import _softmax_fast
+
+            fast_grad = _softmax_fast.backward(ctx.fast, grad_out)
+            if fast_grad is not None:
+                return (_class_back_2d(fast_grad, tuple(z.shape)), *[None] * 6)
         z64 = class_last(xp, z.double())
         w64 = None if weight is None else weight.double()
         q, denominator = ce_weights(xp, z64, target, w64, ignore_index, label_smoothing, integer)
@@ -530,6 +541,43 @@ class CrossEntropy(torch.autograd.Function):
             dy = (1.0 - label_smoothing) * minus_log_p * (1.0 if w64 is None else w64)
             grads[1] = to_dtype(class_back(xp, g * dy, tuple(z.shape)), _name(target), torch)
         return tuple(grads)
+
+
+def _fast_cross_entropy(
+    z: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+) -> tuple[torch.Tensor, Any] | None:
+    """The eager fast path (:mod:`._softmax_fast`) on class-index targets, if it applies:
+    (N, C) rows, class axis last; None where the general kernels must run."""
+    from logitlab.stable import _softmax_fast
+
+    integer = not (target.dtype.is_floating_point or target.dtype.is_complex)
+    if not _softmax_fast.eligible(z, weight, integer):
+        return None
+    n_classes = z.shape[0] if z.dim() == 1 else z.shape[1]
+    z2 = z.reshape(1, -1) if z.dim() == 1 else torch.movedim(z, 1, -1).reshape(-1, n_classes)
+    with torch.no_grad():
+        fast = _softmax_fast.forward(
+            z2.detach(), target, weight, ignore_index, reduction, label_smoothing
+        )
+    if fast is None:
+        return None
+    out, saved = fast
+    if reduction == "none":
+        out = out.reshape(target.shape)
+    return out, saved
+
+
+def _class_back_2d(grad: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """(N', C) class-last rows back to the logits' ``shape`` (class axis 1, or 0 in 1-D)."""
+    if len(shape) == 1:
+        return grad.reshape(shape)
+    lead = (shape[0], *shape[2:], shape[1])
+    return torch.movedim(grad.reshape(lead), -1, 1)
 
 
 def cross_entropy(

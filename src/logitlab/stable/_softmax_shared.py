@@ -1,0 +1,371 @@
+"""Pieces of the softmax cross-entropy fast paths shared by torch and NumPy: the bounds'
+constants, the pairwise row sum, what a forward keeps for its backward, and the exact
+recomputation of flagged elements (a tighter float64 evaluation, then mpmath).  Imports
+no framework.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["STATS", "Saved", "exact_loss", "exact_reduced", "fix_grads", "levels", "pairwise_"]
+
+#: log2(e) rounded to float64.
+_LOG2E = 1.4426950408889634
+_U = 2.0**-53
+#: Past 746, exp(d) is below float64's smallest subnormal: 0, as in every narrow format.
+_TAIL = 746.0
+_FLOOR = 2.0**-1000
+_MAX_SCALE = 2.0**800
+#: Multiplies the chunked bounds (tests raise it, so that every element takes the
+#: exact path and the path is checked against mpmath).
+SLACK = 1.0
+_NARROW = ("float16", "bfloat16", "float32")
+
+#: Counters of the exact recomputations (for tests and benchmarks).
+STATS = {
+    "fast_forward": 0,
+    "fast_backward": 0,
+    "exact_losses": 0,
+    "exact_grads": 0,
+    "exact_mpmath": 0,  # of the exact gradients, those that needed mpmath
+}
+
+
+def levels(n: int) -> int:
+    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+
+
+def pairwise_(b: Any) -> Any:
+    """Row sums of ``b`` (rows, W), summed pairwise in place: ``ceil(log2 W)`` levels."""
+    w = b.shape[1]
+    while w > 1:
+        h = (w + 1) // 2
+        b[:, : w - h] += b[:, h:w]  # in place, torch and NumPy alike
+        w = h
+    return b[:, 0]
+
+
+@dataclass
+class Saved:
+    """What the backward needs: per-row float64 vectors and the problem's constants."""
+
+    z: Any  # (N, C) narrow logits, contiguous
+    t: Any  # (N,) target, 0 where not kept
+    k: Any  # (N,) arg-max
+    m: Any  # (N,) max (0 for fully masked rows), float64
+    r: Any  # (N,) sum of exp(d) over c != k, float64
+    spread: Any  # (N,) min(max |d_c|, 746), float64
+    b: Any  # (N,) coefficient of the target class, float64
+    alpha: Any  # (N,) 1.0 for kept rows, float64
+    a: Any  # (C,) w_c eps / C, float64 (None without label smoothing)
+    big_a: float  # sum of a
+    denominator: float
+    reduction: str
+    eps: float
+    weight: Any
+    name: str
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class _ExactRow:
+    """One row's exact softmax pieces in mpmath, cached per precision.
+
+    ``d_c = z_c - m`` exactly, ``r = sum_{c != k} exp(d_c)`` and ``L = log1p(r)`` at the
+    context's precision plus guard bits; the coefficients ``q_c`` exactly.
+    """
+
+    def __init__(self, saved: Saved, row: int) -> None:
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        self.values = floats(saved.z[row])
+        finite = [x for x in self.values if x != -math.inf]
+        self.kept = float(saved.alpha[row]) != 0.0 and bool(finite)
+        self.m = max(finite) if finite else 0.0
+        self.k = self.values.index(self.m) if finite else 0
+        self.spread = min(self.m - min(finite), _TAIL) if finite else 0.0
+        n_classes = len(self.values)
+        weights = None if saved.weight is None else floats(saved.weight)
+        self.t = int(saved.t[row])
+        saved_prec = ctx.prec
+        try:
+            ctx.prec = 1200  # the coefficients exactly (products and sums of a few floats)
+            eps = ctx.mpf(saved.eps)
+            self.w = [ctx.mpf(1)] * n_classes if weights is None else [ctx.mpf(x) for x in weights]
+            self.smooth = eps / n_classes  # q_c = w_c (smooth + [c == t] (1 - eps))
+            self.hard = 1 - eps
+            self.kept_f = 1 if self.kept else 0
+            total_w = saved.cache.get("total_w")
+            if total_w is None:
+                total_w = saved.cache["total_w"] = ctx.fsum(self.w)
+            self.q_total = self.kept_f * (self.w[self.t] * self.hard + self.smooth * total_w)
+            self.q_others = self.q_total - self.q_of(self.k)
+        finally:
+            ctx.prec = saved_prec
+        self._parts: dict[int, tuple[list[Any], Any, Any]] = {}
+
+    def q_of(self, c: int) -> Any:
+        """The exact coefficient ``q_c`` (the context must hold enough bits: 1200)."""
+        if not self.kept:
+            return 0
+        return self.w[c] * (self.smooth + (self.hard if c == self.t else 0))
+
+    def parts(self) -> tuple[list[Any], Any, Any]:
+        """(d, r, L) at the context's precision."""
+        from mpmath import libmp
+
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        prec = ctx.prec
+        cached = self._parts.get(prec)
+        if cached is not None:
+            return cached
+        work = prec + 16 + len(self.values).bit_length()
+        top = libmp.from_float(self.m)
+        d: list[Any] = []
+        terms = []
+        for c, x in enumerate(self.values):
+            if x == -math.inf:
+                d.append(ctx.mpf(-math.inf))
+                continue
+            dc = libmp.mpf_sub(libmp.from_float(x), top)  # exact
+            d.append(ctx.make_mpf(dc))
+            if c != self.k:
+                terms.append(ctx.make_mpf(libmp.mpf_exp(dc, work, "n")))
+        saved_prec = ctx.prec
+        try:
+            ctx.prec = work
+            r = ctx.fsum(terms)
+            big_l = ctx.log1p(r)
+        finally:
+            ctx.prec = saved_prec
+        self._parts[prec] = (d, r, big_l)
+        return d, r, big_l
+
+    def loss(self) -> Any:
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        if not self.kept:
+            return ctx.mpf(0)
+        d, _, big_l = self.parts()
+        target = ctx.prec
+        try:
+            ctx.prec = 1200
+            qs = [self.q_of(c) for c in range(len(d))] if self.smooth else None
+        finally:
+            ctx.prec = target
+        if qs is None:
+            q_t = self.q_of(self.t)
+            return q_t * (big_l - d[self.t]) if q_t != 0 else ctx.mpf(0)
+        return ctx.fsum(q * (big_l - dc) for q, dc in zip(qs, d) if q != 0)
+
+    def grad(self, col: int, g: float, den: Any) -> Any:
+        """``g (Q p_col - q_col) / den``, with bits added until its cancellation is
+        accounted for (relative accuracy of the context's precision)."""
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        if not self.kept or g == 0:
+            return ctx.mpf(0)
+        target = ctx.prec
+        extra = 16
+        try:
+            while True:
+                ctx.prec = target + extra
+                d, r, _ = self.parts()
+                one_r = 1 + r
+                if col == self.k:
+                    first, second = self.q_others, self.q_of(col) * r
+                    scale = ctx.mpf(1) / one_r
+                else:
+                    first = self.q_total * ctx.exp(d[col]) / one_r
+                    second, scale = ctx.mpf(self.q_of(col)), ctx.mpf(1)
+                value = (first - second) * scale
+                size = max(abs(first), abs(second)) * scale
+                if value == 0 or size == 0:
+                    break
+                lost = int(ctx.log(size / abs(value), 2)) + 1
+                if lost + 8 <= extra or extra > 1 << 15:
+                    break
+                extra = lost + 32
+            result = value * ctx.mpf(g) / den
+        finally:
+            ctx.prec = target
+        return +result
+
+
+def floats(a: Any) -> list[float]:
+    """A torch tensor's or NumPy array's values as Python floats (exact)."""
+    if hasattr(a, "double"):
+        return [float(x) for x in a.detach().double().reshape(-1).tolist()]
+    import numpy as np
+
+    return [float(x) for x in np.asarray(a, dtype=np.float64).reshape(-1).tolist()]
+
+
+def _cap(row: _ExactRow) -> int:
+    from logitlab.core.mp import WORKING_PRECISION
+    from logitlab.stable._rounding import TAIL_LIMIT
+
+    spread = min(row.spread, TAIL_LIMIT)
+    return WORKING_PRECISION + 64 + int(spread / math.log(2)) + 1
+
+
+def exact_loss(saved: Saved, row: int) -> float:
+    from logitlab.core.mp import WORKING_PRECISION
+    from logitlab.core.ulp import round_decided
+
+    exact = _ExactRow(saved, row)
+    return round_decided(exact.loss, saved.name, start_bits=WORKING_PRECISION, max_bits=_cap(exact))
+
+
+def exact_reduced(saved: Saved) -> float:
+    from logitlab.core.mp import WORKING_PRECISION, mp_context
+    from logitlab.core.ulp import round_decided
+
+    rows = [_ExactRow(saved, row) for row in range(int(saved.z.shape[0]))]
+
+    def evaluate() -> Any:
+        ctx = mp_context()
+        total = ctx.fsum(row.loss() for row in rows)
+        if saved.reduction == "mean":
+            den = _exact_denominator(saved)
+            return total / den if den else ctx.nan
+        return total
+
+    cap = max(_cap(row) for row in rows)
+    return round_decided(evaluate, saved.name, start_bits=WORKING_PRECISION, max_bits=cap)
+
+
+def _exact_denominator(saved: Saved) -> Any:
+    """The mean's denominator, the weights of the kept rows summed exactly (cached)."""
+    from fractions import Fraction
+
+    from logitlab.core.mp import mp_context
+
+    ctx = mp_context()
+    cached = saved.cache.get("denominator")
+    if cached is None:
+        kept = [a != 0.0 for a in floats(saved.alpha)]
+        if saved.weight is None:
+            cached = ctx.mpf(sum(kept))  # a count: exact
+        else:
+            weights = floats(saved.weight)
+            targets = [int(x) for x in saved.t.tolist()]
+            total = sum(
+                (Fraction(weights[t]) for t, keep in zip(targets, kept) if keep), Fraction(0)
+            )
+            saved_prec = ctx.prec
+            try:
+                ctx.prec = 1200
+                cached = ctx.mpf(total.numerator) / total.denominator
+            finally:
+                ctx.prec = saved_prec
+        saved.cache["denominator"] = cached
+    return cached
+
+
+class _CloserRow:
+    """A second float64 evaluation of one flagged row, tighter than the chunked one: each
+    ``exp`` one ``math.exp`` of an exact ``z_c - m`` (within 1 ULP), ``r`` summed by
+    ``math.fsum`` (one rounding), the coefficients exact (fractions).  A gradient element is
+    then within ``16 u (|T1| + |T2|)`` of its two terms (and ``4 u`` of itself), which
+    decides most flagged elements without mpmath.  ``ok`` is False where it does not
+    apply (an inexact ``z_c - m``, a row that contributes nothing)."""
+
+    def __init__(self, saved: Saved, row: int) -> None:
+        from fractions import Fraction
+
+        values = floats(saved.z[row])
+        finite = [x for x in values if x != -math.inf]
+        self.ok = bool(finite) and float(saved.alpha[row]) != 0.0
+        if not self.ok:
+            return
+        m = max(finite)
+        self.k = values.index(m)
+        self.e = []
+        for x in values:
+            if x == -math.inf:
+                self.e.append(0.0)
+                continue
+            d = x - m
+            back = d - x
+            if (x - (d - back)) + (-m - back) != 0.0:  # TwoSum: z_c - m not exact
+                self.ok = False
+                return
+            self.e.append(math.exp(d))
+        self.r = math.fsum(e for c, e in enumerate(self.e) if c != self.k)
+        n_classes = len(values)
+        weights = [1.0] * n_classes if saved.weight is None else floats(saved.weight)
+        total_w = saved.cache.get("fraction_w")
+        if total_w is None:
+            total_w = saved.cache["fraction_w"] = sum(Fraction(x) for x in weights)
+        eps = Fraction(saved.eps)
+        self.t = int(saved.t[row])
+        self.smooth, self.hard = eps / n_classes, 1 - eps
+        self.weights = weights
+        self.q_total = Fraction(weights[self.t]) * self.hard + self.smooth * total_w
+
+    def q_of(self, c: int) -> Any:
+        from fractions import Fraction
+
+        return Fraction(self.weights[c]) * (self.smooth + (self.hard if c == self.t else 0))
+
+    def grad(self, col: int, g: float, den: float, name: str) -> float | None:
+        """The element correctly rounded to ``name``, or None if this cannot decide it."""
+        from logitlab.core.ulp import round_to_format
+
+        tiny = 2.0**-1000
+        if not self.ok or (0 < self.r < tiny) or (0 < self.e[col] < tiny):
+            return None
+        one_r = 1.0 + self.r
+        if col == self.k:
+            q_k = self.q_of(col)
+            first, second = float(self.q_total - q_k), float(q_k) * self.r
+            diff, size = (first - second) / one_r, (first + second) / one_r
+        else:
+            first = float(self.q_total) * self.e[col] / one_r
+            second = float(self.q_of(col))
+            diff, size = first - second, first + second
+        scale = g / den
+        value = diff * scale
+        bound = 16 * _U * size * abs(scale) + 4 * _U * abs(value)
+        if not math.isfinite(value) or (value != 0 and abs(value) < tiny):
+            return None
+        low = round_to_format(value - bound, name)
+        return low if low == round_to_format(value + bound, name) else None
+
+
+def fix_grads(saved: Saved, out: Any, cells: list[tuple[int, int]], s: Any) -> None:
+    from logitlab.core.mp import WORKING_PRECISION, mp_context
+    from logitlab.core.ulp import round_decided
+
+    den = _exact_denominator(saved) if saved.reduction == "mean" else mp_context().mpf(1)
+    den_float = float(den)
+    closer: dict[int, _CloserRow] = {}
+    rows: dict[int, _ExactRow] = {}
+    for row, col in cells:
+        near = closer.get(row)
+        if near is None:
+            near = closer[row] = _CloserRow(saved, row)
+        decided = near.grad(col, float(s[row]), den_float, saved.name)
+        if decided is not None:
+            out[row, col] = decided
+            continue
+        STATS["exact_mpmath"] += 1
+        exact = rows.get(row)
+        if exact is None:
+            exact = rows[row] = _ExactRow(saved, row)
+        value = round_decided(
+            functools.partial(exact.grad, col, float(s[row]), den),
+            saved.name,
+            start_bits=WORKING_PRECISION,
+            max_bits=_cap(exact),
+        )
+        out[row, col] = value
