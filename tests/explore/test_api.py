@@ -383,3 +383,12 @@ def test_subnormal_logits_are_answered(client: TestClient) -> None:
     )
     assert r.status_code == 200
     assert r.json()["exact"]["grad"] == [-2.5e-321, 0.0, 2.5e-321]
+
+
+def test_a_curve_range_of_one_float32_value_is_422_naming_z_max(client: TestClient) -> None:
+    raw = json.dumps({"target": 0.5, "z_min": 0.0, "z_max": 5.1796787777200276e-188})
+    r = post_raw(client, "/api/curve", raw)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail[0]["loc"][:2] == ["body", "z_max"], detail
+    assert "single float32 value (0.0)" in detail[0]["msg"]

@@ -144,6 +144,11 @@ def test_curve_points_are_dtype_values_and_capped() -> None:
     assert d["points"] == curve.z.size == len(d["z"])
 
 
+def test_a_range_of_two_float16_neighbours_is_two_points() -> None:
+    curve = bce_curve(0.5, z_min=1.0, z_max=1 + 2**-10, dtype="float16", points=50)
+    assert curve.z.tolist() == [1.0, 1 + 2**-10]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
@@ -153,6 +158,10 @@ def test_curve_points_are_dtype_values_and_capped() -> None:
         ({"target": 0.5, "points": MAX_CURVE_POINTS + 1}, "points"),
         ({"target": 0.5, "points": 10.0}, "points"),
         ({"target": 0.5, "z_min": 3.0, "z_max": 3.0}, "z_max"),
+        # every logit of the range rounds to float32's 0 (found by hypothesis in test_api)
+        ({"target": 0.5, "z_min": 0.0, "z_max": 5.1796787777200276e-188}, "z_max"),
+        # 1 and 1 + 2**-12 are neighbours' midpoint apart in float16: both round to 1
+        ({"target": 0.5, "z_min": 1.0, "z_max": 1 + 2**-12, "dtype": "float16"}, "z_max"),
         ({"target": 0.5, "z_min": -1e6}, "z_min"),
         ({"target": 0.5, "weight": math.inf}, "weight"),
         ({"target": 0.5, "dtype": "float8"}, "dtype"),

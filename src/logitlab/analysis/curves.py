@@ -29,7 +29,7 @@ from logitlab.analysis.flags import FLAGS, classify_run
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat, get_format
 from logitlab.core.inputs import BCECase
-from logitlab.core.numbers import json_number
+from logitlab.core.numbers import json_number, shortest_repr
 from logitlab.core.ulp import ulp_error_array
 from logitlab.formulations import Formulation
 from logitlab.formulations.run import run
@@ -256,6 +256,27 @@ def _scalar(value: Any, argument: str) -> float | None:
     return v
 
 
+def sweep_grid(lo: float, hi: float, points: Any, fmt: FloatFormat, max_points: int) -> np.ndarray:
+    """``points`` evenly spaced logits in ``[lo, hi]`` (``lo < hi``, checked by the caller)
+    rounded to ``fmt``, without the duplicates that rounding makes; at least two values.
+
+    Raises :class:`InputError` for ``points`` outside ``[2, max_points]`` and for a range
+    that holds a single ``fmt`` value (``[0, 1e-188]`` is all 0 in float32).
+    """
+    if isinstance(points, bool) or not isinstance(points, int):
+        raise InputError("points", f"expected an integer, got {points!r}")
+    if not 2 <= points <= max_points:
+        raise InputError("points", f"{points} is outside [2, {max_points}]")
+    grid = np.unique(fmt.round(np.linspace(float(lo), float(hi), points)))
+    if grid.size < 2:
+        raise InputError(
+            "z_max",
+            f"[{lo!r}, {hi!r}] holds a single {fmt.name} value ({shortest_repr(grid[0], fmt)});"
+            " give a wider range",
+        )
+    return grid
+
+
 def bce_curve(
     target: float,
     *,
@@ -293,11 +314,7 @@ def bce_curve(
             raise InputError(name, f"{v!r} is outside [-{MAX_CURVE_Z:g}, {MAX_CURVE_Z:g}]")
     if not lo < hi:
         raise InputError("z_max", f"must be greater than z_min ({lo!r}), got {hi!r}")
-    if isinstance(points, bool) or not isinstance(points, int):
-        raise InputError("points", f"expected an integer, got {points!r}")
-    if not 2 <= points <= MAX_CURVE_POINTS:
-        raise InputError("points", f"{points} is outside [2, {MAX_CURVE_POINTS}]")
-    grid = np.unique(fmt.round(np.linspace(lo, hi, points)))
+    grid = sweep_grid(lo, hi, points, fmt, MAX_CURVE_POINTS)
     try:
         case = BCECase.from_user(grid, y, weight=w, pos_weight=pw, reduction="none", dtype=fmt)
     except InputError as err:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from logitlab.analysis.compare import Comparison
-from logitlab.analysis.curves import _intervals
+from logitlab.analysis.curves import _intervals, sweep_grid
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat, get_format
 from logitlab.core.numbers import json_number
@@ -40,11 +40,7 @@ def _grid(lo: Any, hi: Any, points: Any, fmt: FloatFormat) -> np.ndarray:
             raise InputError(name, f"{v!r} is outside [-{MAX_SWEEP_Z:g}, {MAX_SWEEP_Z:g}]")
     if not lo < hi:
         raise InputError("z_max", f"must be greater than z_min ({lo!r}), got {hi!r}")
-    if isinstance(points, bool) or not isinstance(points, int):
-        raise InputError("points", f"expected an integer, got {points!r}")
-    if not 2 <= points <= MAX_SWEEP_POINTS:
-        raise InputError("points", f"{points} is outside [2, {MAX_SWEEP_POINTS}]")
-    return np.unique(fmt.round(np.linspace(float(lo), float(hi), points)))
+    return sweep_grid(lo, hi, points, fmt, MAX_SWEEP_POINTS)
 
 
 def _curve_dict(
