@@ -616,16 +616,11 @@ def _vanished_otherwise(ctx: _Ctx, explained: dict[str, set[int]]) -> list[Sente
             if i not in explained.get(name, set())
         ]
         if idx:
-            out.append(
-                Sentence(
-                    "gradient vanished",
-                    f"{name} returns a zero gradient where the exact one, rounded to "
-                    f"{ctx.fmt.name}, is not: {_exact_grads(ctx, idx)}.",
-                    rows=(name,),
-                    elements=tuple(idx),
-                    claims=(Claim(name, "gradient", "gradient vanished", tuple(idx), True),),
-                )
+            text = (
+                f"{name} returns a zero gradient where the exact one, rounded to "
+                f"{ctx.fmt.name}, is not: {_exact_grads(ctx, idx)}."
             )
+            out.append(_flag_sentence("gradient vanished", text, name, [], idx))
     return out
 
 
@@ -1109,15 +1104,7 @@ def _sm_log_of_zero(ctx: _SoftmaxCtx) -> list[Sentence]:
             )
             + "."
         )
-        out.append(
-            Sentence(
-                "log of 0",
-                text,
-                rows=(name,),
-                elements=tuple(idx),
-                claims=(Claim(name, "loss", "log of 0", tuple(idx), True),),
-            )
-        )
+        out.append(_flag_sentence("log of 0", text, name, idx, []))
     return out
 
 
@@ -1168,15 +1155,7 @@ def _sm_clipped(ctx: _SoftmaxCtx) -> list[Sentence]:
         exact = [e for e in (ctx.exact_of(i) for i in idx[:_LIST]) if e is not None]
         text += f": at {ctx.samples(idx)}"
         text += f" the exact loss is {', '.join(exact)}." if exact else " it is wrong."
-        out.append(
-            Sentence(
-                "probability clipped",
-                text,
-                rows=(name,),
-                elements=tuple(idx),
-                claims=(Claim(name, "loss", "probability clipped", tuple(idx), True),),
-            )
-        )
+        out.append(_flag_sentence("probability clipped", text, name, idx, []))
     return out
 
 
