@@ -1,8 +1,9 @@
 """The NumPy fast path of softmax cross-entropy (narrow logits, class-index targets).
 
 The algorithm and error bounds of :mod:`._softmax_fast` (the torch path), on NumPy
-arrays in chunks of rows whose float64 buffers stay in cache: ``np.exp2`` (the platform's
-``exp2``, within 1 ULP) of ``(z - m) log2 e``, pairwise row sums, each result rounded
+arrays in chunks of rows whose float64 buffers stay in cache: ``np.exp`` (within 1 ULP)
+of ``z - m`` (no rounded ``log2 e`` product, so the torch path's bounds hold with room to
+spare), pairwise row sums, each result rounded
 once where ``round(v - E) == round(v + E)`` and recomputed exactly elsewhere.  The
 gradient needs no autograd here, so it is formed in the same pass as ``r``: each
 exponential is computed once.
@@ -19,7 +20,6 @@ from logitlab.stable import _softmax_shared
 from logitlab.stable._backend import to_dtype
 from logitlab.stable._softmax_shared import (
     _FLOOR,
-    _LOG2E,
     _MAX_SCALE,
     _NARROW,
     _TAIL,
@@ -115,8 +115,10 @@ def _chunk_exp(saved: Saved, i: int, n: int, d: np.ndarray, e: np.ndarray, smoot
     if saved.a is not None:
         np.multiply(d, -saved.a[None, :], out=e)
         smooth[i : i + n] = pairwise_(e)
-    np.multiply(d, _LOG2E, out=e)
-    np.exp2(e, out=e)
+    # NumPy's float64 exp is exact-argument and within 1 ULP on every SIMD path it
+    # dispatches to (NumPy's own accuracy tests hold it to that), and twice as fast as
+    # exp2 here; the bounds, written for exp2 of a rounded argument, hold a fortiori.
+    np.exp(d, out=e)
 
 
 def loss(
