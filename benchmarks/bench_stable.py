@@ -18,6 +18,8 @@ to the framework's own loss measured in the same process:
   ``stable.softmax_cross_entropy`` (its eager fast path) against ``F.cross_entropy`` and,
   unless ``--skip-compile``, ``torch.compile(F.cross_entropy)`` (its compilation reported
   apart), with the count of elements the fast path recomputed exactly;
+* the same, without torch.compile, on a language model's vocabulary: ``--vocab-rows`` x
+  ``--vocab`` (default 64 x 50,257);
 * the same on NumPy (``--numpy-rows``, default 10**4): ``stable`` against a plain float32
   NumPy log-softmax cross-entropy and its gradient ``(softmax - onehot) / N``.
 
@@ -205,7 +207,8 @@ def bench_softmax(
         f"Fast path: {counts['fast_forward']} forward and {counts['fast_backward']} backward "
         f"calls; elements recomputed exactly (near a rounding boundary): "
         f"{counts['exact_losses']} losses, {counts['exact_grads'] / per_call:.1f} gradient "
-        f"elements per backward of {rows * classes:.0e}."
+        f"elements per backward of {rows * classes:.0e} "
+        f"({counts['exact_mpmath'] / per_call:.1f} of them in mpmath)."
     )
     return [*lines, "", "  ".join(tail)]
 
@@ -240,6 +243,10 @@ def main() -> None:
         "--numpy-rows", type=int, default=10**4, help="softmax rows, NumPy (default 10**4)"
     )
     parser.add_argument("--classes", type=int, default=1000, help="softmax classes (1000)")
+    parser.add_argument(
+        "--vocab", type=int, default=50257, help="classes of the wide softmax case (50257)"
+    )
+    parser.add_argument("--vocab-rows", type=int, default=64, help="its rows (default 64)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-compile", action="store_true", help="no torch.compile rows")
     args = parser.parse_args()
@@ -257,6 +264,8 @@ def main() -> None:
     print("\n".join(bench_bce_numpy(z_np, y_np, args.repeat)), end="\n\n")
     softmax = bench_softmax(args.rows, args.classes, args.repeat, rng, not args.skip_compile)
     print("\n".join(softmax), end="\n\n")
+    wide = bench_softmax(args.vocab_rows, args.vocab, args.repeat, rng, False)
+    print("\n".join(wide), end="\n\n")
     print("\n".join(bench_softmax_numpy(args.numpy_rows, args.classes, args.repeat, rng)))
 
 

@@ -257,3 +257,80 @@ def test_every_element_through_the_exact_path(
     # (with label smoothing the masked row's loss is +inf: nothing to decide)
     assert stats["exact_grads"] >= 25 and stats["exact_losses"] == (5 if eps == 0 else 4)
     assert stats["exact_mpmath"] < stats["exact_grads"]
+
+
+needs_extended = pytest.mark.skipif(
+    _softmax_shared._extended() is None, reason="NumPy's longdouble is binary64 here"
+)
+
+
+@needs_extended
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_every_element_through_the_extended_tier(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, reduction: str, eps: float
+) -> None:
+    # Every element flagged, and the float64 second evaluation declining them all: the
+    # x87 extended evaluation decides nearly all, mpmath the rest, each still the exact
+    # value correctly rounded.
+    monkeypatch.setattr(_softmax_shared, "SLACK", 2.0**45)
+    monkeypatch.setattr(_softmax_shared._CloserRow, "grad", lambda *args: None)
+    rows = rng.normal(0.0, 6.0, (5, 7)).tolist()
+    rows[2][3] = -INF
+    rows[3][1] = rows[3][5] = max(rows[3])  # tied maxima
+    weight = (rng.random(7) + 0.5).tolist()
+    stats = _check(rows, [0, 1, 2, 3, 6], "float32", reduction=reduction, weight=weight, eps=eps)
+    assert stats["exact_grads"] >= 30
+    assert stats["exact_long"] >= stats["exact_grads"] - 2
+
+
+@needs_extended
+def test_extended_exp_within_two_ulp() -> None:
+    # _ExtendedRow's bound assumes exp in x87 extended precision within 2 ULP (of a
+    # 64-bit significand) on exact arguments z_c - m <= 0; checked against mpmath.
+    import mpmath
+
+    ld = np.longdouble
+    rng = np.random.default_rng(7)
+    d = np.concatenate([-rng.exponential(20.0, 3000), -rng.random(1000), [0.0, -745.0]])
+    got = np.exp(d.astype(ld))
+    ctx = mpmath.mp.clone()
+    ctx.prec = 200
+    worst = 0.0
+    for x, y in zip(d.tolist(), got):
+        exact = ctx.exp(ctx.mpf(x))
+        _, exponent = ctx.frexp(exact)  # exact = f 2**exponent, 0.5 <= f < 1
+        ulp = ctx.ldexp(1, int(exponent) - 64)
+        frac, power = np.frexp(y)  # y = frac 2**power, frac = hi + lo exactly (53 + 11 bits)
+        hi = float(frac)
+        lo = float(frac - ld(hi))
+        error = abs(ctx.ldexp(ctx.mpf(hi) + ctx.mpf(lo), int(power)) - exact) / ulp
+        worst = max(worst, float(error))
+    assert worst <= 2.0, worst
+    print(f"worst expl error {worst:.3f} ULP")
+
+
+def test_large_vocabulary_rarely_reaches_mpmath() -> None:
+    # A language-model-sized row: the flagged gradient elements are decided without
+    # recomputing the 50,257-class row in mpmath (seconds each) wherever long double
+    # allows; either way they are the exact values correctly rounded.
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(64, 50257, generator=gen) * 4
+    t = torch.randint(0, 50257, (64,), generator=gen)
+    before = dict(_softmax_fast.STATS)
+    zg = z.clone().requires_grad_(True)
+    stable.softmax_cross_entropy(zg, t).backward()
+    stats = {k: _softmax_fast.STATS[k] - before[k] for k in before}
+    assert stats["fast_backward"] == 1
+    print(stats)
+    if _softmax_shared._extended() is not None:
+        assert stats["exact_mpmath"] == 0
+
+
+def test_exact_sum_of_floats() -> None:
+    from fractions import Fraction
+
+    values = [1.0, 2.0**-1074, -3.5, 1e308, 0.1, -1e308, 5e-324, 0.0]
+    assert _softmax_shared.exact_sum(values) == sum((Fraction(x) for x in values), Fraction(0))
+    assert _softmax_shared.exact_sum([]) == 0
+    assert _softmax_shared.exact_sum([1.0] * 50257) == 50257

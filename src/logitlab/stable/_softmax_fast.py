@@ -96,6 +96,15 @@ def _rows_per_chunk(n_classes: int) -> int:
     return max(1, CHUNK // n_classes)
 
 
+def _column_blocks(n_classes: int) -> list[slice]:
+    """The column slices each elementwise op runs on: the whole row, or, for a row wider
+    than a chunk (a language model's vocabulary), pieces of at most ``CHUNK`` columns, so
+    that every op stays on one thread there too (rows are then one per chunk)."""
+    if n_classes <= CHUNK:
+        return [slice(None)]
+    return [slice(j, min(j + CHUNK, n_classes)) for j in range(0, n_classes, CHUNK)]
+
+
 def forward(
     z: torch.Tensor,
     target: torch.Tensor,
@@ -139,18 +148,26 @@ def forward(
     spread = torch.empty(n_rows, dtype=torch.float64)
     smooth = torch.zeros(n_rows, dtype=torch.float64) if a is not None else None
     neg_a = None if a is None else (-a)[None, :]
+    blocks = _column_blocks(n_classes)
     for i in range(0, n_rows, rows):
         n = min(rows, n_rows - i)
         db, eb = d[:n], e[:n]
-        zc = z[i : i + n]
-        torch.sub(zc, m[i : i + n, None], out=db)
-        spread[i : i + n] = db.amin(dim=1).neg_().clamp_(max=_TAIL)
-        if neg_a is not None and smooth is not None:
-            # a_c (-d_c) >= 0 (+inf at a masked class, a_c > 0 there)
-            torch.mul(db, neg_a, out=eb)
+        zc, mc = z[i : i + n], m[i : i + n, None]
+        low = None
+        for cs in blocks:
+            torch.sub(zc[:, cs], mc, out=db[:, cs])
+            piece = db[:, cs].amin(dim=1)
+            low = piece if low is None else torch.minimum(low, piece)
+            if neg_a is not None:
+                # a_c (-d_c) >= 0 (+inf at a masked class, a_c > 0 there)
+                torch.mul(db[:, cs], neg_a[:, cs], out=eb[:, cs])
+        assert low is not None
+        spread[i : i + n] = low.neg_().clamp_(max=_TAIL)
+        if smooth is not None:
             smooth[i : i + n] = pairwise_(eb)
-        torch.mul(db, _LOG2E, out=eb)
-        torch.exp2(eb, out=eb)
+        for cs in blocks:
+            torch.mul(db[:, cs], _LOG2E, out=eb[:, cs])
+            torch.exp2(eb[:, cs], out=eb[:, cs])
         eb.scatter_(1, k[i : i + n, None], 0.0)
         r[i : i + n] = pairwise_(eb)
     if smooth is not None and bool(torch.isnan(smooth).any()):
@@ -242,45 +259,55 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
     cols = torch.stack([saved.t, saved.k], dim=1)
     bulk = torch.empty((n_rows, 2), dtype=torch.float64)  # c e_j - s alpha a_j at t and k
     bulk_bound = torch.empty((n_rows, 2), dtype=torch.float64) if p is not None else None
+    blocks = _column_blocks(n_classes)
     for i in range(0, n_rows, rows):
         n = min(rows, n_rows - i)
         db, vb = d[:n], v[:n]
         sl = slice(i, i + n)
-        torch.sub(z[sl], saved.m[sl, None], out=db)
-        torch.mul(db, _LOG2E, out=vb)
-        torch.exp2(vb, out=vb)
-        vb.mul_(c[sl, None])  # c e_j
+        c_sl = c[sl, None]
+        for cs in blocks:
+            dcs, vcs = db[:, cs], vb[:, cs]
+            torch.sub(z[sl, cs], saved.m[sl, None], out=dcs)
+            torch.mul(dcs, _LOG2E, out=vcs)
+            torch.exp2(vcs, out=vcs)
+            vcs.mul_(c_sl)  # c e_j
         ob = out[sl]
+        hb = spare[:n] if fused and spare is not None else torch.empty_like(ob)
+        low_f, high_f = low_factor[sl, None], high_factor[sl, None]
         if a_row is None or p is None or bulk_bound is None:
             torch.gather(vb, 1, cols[sl], out=bulk[sl])
             vb.scatter_(1, cols[sl], 0.0)
-            if fused and spare is not None:
-                hb = spare[:n]
-                torch.mul(vb, low_factor[sl, None], out=ob)
-                torch.mul(vb, high_factor[sl, None], out=hb)
-            else:
-                ob.copy_(to_dtype(vb * low_factor[sl, None], saved.name, torch))
-                hb = to_dtype(vb * high_factor[sl, None], saved.name, torch)
+            for cs in blocks:
+                if fused:
+                    torch.mul(vb[:, cs], low_f, out=ob[:, cs])
+                    torch.mul(vb[:, cs], high_f, out=hb[:, cs])
+                else:
+                    ob[:, cs] = to_dtype(vb[:, cs] * low_f, saved.name, torch)
+                    hb[:, cs] = to_dtype(vb[:, cs] * high_f, saved.name, torch)
         else:
             # v = c e_j - s alpha a_j, bound k (|c e_j| + |s alpha| a_j): absolute
             pb = p[:n]
-            torch.mul(vb, k_row[sl, None], out=pb)
-            if negative:
-                pb.abs_()
-            pb.addcmul_((k_row[sl] * s_alpha[sl].abs())[:, None], a_row)
-            vb.addcmul_(s_alpha[sl, None], a_row, value=-1.0)
+            k_sl, sa_sl = k_row[sl, None], s_alpha[sl, None]
+            ka_sl = (k_row[sl] * s_alpha[sl].abs())[:, None]
+            for cs in blocks:
+                pcs, vcs = pb[:, cs], vb[:, cs]
+                torch.mul(vcs, k_sl, out=pcs)
+                if negative:
+                    pcs.abs_()
+                pcs.addcmul_(ka_sl, a_row[:, cs])
+                vcs.addcmul_(sa_sl, a_row[:, cs], value=-1.0)
             torch.gather(vb, 1, cols[sl], out=bulk[sl])
             torch.gather(pb, 1, cols[sl], out=bulk_bound[sl])
             vb.scatter_(1, cols[sl], 0.0)
             pb.scatter_(1, cols[sl], 0.0)
-            if fused and spare is not None:
-                hb = spare[:n]
-                torch.sub(vb, pb, out=ob)
-                torch.add(vb, pb, out=hb)
-            else:
-                ob.copy_(to_dtype(vb - pb, saved.name, torch))
-                hb = to_dtype(vb + pb, saved.name, torch)
-        if not torch.equal(ob, hb):
+            for cs in blocks:
+                if fused:
+                    torch.sub(vb[:, cs], pb[:, cs], out=ob[:, cs])
+                    torch.add(vb[:, cs], pb[:, cs], out=hb[:, cs])
+                else:
+                    ob[:, cs] = to_dtype(vb[:, cs] - pb[:, cs], saved.name, torch)
+                    hb[:, cs] = to_dtype(vb[:, cs] + pb[:, cs], saved.name, torch)
+        if not all(torch.equal(ob[:, cs], hb[:, cs]) for cs in blocks):
             for row, col in torch.nonzero(ob != hb).tolist():
                 flagged.append((i + row, col))
     if bulk_bound is None:
