@@ -331,3 +331,39 @@ def test_masked_rows_are_defined_and_never_nan() -> None:
     assert float(prob) == round_to_format(-lp0[0] / 2, "float32")
     prob.backward()
     assert torch.isfinite(zt.grad).all() and (zt.grad[1] == 0).all()
+
+
+EMPTY_MEANS = [
+    ([[-math.inf, -math.inf]], [0]),  # the only sample fully masked
+    ([[1.0, 2.0], [0.5, -3.0]], [-100, -100]),  # every sample ignored
+    ([[-math.inf, -math.inf, -math.inf], [4.0, 1.0, 0.0]], [1, -100]),  # both at once
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize(("rows", "targets"), EMPTY_MEANS)
+def test_mean_over_no_sample_is_nan_with_zero_gradient(
+    rows: list[list[float]], targets: list[int], dtype: str, eps: float
+) -> None:
+    # Nothing counts in the mean: 0 / 0, NaN, as F.cross_entropy gives, and the gradient
+    # 0 (F.cross_entropy's too, where it is defined: not for a masked row).  The fast
+    # paths (float32) and the general ones (float64) alike, NumPy and torch; this used to
+    # raise ZeroDivisionError.
+    z = np.array(rows, dtype=dtype)
+    t = np.array(targets)
+    assert math.isnan(float(stable.softmax_cross_entropy(z, t, label_smoothing=eps)))
+    grad = stable.softmax_cross_entropy_grad(z, t, label_smoothing=eps)
+    np.testing.assert_array_equal(grad, np.zeros(z.shape))
+    zt = torch.tensor(z, requires_grad=True)
+    loss = stable.softmax_cross_entropy(zt, torch.tensor(t), label_smoothing=eps)
+    assert math.isnan(loss.item())
+    loss.backward()
+    assert zt.grad is not None
+    np.testing.assert_array_equal(zt.grad.numpy(), np.zeros(z.shape))
+    if not np.isinf(z).any():
+        zf = torch.tensor(z, requires_grad=True)
+        native = F.cross_entropy(zf, torch.tensor(t), label_smoothing=eps)
+        native.backward()
+        assert math.isnan(native.item()) and zf.grad is not None
+        np.testing.assert_array_equal(zf.grad.numpy(), np.zeros(z.shape))

@@ -379,6 +379,8 @@ def softmax_cross_entropy(
       denominator, as an ``ignore_index`` sample is (probability targets keep ATen's
       denominator, the number of samples).  ``F.cross_entropy`` gives NaN there, and so
       does optax's ``safe_softmax_cross_entropy`` (which only makes ``0 log 0 = 0``).
+    * when every sample is ignored or fully masked, the ``mean`` is ``0 / 0``: NaN, as
+      in ATen, and its gradient 0, as in ATen.
 
     Args:
         z: logits of shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``; floating dtype.
@@ -435,6 +437,16 @@ def softmax_cross_entropy(
     return to_dtype(out, dtype, xp)
 
 
+def over_denominator(xp: Any, grad: Any, denominator: Any) -> Any:
+    """``grad / denominator`` for the ``mean``, and 0 where the denominator is 0: when
+    every sample is ignored or fully masked the mean is 0 / 0, NaN (as ATen's), and its
+    gradient 0 (as ATen's): no sample contributes to it."""
+    if isinstance(denominator, (int, float)):
+        return grad / denominator if denominator else 0.0 * grad
+    empty = denominator == 0
+    return xp.where(empty, 0.0 * grad, grad / xp.where(empty, 1.0, denominator))
+
+
 def softmax_cross_entropy_grad(
     z: Any,
     target: Any,
@@ -484,7 +496,7 @@ def softmax_cross_entropy_grad(
         )
         grad = ce_grad_fixed(xp, z64, q, z, target, weight, ignore_index, label_smoothing, dtype)
         if reduction == "mean":
-            grad = grad / denominator
+            grad = over_denominator(xp, grad, denominator)
     return to_dtype(class_back(xp, grad, shape), dtype, xp)
 
 

@@ -232,7 +232,9 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
     if saved.reduction == "none":
         s = g.expand(n_rows) if g.numel() == 1 else g
     else:
-        scale = float(g[0]) / (saved.denominator if saved.reduction == "mean" else 1.0)
+        den = saved.denominator if saved.reduction == "mean" else 1.0
+        # nothing counted in the mean (every sample ignored or masked): gradient 0, as ATen
+        scale = float(g[0]) / den if den else 0.0
         s = torch.full((n_rows,), scale, dtype=torch.float64)
     q = saved.b + saved.alpha * saved.big_a
     one_r = 1.0 + saved.r

@@ -508,6 +508,7 @@ class CrossEntropy(torch.autograd.Function):
             ce_weights,
             class_back,
             class_last,
+            over_denominator,
             row_parts,
         )
 
@@ -527,7 +528,7 @@ class CrossEntropy(torch.autograd.Function):
         if reduction == "none":
             g = g.reshape((*z64.shape[:-1], 1))
         elif reduction == "mean":
-            g = g / denominator
+            g = over_denominator(xp, g, denominator)
         grads: list[Any] = [None] * 7
         if ctx.needs_input_grad[0]:
             d = ce_grad_fixed(
