@@ -115,3 +115,22 @@ def test_batch_summary_at_any_width(width: int) -> None:
         if path["status"] == "ok":
             for element in path["worst_loss"]:
                 assert element["value_repr"] in text
+
+
+@pytest.mark.parametrize("room", [12, 20, 33, 60])
+def test_code_wraps_between_tokens(room: int) -> None:
+    import re
+
+    from logitlab.ui.tables import code_chunks
+
+    code = (
+        "p_t = p*y + (1-p)*(1-y); (alpha_t * F.binary_cross_entropy_with_logits(z, y, "
+        "reduction='none') * (1 - p_t)**g).mean()"
+    )
+    chunks = code_chunks(code, room)
+    assert "".join(chunks) == code
+    assert all(len(c) <= room for c in chunks)
+    # every identifier no longer than the room is whole on one line
+    for name in re.findall(r"[A-Za-z_][A-Za-z_0-9.]*", code):
+        if len(name) <= room:
+            assert any(name in c for c in chunks), (name, chunks)

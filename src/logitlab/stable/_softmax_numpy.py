@@ -184,10 +184,9 @@ def grad(
         return None
     z2 = saved.z
     n_rows, n_classes = z2.shape
-    if reduction != "mean":
-        scale = 1.0
-    else:  # nothing counted in the mean (every sample ignored or masked): gradient 0
-        scale = 1.0 / saved.denominator if saved.denominator else 0.0
+    den = saved.denominator if reduction == "mean" else 1.0
+    # nothing counted in the mean (every sample ignored or masked): gradient 0, as ATen
+    scale = 1.0 / den if den else 0.0
     q = saved.b + saved.alpha * saved.big_a
     s_alpha = scale * saved.alpha
     if not math.isfinite(scale) or not max(float(np.max(q)), 1.0) * scale <= _MAX_SCALE:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -139,7 +140,7 @@ def wrap_field(label: str, value: str, width: int, indent: int, label_width: int
 
 def _wrap(label: str, value: str, width: int, indent: int, label_width: int) -> Iterator[str]:
     """``label  value`` lines within ``width``: values wrap at ", " or spaces and never
-    inside a number or a flag name (code wraps anywhere: :func:`_code_lines`)."""
+    inside a number or a flag name (code wraps between tokens: :func:`code_chunks`)."""
     head = " " * indent + label.ljust(label_width) + "  "
     room = max(12, width - len(head))
     if len(value) <= room:
@@ -235,12 +236,31 @@ def print_text(output: Output, text: str) -> None:
         output.stream.write(line + "\n")
 
 
+#: Where a line of code may break: after a space, or after punctuation that ends a token.
+_CODE_BREAK = re.compile(r"(?<=[ ,;(\[{])|(?<=[-+*/=])(?=[^-+*/=])")
+
+
+def code_chunks(code: str, room: int) -> list[str]:
+    """``code`` cut into pieces of at most ``room`` characters that join back to it,
+    each cut after a space or a token-ending punctuation mark, so that no identifier or
+    number is split; only a token longer than ``room`` is cut inside."""
+    breaks = [m.start() for m in _CODE_BREAK.finditer(code)] + [len(code)]
+    chunks: list[str] = []
+    start = 0
+    while len(code) - start > room:
+        fits = [b for b in breaks if start < b <= start + room]
+        end = fits[-1] if fits else start + room
+        chunks.append(code[start:end])
+        start = end
+    chunks.append(code[start:])
+    return chunks
+
+
 def _code_lines(code: str, width: int, indent: int, label_width: int) -> Iterator[str]:
     head = " " * indent + "code".ljust(label_width) + "  "
     room = max(12, width - len(head))
-    chunks = [code[i : i + room] for i in range(0, len(code), room)] or [""]
-    for i, chunk in enumerate(chunks):
-        yield (head if i == 0 else " " * len(head)) + chunk
+    for i, chunk in enumerate(code_chunks(code, room)):
+        yield ((head if i == 0 else " " * len(head)) + chunk).rstrip()
 
 
 def comparison_blocks(c: Comparison, width: int) -> list[str]:
