@@ -1313,7 +1313,7 @@ def _sm_double_softmax(ctx: _SoftmaxCtx) -> list[Sentence]:
         if hard:
             text += (
                 f", so with {c_classes} classes its loss per sample lies between {lo:.4g} and "
-                f"{hi:.4g} whatever the logits"
+                f"{hi:.4g} however far apart the logits are"
             )
         text += "; its gradient is scaled by the first softmax's derivative."
         out.append(
