@@ -1085,9 +1085,11 @@ class NotebookExplorer(widgets.VBox):
 
     def close(self) -> None:
         """Close the widgets and stop the breakpoint worker."""
-        with self._bp_cond:
-            self._bp_closed = True
-            self._bp_cond.notify_all()
+        cond = getattr(self, "_bp_cond", None)  # None: the constructor refused its input
+        if cond is not None:
+            with cond:
+                self._bp_closed = True
+                cond.notify_all()
         super().close()
 
     def _update_softmax(self) -> None:
