@@ -411,6 +411,9 @@ class NotebookExplorer(widgets.VBox):
         self.reset_button = widgets.Button(
             description="Reset", tooltip="every control back to how this explorer started"
         )
+        self.preset.add_class("logitlab-preset")
+        self.reset_button.add_class("logitlab-reset")
+        self.step.add_class("logitlab-step")
         self.logit_sliders: list[Any] = []
         self.target_sliders: list[Any] = []
         self.remove_buttons: list[Any] = []
@@ -434,7 +437,6 @@ class NotebookExplorer(widgets.VBox):
         )
         self.bce_box = widgets.VBox(
             [
-                widgets.HBox([self.step, self.preset, self.reset_button]),
                 self.step_text,
                 self.elements,
                 widgets.HBox([self.add_element, self.element, self.weight, self.pos_weight]),
@@ -495,12 +497,18 @@ class NotebookExplorer(widgets.VBox):
         self.err_kind = widgets.Dropdown(options=list(ERROR_KINDS), value="ulp", description="")
         self.err_kind.layout.width = "9em"
         self.error_box = widgets.HBox([self.err_quantity, self.err_kind])
+        self.err_quantity.add_class("logitlab-err-quantity")
+        self.err_kind.add_class("logitlab-err-kind")
+        self.dtype.add_class("logitlab-dtype")
         self.table = widgets.HTML()
         self.curve_note = widgets.HTML()
         self.plot = CurvePlot(layout=widgets.Layout(width="100%"))
         super().__init__(
             [
                 self.loss,
+                # The lesson (its steps and presets switch to binary CE) and Reset, shown
+                # with every loss, as on the page.
+                widgets.HBox([self.step, self.preset, self.reset_button]),
                 self.bce_box,
                 self.softmax_box,
                 self.focal_box,
