@@ -195,7 +195,7 @@ function errFigure(errors, colors, dots, markerZ) {
   const layout = {
     height: 420, margin: { l: 70, r: 20, t: 40, b: 80 },
     title: { text: errors.title || "", font: { size: 13 } },
-    xaxis: { range: [lo, hi], title: { text: "logit z (log-odds, nats)" } },
+    xaxis: { range: [lo, hi], title: { text: "logit z (log-odds, nats)" }, zeroline: false },
     yaxis: { type: "log", title: { text: errors.y_label || "" }, exponentformat: "power" },
     yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true },
     showlegend: true, legend: { orientation: "h", x: 0, y: -0.15, yanchor: "top", font: { size: 10 } },
