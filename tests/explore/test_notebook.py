@@ -653,14 +653,22 @@ def test_error_plot_data_keeps_the_onsets_in_view() -> None:
     assert err.value.argument == "kind"
 
 
-def test_the_breakpoints_found_in_the_background() -> None:
+def test_the_breakpoints_found_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
     """bfloat16, y = 1, two rows: the background search's onsets on the error plot, and
-    torch.probabilities' loss onset found by brute force over every negative bfloat16."""
+    torch.probabilities' loss onset found by brute force over every negative bfloat16.
+    The rows change before the target has rested (2 s here): only the last state is
+    searched."""
+    from logitlab.ui.explore import _notebook
+
+    monkeypatch.setattr(_notebook, "BREAKPOINT_DELAY", 2.0)
     ui = notebook_explorer(logits=(-50.0,), targets=(1.0,), dtype="bfloat16", breakpoints=True)
+    first = ui._bp_key
+    assert ui.plot.errors["searching"] and ui.plot.errors["note"] == "breakpoints: searching…"
     ui.formulations = ["torch.probabilities", "torch.logits"]
     ui.update()
-    assert ui.plot.errors["searching"] or ui.plot.errors["onsets"] is not None
+    assert ui._bp_key != first
     bp = ui.wait_breakpoints(timeout=300)
+    assert list(ui._bp_results) == [ui._bp_key]  # the first state was left unsearched
     assert isinstance(bp, dict), bp
     errors = ui.plot.errors
     assert not errors["searching"] and errors["note"].startswith("breakpoints (dotted")

@@ -326,6 +326,8 @@ _DOT_ERRORS = ("ulp_error", "relative_error", "grad_ulp_error", "grad_relative_e
 #: Seconds the plotted target must rest before the breakpoint search starts (the page
 #: waits 0.7 s): a drag of a target slider searches once, where it stops.
 BREAKPOINT_DELAY = 0.5
+#: Breakpoint answers one explorer keeps (the core's search keeps its own too).
+BREAKPOINT_RESULTS = 256
 
 
 class NotebookExplorer(widgets.VBox):
@@ -1073,6 +1075,8 @@ class NotebookExplorer(widgets.VBox):
             except Exception as err:  # shown under the plot, not lost in a thread
                 result = f"the search failed ({type(err).__name__}: {err})"
             with cond:
+                while len(self._bp_results) >= BREAKPOINT_RESULTS:
+                    del self._bp_results[next(iter(self._bp_results))]  # the oldest
                 self._bp_results[key] = result
                 cond.notify_all()
                 if key == self._bp_key:
