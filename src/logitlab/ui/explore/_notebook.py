@@ -332,13 +332,19 @@ BREAKPOINT_RESULTS = 256
 
 class NotebookExplorer(widgets.VBox):
     """The page's controls in a notebook: the loss (binary CE, multi-class softmax CE, focal);
-    for binary CE up to :data:`MAX_ELEMENTS` elements (a logit and a target slider each),
-    weight, pos_weight and the lesson's steps; for softmax CE a row of K logits (each one can
-    be masked to -inf), the target class or a target distribution, label smoothing and the
-    logit the curve sweeps; for focal z, y, alpha and gamma; and for all: dtype, reduction,
-    every framework, the ±30 / ±300 zoom and a log loss axis.  Below them the table from
-    the core's comparison with its explanation, and a plot of the loss and gradient against
-    the plotted logit.  ``comparison`` holds the last result, ``error`` the last input error.
+    the lesson's steps, its presets (every step at float32, bfloat16 and float16, from
+    :func:`~logitlab.analysis.lesson.presets`) and Reset (:meth:`reset`); for binary CE up
+    to :data:`MAX_ELEMENTS` elements (a logit and a target slider each), weight, pos_weight
+    and the error plot's choice (loss or gradient, in ULPs or relative); for softmax CE a
+    row of K logits (each one can be masked to -inf), the target class or a target
+    distribution, label smoothing and the logit the curve sweeps; for focal z, y, alpha and
+    gamma; and for all: dtype, reduction, every framework, the ±30 / ±300 zoom and a log
+    loss axis.  Below them the table from the core's comparison with its explanation, a
+    plot of the loss and gradient against the plotted logit and, for binary CE, the "where
+    it breaks" plot (:func:`error_plot_data`) with the breakpoints of the plotted target,
+    searched in a background thread (``breakpoints=False``: not searched;
+    :meth:`wait_breakpoints` waits for them).  ``comparison`` holds the last result,
+    ``error`` the last input error.
     """
 
     def __init__(
