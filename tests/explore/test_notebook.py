@@ -544,6 +544,7 @@ def test_the_error_plot_against_torch_and_mpmath() -> None:
     assert errors["z"] == curve["z"] and len(errors["z"]) == 601
     assert errors["dtype"] == "float32" and "float32, y = 0.3" in errors["title"]
     assert "ULPs of float32" in errors["y_label"]
+    assert "Coloured lanes: NaN/inf (bottom)" in errors["legend"]
     assert ui.error_box.layout.display == ""
     rows = {r["name"]: r for r in errors["rows"]}
     assert set(rows) == {"torch.probabilities", "torch.logits", "torch.naive", "stable.bce"}

@@ -222,6 +222,10 @@ def error_plot_data(
         "onsets": onsets,
         "beyond": beyond,
         "note": note,
+        "legend": (
+            "Grey: torch.sigmoid is exactly 0 or 1. Coloured lanes: NaN/inf (bottom) and the "
+            "core's flag intervals (top); hover for their names."
+        ),
         "title": f"where it breaks: {what} error against z ({label})",
         "y_label": y_label,
     }

@@ -261,7 +261,7 @@ function render({ model, el }) {
     errDiv.dataset.dtype = errors.dtype;
     errDiv.dataset.target = String(errors.target);
     errDiv.dataset.breakpoints = errors.searching ? "searching" : String(errors.onsets.length);
-    errNote.textContent = errors.note || "";
+    errNote.textContent = [errors.legend, errors.note].filter((t) => t).join(" ");
   }
 
   function draw() {
