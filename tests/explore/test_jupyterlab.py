@@ -5,8 +5,12 @@ config, data and runtime dirs in the temp dir, a kernelspec that runs this inter
 this checkout's ``src`` on ``PYTHONPATH``).  The test opens a notebook whose cell builds the
 widget, runs the cell, sets the z sliders to 20 through their readouts, and reads the table
 and the plotly plot in the page; then it switches to the focal loss and to softmax
-cross-entropy (and masks a class) and reads their tables.  The expected numbers come from
-torch directly.  It runs the cell only once the kernel is connected (see ``_kernel_idle``).
+cross-entropy (and masks a class) and reads their tables.  It reads the "where it breaks"
+plot (the error traces, then the breakpoint onsets once the kernel's background search has
+them), picks the bfloat16 "break" preset from the menu and reads the state back (dtype,
+sliders, lesson text, table, both plots), then presses Reset.  The expected numbers come
+from torch directly.  It runs the cell only once the kernel is connected (see
+``_kernel_idle``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ pytestmark = pytest.mark.slow
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 CELL = "from logitlab.ui.explore import notebook_explorer\nui = notebook_explorer()\nui"
+STEP = "2. Push the sliders out: the probabilities path breaks"
+PRESET = STEP + " (bfloat16)"
 
 
 def _requirements() -> None:
@@ -190,6 +196,10 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
         float(F.cross_entropy(torch.tensor([[2.0, 0.0, -1.0]]), t0)),
         float(F.cross_entropy(torch.tensor([[2.0, 0.0, -math.inf]]), t0)),
     ]
+    # The bfloat16 "break" preset: z = (20, 20), y = (0.3, 0.7) at bfloat16.
+    zb = torch.tensor([20.0, 20.0], dtype=torch.bfloat16)
+    yb = torch.tensor([0.3, 0.7], dtype=torch.bfloat16)
+    bf16_probabilities = float(F.binary_cross_entropy(torch.sigmoid(zb), yb))
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -244,6 +254,26 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             assert dots["torch.probabilities"] == first
             names = plot.evaluate("el => el.data.map(d => d.name).filter(n => n)")
             assert {"torch.probabilities", "torch.logits", "exact"} <= set(names)
+            # The "where it breaks" plot: every row's loss error in ULPs, then the onsets of
+            # the core's breakpoint search (run by the kernel in the background).
+            err = page.locator(".logitlab-err-plot")
+            err.locator(".main-svg").first.wait_for(timeout=60_000)
+            expect(err).to_have_attribute("data-quantity", "value")
+            expect(err).to_have_attribute("data-kind", "ulp")
+            expect(err).to_have_attribute("data-dtype", "float32")
+            names = err.evaluate("el => el.data.map(d => d.name)")
+            assert {"torch.probabilities", "torch.logits", "stable.bce"} <= set(names), names
+            expect(err).to_have_attribute("data-breakpoints", re.compile(r"^\d+$"), timeout=240_000)
+            onsets = err.evaluate("el => el.data.filter(d => d.name === 'breakpoints')[0].text")
+            assert len(onsets) == int(err.get_attribute("data-breakpoints") or "0") > 0
+            assert any(t.startswith("torch.probabilities: loss relative error") for t in onsets)
+            note = page.locator(".logitlab-err-note")
+            expect(note).to_contain_text("breakpoints (dotted, ▼)")
+            # The gradient's relative error: the plot follows the two menus.
+            page.locator(".logitlab-err-quantity select").select_option("gradient")
+            page.locator(".logitlab-err-kind select").select_option("relative")
+            expect(err).to_have_attribute("data-quantity", "grad", timeout=30_000)
+            expect(err).to_have_attribute("data-kind", "rel", timeout=30_000)
             # The focal loss: its button, the table row of torchvision's formula against
             # torch at z = 3, y = 1, alpha = 0.25, gamma = 2, and its curve drawn.
             page.locator(".widget-toggle-button", has_text=re.compile("^focal$")).click()
@@ -264,6 +294,34 @@ def test_the_widget_in_jupyterlab(lab: str) -> None:
             expect(cell).not_to_have_text(shown, timeout=30_000)
             shown = _cell_text(page, "torch.cross_entropy", 1)
             assert numpy.float32(shown) == numpy.float32(softmax[1]), (shown, softmax)
+            # A preset from the menu (the lesson's list): step 2 at bfloat16.  It switches
+            # back to binary CE and sets the step's state; the menu reads "presets…" again.
+            preset = page.locator(".logitlab-preset select")
+            # An ipywidgets option's value is its label (its text has no-break spaces).
+            preset.select_option(value=PRESET)
+            expect(plot).to_have_attribute("data-quantity", "bce", timeout=60_000)
+            expect(plot).to_have_attribute("data-dtype", "bfloat16", timeout=60_000)
+            expect(plot).to_have_attribute("data-marker", "20", timeout=30_000)
+            expect(err).to_have_attribute("data-dtype", "bfloat16", timeout=30_000)
+            expect(err).to_have_attribute("data-quantity", "value")
+            expect(err).to_have_attribute("data-kind", "ulp")
+            expect(page.locator(".logitlab-dtype select")).to_have_value("bfloat16")
+            expect(page.locator(".logitlab-step select")).to_have_value(STEP)
+            expect(preset).to_have_value("presets…")
+            for css in (".logitlab-z1", ".logitlab-z2"):
+                expect(page.locator(css).locator(".widget-readout")).to_have_text("20.00")
+            expect(page.locator(".widget-html", has_text="Step 2")).to_have_count(1)
+            cell = page.locator("tr[data-name='torch.probabilities'] td").nth(1)
+            expect(cell).to_have_text(repr(bf16_probabilities), timeout=30_000)
+            # Reset: back to the state the cell built.
+            page.locator(".logitlab-reset").click()
+            expect(plot).to_have_attribute("data-dtype", "float32", timeout=60_000)
+            expect(plot).to_have_attribute("data-marker", "-2", timeout=30_000)
+            expect(page.locator(".logitlab-dtype select")).to_have_value("float32")
+            # (the readout's format writes a minus sign, U+2212)
+            z1 = page.locator(".logitlab-z1").locator(".widget-readout")
+            expect(z1).to_have_text("\u22122.00")
+            expect(page.locator(".logitlab-step select")).to_have_value("free")
             assert not errors, errors
         finally:
             browser.close()

@@ -1,4 +1,10 @@
-"""The notebook widget: built, its sliders set, its output checked."""
+"""The notebook widget: built, its sliders set, its output checked.
+
+The widgets here are built with ``breakpoints=False`` (the :func:`notebook_explorer` below)
+unless a test is about the breakpoints: the exact breakpoint search takes seconds per
+target and runs in a background thread, and tests that do not look at it should not leave
+it running while the next ones run.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,24 @@ pytest.importorskip("plotly")
 
 import math
 import re
+import urllib.parse
+from typing import Any
 
 import ml_dtypes
+import mpmath
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from logitlab.core.errors import InputError
-from logitlab.ui.explore import notebook_explorer
-from logitlab.ui.explore._notebook import CurvePlot, NotebookExplorer
+from logitlab.ui.explore import notebook_explorer as _notebook_explorer
+from logitlab.ui.explore._notebook import CurvePlot, NotebookExplorer, error_plot_data
+
+
+def notebook_explorer(*args: Any, **kwargs: Any) -> NotebookExplorer:
+    """The explorer without the background breakpoint search, unless asked for."""
+    kwargs.setdefault("breakpoints", False)
+    return _notebook_explorer(*args, **kwargs)
 
 
 def test_widget_like_the_post() -> None:
@@ -486,3 +502,339 @@ def test_every_framework_adds_rows() -> None:
         assert {r.formulation.framework for r in c.rows} > {"torch", "stable"}, loss
         assert len(ui.plot.curve["rows"]) == len(c.rows), loss
         ui.every_framework.value = False
+
+
+# ---- the "where it breaks" plot -------------------------------------------------------------
+
+_MP = mpmath.MPContext()
+_MP.prec = 200
+
+
+def _exact_bce(z: float, y: float) -> Any:
+    """y softplus(-z) + (1 - y) softplus(z) in 200-bit mpmath."""
+    z_, y_ = _MP.mpf(z), _MP.mpf(y)
+    return y_ * _MP.log1p(_MP.exp(-z_)) + (1 - y_) * _MP.log1p(_MP.exp(z_))
+
+
+def _exact_grad(z: float, y: float) -> Any:
+    """sigma(z) - y in 200-bit mpmath."""
+    return 1 / (1 + _MP.exp(-_MP.mpf(z))) - _MP.mpf(y)
+
+
+def _ulps32(computed: float, exact: Any) -> float:
+    """ULP error in float32 by the ordinal definition (logitlab.core.ulp's docstring), for
+    positive values: the float32 bit pattern counts the values, and the exact value lies
+    a fraction (e - f) / spacing past the float32 value f just below it."""
+    f = np.float32(float(exact))
+    if _MP.mpf(float(f)) > exact:
+        f = np.nextafter(f, np.float32(0))
+    spacing = float(np.nextafter(f, np.float32(np.inf))) - float(f)
+    ordinal_exact = int(f.view(np.int32)) + (exact - _MP.mpf(float(f))) / spacing
+    ordinal_computed = int(np.float32(computed).view(np.int32))
+    return float(abs(ordinal_computed - ordinal_exact))
+
+
+def test_the_error_plot_against_torch_and_mpmath() -> None:
+    """float32, y = 0.3: each row's ULP error against z, its flags and NaN/inf lanes, worked
+    out from torch's own values and a 200-bit exact loss."""
+    ui = notebook_explorer()
+    errors = ui.plot.errors
+    curve = ui.plot.curve
+    assert errors["quantity"] == "value" and errors["kind"] == "ulp"
+    assert errors["z"] == curve["z"] and len(errors["z"]) == 601
+    assert errors["dtype"] == "float32" and "float32, y = 0.3" in errors["title"]
+    assert "ULPs of float32" in errors["y_label"]
+    assert "Coloured lanes: NaN/inf (bottom)" in errors["legend"]
+    assert ui.error_box.layout.display == ""
+    rows = {r["name"]: r for r in errors["rows"]}
+    assert set(rows) == {"torch.probabilities", "torch.logits", "torch.naive", "stable.bce"}
+    z = torch.tensor(curve["z"], dtype=torch.float32)
+    y32 = float(torch.tensor(0.3))
+    y = torch.full_like(z, y32)
+    by_torch = {
+        "torch.logits": F.binary_cross_entropy_with_logits(z, y, reduction="none"),
+        "torch.probabilities": F.binary_cross_entropy(torch.sigmoid(z), y, reduction="none"),
+    }
+    for name, losses in by_torch.items():
+        for i in (0, 100, 250, 305, 400, 480, 550, 600):
+            t, v = float(z[i]), float(losses[i])
+            want = _ulps32(v, _exact_bce(t, y32))
+            assert rows[name]["error"][i] == pytest.approx(want, rel=1e-9, abs=1e-9), (name, t)
+    # Past z = 16.6 torch.sigmoid(z) is exactly 1 in float32 (torch itself says where):
+    # torch.probabilities' flags start at the first such point of the curve.
+    saturated = (torch.sigmoid(z) == 1).numpy()
+    first = float(z[int(np.argmax(saturated))])
+    assert saturated[int(np.argmax(saturated)) :].all() and 16 < first < 17
+    flags = rows["torch.probabilities"]["flags"]
+    assert flags["sigmoid saturated"] == [[first, 30.0]]
+    assert flags["log clamped"] == [[first, 30.0]]
+    # the hand-written sigmoid's log(1 - p) is -inf there: its error is +inf, a lane
+    assert rows["torch.naive"]["nonfinite"] == [[first, 30.0, "+inf"]]
+    assert all(v == "Infinity" for v in rows["torch.naive"]["error"][int(np.argmax(saturated)) :])
+    assert rows["torch.logits"]["flags"] == {} and rows["torch.logits"]["nonfinite"] == []
+    # The dots on it: element 1 alone (z = -2, y = 0.3), its ULP error by hand.
+    logit = float(F.binary_cross_entropy_with_logits(torch.tensor([-2.0]), torch.tensor([0.3])))
+    dot = ui.plot.dots["rows"]["torch.logits"]
+    assert dot["ulp_error"] == pytest.approx(_ulps32(logit, _exact_bce(-2.0, y32)), rel=1e-9)
+
+
+def test_the_error_plot_gradient_relative() -> None:
+    """The gradient's relative error, from torch's gradient and sigma(z) - y in mpmath; the
+    choice redraws the error plot only (the curve is not recomputed)."""
+    ui = notebook_explorer()
+    key = ui._curve_key
+    ui.err_quantity.value = "grad"
+    ui.err_kind.value = "rel"
+    assert ui._curve_key == key
+    errors = ui.plot.errors
+    assert (errors["quantity"], errors["kind"]) == ("grad", "rel")
+    assert errors["y_label"] == "relative error of the gradient (log)"
+    assert errors["title"].startswith("where it breaks: gradient error against z")
+    rows = {r["name"]: r for r in errors["rows"]}
+    z = torch.tensor(ui.plot.curve["z"], dtype=torch.float32, requires_grad=True)
+    y32 = float(torch.tensor(0.3))
+    F.binary_cross_entropy_with_logits(z, torch.full_like(z, y32), reduction="sum").backward()
+    assert z.grad is not None
+    for i in (0, 100, 250, 350, 480, 600):  # away from the root at z = log(3/7)
+        t, g = float(z.detach()[i]), float(z.grad[i])
+        e = _exact_grad(t, y32)
+        want = float(abs(g - e) / abs(e))
+        assert rows["torch.logits"]["error"][i] == pytest.approx(want, rel=1e-6, abs=1e-15)
+    # torch.probabilities' gradient is exactly 0 once sigma(z) = 1: relative error 1
+    assert rows["torch.probabilities"]["error"][-1] == 1.0
+    assert ui.plot.dots["rows"]["torch.logits"]["grad_relative_error"] is not None
+
+
+def _bce_curve_small() -> Any:
+    from logitlab.analysis.curves import bce_curve
+
+    return bce_curve(0.3, z_min=-30, z_max=30, points=61)
+
+
+def test_error_plot_data_keeps_the_onsets_in_view() -> None:
+    """The breakpoints part of error_plot_data on a made-up answer."""
+    curve = _bce_curve_small()
+
+    def onset(name: str, criterion: str, z: float | None, side: str = "against") -> Any:
+        return {"formulation": name, "criterion": criterion, "side": side, "z": z}
+
+    bp = {
+        "threshold": 0.001,
+        "onsets": [
+            onset("torch.probabilities", "loss relative error", 12.5),
+            onset("torch.probabilities", "gradient vanishes", 16.75, "with"),
+            onset("torch.logits", "loss relative error", 88.0),
+            onset("torch.logits", "loss non-finite", None),
+            onset("jax.logits", "loss relative error", 1.0),  # not a row drawn
+        ],
+    }
+    d = error_plot_data(curve, "value", "ulp", bp)
+    assert [(o["formulation"], o["z"]) for o in d["onsets"]] == [("torch.probabilities", 12.5)]
+    assert d["onsets"][0]["text"] == (
+        "torch.probabilities: loss relative error from z = 12.5 (against the target)"
+    )
+    assert d["beyond"] == 1 and not d["searching"]
+    assert d["note"] == (
+        "breakpoints (dotted, ▼): 1 onset of loss criteria in view, 1 beyond it; threshold 0.001"
+    )
+    g = error_plot_data(curve, "grad", "rel", bp)
+    assert [(o["criterion"], o["z"]) for o in g["onsets"]] == [("gradient vanishes", 16.75)]
+    assert (
+        g["note"]
+        == "breakpoints (dotted, ▼): 1 onset of gradient criteria in view; threshold 0.001"
+    )
+    assert error_plot_data(curve, breakpoints=None)["note"] == "breakpoints: searching…"
+    failed = error_plot_data(curve, breakpoints="target: bad")
+    assert failed["note"] == "breakpoints: target: bad" and failed["onsets"] == []
+    with pytest.raises(InputError) as err:
+        error_plot_data(curve, "loss")
+    assert err.value.argument == "quantity"
+    with pytest.raises(InputError) as err:
+        error_plot_data(curve, "value", "ulps")
+    assert err.value.argument == "kind"
+
+
+def test_the_breakpoints_found_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bfloat16, y = 1, two rows: the background search's onsets on the error plot, and
+    torch.probabilities' loss onset found by brute force over every negative bfloat16.
+    The rows change before the target has rested (2 s here): only the last state is
+    searched."""
+    from logitlab.ui.explore import _notebook
+
+    monkeypatch.setattr(_notebook, "BREAKPOINT_DELAY", 2.0)
+    ui = notebook_explorer(logits=(-50.0,), targets=(1.0,), dtype="bfloat16", breakpoints=True)
+    first = ui._bp_key
+    assert ui.plot.errors["searching"] and ui.plot.errors["note"] == "breakpoints: searching…"
+    ui.formulations = ["torch.probabilities", "torch.logits"]
+    ui.update()
+    assert ui._bp_key != first
+    bp = ui.wait_breakpoints(timeout=300)
+    assert list(ui._bp_results) == [ui._bp_key]  # the first state was left unsearched
+    assert isinstance(bp, dict), bp
+    errors = ui.plot.errors
+    assert not errors["searching"] and errors["note"].startswith("breakpoints (dotted")
+    # the threshold: max(1e-3, 2 eps) with bfloat16's eps 2**-7
+    assert bp["threshold"] == 2 * 2**-7 and "threshold 0.015625" in errors["note"]
+    wanted = [
+        o
+        for o in bp["onsets"]
+        if o["z"] is not None and o["criterion"].startswith("loss") and -30 <= o["z"] <= 30
+    ]
+    assert [(o["formulation"], o["criterion"], o["z"]) for o in errors["onsets"]] == [
+        (o["formulation"], o["criterion"], o["z"]) for o in wanted
+    ]
+    # Every negative bfloat16 logit: where torch.probabilities' loss is off by more than the
+    # threshold (more than 1 ULP too: bfloat16's ULP is at most 2**-7 relative), against
+    # the exact -z + log1p(e^z) in float64.
+    bits = torch.arange(0x8001, 0xFF80, dtype=torch.int32).to(torch.int16)
+    z = bits.view(torch.bfloat16)
+    z = z[torch.isfinite(z)]
+    loss = F.binary_cross_entropy(torch.sigmoid(z), torch.ones_like(z), reduction="none")
+    zd = z.double()
+    exact = -zd + torch.log1p(torch.exp(zd))
+    bad = ((loss.double() - exact).abs() / exact > bp["threshold"]).numpy()
+    onset = float(zd[bad].max())  # the holding value nearest 0
+    found = next(
+        o
+        for o in bp["onsets"]
+        if o["formulation"] == "torch.probabilities" and o["criterion"] == "loss relative error"
+    )
+    assert found["side"] == "against" and found["z"] == onset
+    # beyond the ±30 view: counted, not drawn
+    assert onset < -30 and errors["beyond"] >= 1
+    thread = ui._bp_thread
+    ui.close()
+    assert thread is not None
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_the_error_plot_is_binary_ces() -> None:
+    ui = notebook_explorer()
+    assert ui.plot.errors["z"]
+    ui.loss.value = "softmax-ce"
+    assert ui.plot.errors == {} and ui.error_box.layout.display == "none"
+    ui.loss.value = "focal"
+    assert ui.plot.errors == {}
+    ui.loss.value = "bce"
+    assert ui.plot.errors["dtype"] == "float32" and ui.error_box.layout.display == ""
+    assert ui.plot.errors["note"] == "breakpoints: not searched (breakpoints=False)"
+
+
+# ---- presets and reset ---------------------------------------------------------------------
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
+def test_every_preset_sets_its_query() -> None:
+    """Each of the lesson's presets (every step at float32, bfloat16 and float16) sets the
+    state its page query says, read from the query itself."""
+    from logitlab.analysis.lesson import presets
+
+    ui = notebook_explorer()
+    labels = [label for label, _ in ui.preset.options[1:]]
+    assert labels == [p["label"] for p in presets()] and len(labels) == 12
+    for d in ("float32", "bfloat16", "float16"):
+        assert sum(label.endswith(f"({d})") for label in labels) == 4
+    for p in presets():
+        ui.reduction.value = "sum"
+        ui.weight.value = "2"
+        ui.preset.value = p["query"]
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(p["query"]).items()}
+        assert ui.preset.value == ""  # back to "presets…", as on the page
+        assert ui.step.value == q["step"] and f"Step {ui._steps[q['step']].number}" in (
+            ui.step_text.value
+        )
+        assert [s.value for s in ui.logit_sliders] == _floats(q["z"])
+        assert [s.value for s in ui.target_sliders] == _floats(q["y"])
+        assert ui.dtype.value == q["dtype"] and ui.reduction.value == "mean"
+        assert ui.weight.value == "" and ui.error is None
+        lo, hi = float(q["zlo"]), float(q["zhi"])
+        assert ui.z_range == (lo, hi)
+        assert all((s.min, s.max) == (lo, hi) for s in ui.logit_sliders)
+        assert ui.formulations == (q["f"].split(",") if "f" in q else None)
+        c = ui.comparison
+        assert c is not None and c.dtype.name == q["dtype"]
+        assert [r.formulation.name for r in c.rows] == (
+            q["f"].split(",")
+            if "f" in q
+            else ["torch.probabilities", "torch.logits", "torch.naive", "stable.bce"]
+        )
+        assert ui.plot.curve["z"][0] == lo and ui.plot.curve["z"][-1] == hi
+        assert ui.plot.errors["dtype"] == q["dtype"]
+
+
+def test_the_bfloat16_break_preset_against_torch() -> None:
+    ui = notebook_explorer()
+    ui.apply_preset("2. Push the sliders out: the probabilities path breaks (bfloat16)")
+    z = torch.tensor([20.0, 20.0], dtype=torch.bfloat16)
+    y = torch.tensor([0.3, 0.7], dtype=torch.bfloat16)
+    c = ui.comparison
+    assert c is not None and c.dtype.name == "bfloat16"
+    probs = F.binary_cross_entropy(torch.sigmoid(z), y)
+    assert float(c.row("torch.probabilities").value) == float(probs)
+    assert float(c.row("torch.logits").value) == float(F.binary_cross_entropy_with_logits(z, y))
+    assert "bfloat16" in ui.plot.errors["title"]
+    with pytest.raises(InputError) as err:
+        ui.apply_preset("5. no such step")
+    assert err.value.argument == "preset"
+
+
+def test_the_presets_come_from_the_lesson(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The menu is lesson.presets()' list, whatever it holds (not a copy of it)."""
+    import logitlab.analysis.lesson as lesson
+
+    made = [
+        {"label": "only one", "query": "step=vanish&z=20&y=1", "step": "vanish", "dtype": "float16"}
+    ]
+    monkeypatch.setattr(lesson, "presets", lambda: made)
+    ui = notebook_explorer()
+    assert ui.preset.options == (("presets…", ""), ("only one", "step=vanish&z=20&y=1"))
+    ui.preset.value = "step=vanish&z=20&y=1"
+    assert ui.dtype.value == "float16" and [s.value for s in ui.logit_sliders] == [20.0]
+
+
+def test_reset_goes_back_to_the_start() -> None:
+    ui = notebook_explorer()
+    fresh = notebook_explorer()
+    ui.apply_preset("3. The hand-written sigmoid at -90 (float16)")
+    ui.reduction.value = "sum"
+    ui.pos_weight.value = "3"
+    ui.add_element.click()
+    ui.every_framework.value = False
+    ui.err_kind.value = "rel"
+    ui.log_y.value = True
+    ui.loss.value = "softmax-ce"
+    ui.classes.value = 5
+    ui.masks[1].value = True
+    ui.label_smoothing.value = "0.2"
+    ui.loss.value = "focal"
+    ui.gamma.value = "3"
+    ui.focal_z.value = -7.0
+    ui.reset_button.click()
+    assert ui.loss.value == "bce" and ui.step.value == "" and ui.step_text.value == ""
+    assert [s.value for s in ui.logit_sliders] == [-2.0, 2.0]
+    assert [s.value for s in ui.target_sliders] == [0.3, 0.7]
+    assert (ui.dtype.value, ui.reduction.value) == ("float32", "mean")
+    assert (ui.weight.value, ui.pos_weight.value) == ("", "")
+    assert ui.z_range == (-30.0, 30.0) and ui.zoom.value == "±30"
+    assert ui.formulations is None and not ui.log_y.value and not ui.plot.log_y
+    assert (ui.err_quantity.value, ui.err_kind.value) == ("value", "ulp")
+    # the same table, curve and error plot as an explorer just built
+    assert ui.table.value == fresh.table.value
+    assert ui.plot.curve == fresh.plot.curve and ui.plot.errors == fresh.plot.errors
+    assert ui.plot.dots == fresh.plot.dots and ui.plot.marker == fresh.plot.marker
+    # and the other losses' controls too
+    assert ui._class_logits() == [2.0, 0.0, -1.0] and ui.target_class.value == 0
+    assert ui.label_smoothing.value == "0"
+    assert (ui.focal_z.value, ui.focal_y.value, ui.alpha.value, ui.gamma.value) == (
+        3.0,
+        1.0,
+        "0.25",
+        "2",
+    )
+    ui.loss.value = "focal"
+    fresh.loss.value = "focal"
+    assert ui.table.value == fresh.table.value

@@ -11,6 +11,15 @@ page's three losses: binary cross-entropy (:func:`~logitlab.analysis.compare.com
 (:func:`~logitlab.analysis.compare_focal.compare_focal` and
 :func:`~logitlab.analysis.curves_softmax.focal_curve`), the same functions the web API
 calls.  Every number it shows is theirs; the JavaScript only draws.
+
+Like the page it has, for binary CE, the "where it breaks" plot (:func:`error_plot_data`):
+each formulation's error against z in ULPs or relative (the curve's own
+:attr:`~logitlab.analysis.curves.CurveRow.ulp_error` or
+:func:`~logitlab.analysis.lesson.relative_errors`, as ``/api/curve`` answers them), the
+core's flag intervals and the exact breakpoint onsets of
+:func:`~logitlab.analysis.lesson.breakpoints` (the ``/api/breakpoints`` search, run in a
+background thread because it takes seconds), and the lesson's presets
+(:func:`~logitlab.analysis.lesson.presets`, the ``/api/lesson`` list) with a reset.
 """
 
 from __future__ import annotations
@@ -19,17 +28,21 @@ import functools
 import html
 import importlib.resources
 import math
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import ipywidgets as widgets
+import numpy as np
 import traitlets
 
 from logitlab.analysis.compare import Comparison, compare
 from logitlab.analysis.curves import Curve, bce_curve
 from logitlab.analysis.explain import explain
+from logitlab.analysis.lesson import relative_errors
 from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
@@ -44,6 +57,7 @@ __all__ = [
     "NotebookExplorer",
     "comparison_html",
     "curve_data",
+    "error_plot_data",
     "notebook_explorer",
 ]
 
@@ -82,13 +96,149 @@ def curve_data(curve: Curve) -> dict[str, Any]:
     return data
 
 
+#: The error plot's choices, as the page's two selects name them: the quantity (loss or
+#: gradient) and the kind (ULPs of the dtype or relative).
+ERROR_QUANTITIES = (("loss", "value"), ("gradient", "grad"))
+ERROR_KINDS = (("in ULPs", "ulp"), ("relative", "rel"))
+
+
+def _error_array(curve: Curve, row: Any, quantity: str, kind: str) -> np.ndarray | None:
+    """One curve row's error: the curve's ULP error, or the relative error against the
+    exact curve of :func:`~logitlab.analysis.lesson.relative_errors` (``/api/curve``'s)."""
+    if kind == "ulp":
+        return row.ulp_error if quantity == "value" else row.grad_ulp_error
+    if quantity == "value":
+        return relative_errors(row.value, curve.exact_value)
+    return relative_errors(row.grad, curve.exact_grad)
+
+
+def _nonfinite_runs(z: np.ndarray, error: np.ndarray) -> list[list[Any]]:
+    """Runs of consecutive points whose error is NaN or infinite: ``[z_first, z_last,
+    kinds]`` (the page's NaN / inf lanes)."""
+    bad = ~np.isfinite(error)
+    out: list[list[Any]] = []
+    idx = np.flatnonzero(bad)
+    if idx.size == 0:
+        return out
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]])
+    for a, b in zip(starts, ends):
+        part = error[a : b + 1]
+        kinds = [k for k, m in (("+inf", np.isposinf(part)), ("NaN", np.isnan(part))) if m.any()]
+        out.append([float(z[a]), float(z[b]), "/".join(kinds)])
+    return out
+
+
+def error_plot_data(
+    curve: Curve, quantity: str = "value", kind: str = "ulp", breakpoints: Any = None
+) -> dict[str, Any]:
+    """What the "where it breaks" plot draws, as the page's ``errFigure`` draws it.
+
+    ``rows``: per formulation that ran, its ``error`` at each of the curve's ``z``
+    (``quantity`` ``"value"`` or ``"grad"``, ``kind`` ``"ulp"`` (the curve's ULP errors) or
+    ``"rel"`` (:func:`~logitlab.analysis.lesson.relative_errors` against the exact
+    curve)), the core's flag intervals ``flags`` and the ``nonfinite`` runs of its error.
+    ``breakpoints`` is :func:`~logitlab.analysis.lesson.breakpoints`' answer for the
+    curve's target and dtype, a message (its search failed or is off) or ``None`` (still
+    searching); of its onsets ``onsets`` keeps those of the quantity's criteria (``loss
+    ...`` or ``gradient ...``) for the rows drawn and inside the curve's range, ``beyond``
+    counts the others that hold somewhere.  NaN and infinities are the strings of
+    :func:`~logitlab.core.numbers.json_number`.
+    """
+    if quantity not in {v for _, v in ERROR_QUANTITIES}:
+        raise InputError("quantity", f"{quantity!r} is not value or grad")
+    if kind not in {v for _, v in ERROR_KINDS}:
+        raise InputError("kind", f"{kind!r} is not ulp or rel")
+    rows = []
+    for r in curve.rows:
+        if r.status != "ok":
+            continue
+        error = _error_array(curve, r, quantity, kind)
+        if error is None:
+            continue
+        rows.append(
+            {
+                "name": r.name,
+                "error": [json_number(v) for v in error.tolist()],
+                "flags": {k: [list(iv) for iv in v] for k, v in r.flags.items()},
+                "nonfinite": _nonfinite_runs(curve.z, error),
+            }
+        )
+    lo, hi = float(curve.z[0]), float(curve.z[-1])
+    what = "loss" if quantity == "value" else "gradient"
+    label = f"{curve.dtype.name}, y = {curve.target:.7g}"
+    if curve.weight is not None:
+        label += f", w = {curve.weight:.7g}"
+    if curve.pos_weight is not None:
+        label += f", pos_weight = {curve.pos_weight:.7g}"
+    onsets: list[dict[str, Any]] = []
+    beyond = 0
+    if breakpoints is None:
+        note = "breakpoints: searching…"
+    elif isinstance(breakpoints, str):
+        note = "breakpoints: " + breakpoints
+    else:
+        names = {r["name"] for r in rows}
+        for o in breakpoints["onsets"]:
+            z = o["z"]
+            if z is None or not o["criterion"].startswith(what) or o["formulation"] not in names:
+                continue
+            if not lo <= z <= hi:
+                beyond += 1
+                continue
+            onsets.append(
+                {
+                    "formulation": o["formulation"],
+                    "criterion": o["criterion"],
+                    "side": o["side"],
+                    "z": z,
+                    "text": (
+                        f"{o['formulation']}: {o['criterion']} from z = {z!r} "
+                        f"({o['side']} the target)"
+                    ),
+                }
+            )
+        n = len(onsets)
+        note = (
+            f"breakpoints (dotted, ▼): {n} onset{'' if n == 1 else 's'} of {what} criteria "
+            f"in view"
+            + (f", {beyond} beyond it" if beyond else "")
+            + f"; threshold {breakpoints['threshold']!r}"
+        )
+    if kind == "ulp":
+        y_label = f"|error| of the {what} in ULPs of {curve.dtype.name} (log)"
+    else:
+        y_label = f"relative error of the {what} (log)"
+    return {
+        "quantity": quantity,
+        "kind": kind,
+        "dtype": curve.dtype.name,
+        "target": curve.target,
+        "z": [json_number(v) for v in curve.z.tolist()],
+        "rows": rows,
+        "saturation": saturation(curve.dtype.name).to_dict(),
+        "searching": breakpoints is None,
+        "onsets": onsets,
+        "beyond": beyond,
+        "note": note,
+        "legend": (
+            "Grey: torch.sigmoid is exactly 0 or 1. Coloured lanes: NaN/inf (bottom) and the "
+            "core's flag intervals (top); hover for their names."
+        ),
+        "title": f"where it breaks: {what} error against z ({label})",
+        "y_label": y_label,
+    }
+
+
 class CurvePlot(anywidget.AnyWidget):
     """Loss and gradient against z drawn by plotly.js in the front end (an anywidget).
 
     ``curve`` is :func:`curve_data` of a :class:`~logitlab.analysis.curves.Curve` (or a
     softmax / focal curve's dictionary), ``marker`` the z of the dotted line, ``dots`` the
-    per-element values at that z, ``log_y`` a log loss axis; the JavaScript in
-    ``static/widget.js`` only draws them.  A click on the plot sets ``clicked_z``.
+    per-element values at that z, ``log_y`` a log loss axis, ``errors`` the "where it
+    breaks" plot's :func:`error_plot_data` (empty: none); the JavaScript in
+    ``static/widget.js`` only draws them.  A click on a plot sets ``clicked_z``.
     """
 
     _esm = _STATIC / "widget.js"
@@ -97,6 +247,7 @@ class CurvePlot(anywidget.AnyWidget):
     marker = traitlets.Float(None, allow_none=True).tag(sync=True)
     dots = traitlets.Dict().tag(sync=True)
     log_y = traitlets.Bool(False).tag(sync=True)
+    errors = traitlets.Dict().tag(sync=True)
     clicked_z = traitlets.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
@@ -151,10 +302,12 @@ def _close(ws: Sequence[Any]) -> None:
         w.close()
 
 
-def _dots(c: Comparison, column: int | None, label: str) -> dict[str, Any]:
+def _dots(c: Comparison, column: int | None, label: str, errors: bool = False) -> dict[str, Any]:
     """The dots from a one-element (or one-row) unreduced comparison ``c``: each row's loss
-    and its gradient (with respect to logit ``column`` of the row, for softmax)."""
-    rows = {}
+    and its gradient (with respect to logit ``column`` of the row, for softmax); with
+    ``errors`` also the comparison's own ULP and relative errors of both (the dots of the
+    "where it breaks" plot)."""
+    rows: dict[str, dict[str, Any]] = {}
     for r in c.rows:
         if r.status != "ok" or r.value is None or r.grad is None:
             continue
@@ -163,18 +316,39 @@ def _dots(c: Comparison, column: int | None, label: str) -> dict[str, Any]:
             "value": json_number(float(r.value.ravel()[0])),
             "grad": json_number(float(grad[0 if column is None else column])),
         }
+        if errors:
+            for key in _DOT_ERRORS:
+                a = getattr(r, key)
+                rows[r.formulation.name][key] = (
+                    None if a is None else json_number(float(np.asarray(a).ravel()[0]))
+                )
     return {"rows": rows, "label": label}
+
+
+#: The comparison's error arrays a BCE dot carries, by (quantity, kind) of the error plot.
+_DOT_ERRORS = ("ulp_error", "relative_error", "grad_ulp_error", "grad_relative_error")
+#: Seconds the plotted target must rest before the breakpoint search starts (the page
+#: waits 0.7 s): a drag of a target slider searches once, where it stops.
+BREAKPOINT_DELAY = 0.5
+#: Breakpoint answers one explorer keeps (the core's search keeps its own too).
+BREAKPOINT_RESULTS = 256
 
 
 class NotebookExplorer(widgets.VBox):
     """The page's controls in a notebook: the loss (binary CE, multi-class softmax CE, focal);
-    for binary CE up to :data:`MAX_ELEMENTS` elements (a logit and a target slider each),
-    weight, pos_weight and the lesson's steps; for softmax CE a row of K logits (each one can
-    be masked to -inf), the target class or a target distribution, label smoothing and the
-    logit the curve sweeps; for focal z, y, alpha and gamma; and for all: dtype, reduction,
-    every framework, the ±30 / ±300 zoom and a log loss axis.  Below them the table from
-    the core's comparison with its explanation, and a plot of the loss and gradient against
-    the plotted logit.  ``comparison`` holds the last result, ``error`` the last input error.
+    the lesson's steps, its presets (every step at float32, bfloat16 and float16, from
+    :func:`~logitlab.analysis.lesson.presets`) and Reset (:meth:`reset`); for binary CE up
+    to :data:`MAX_ELEMENTS` elements (a logit and a target slider each), weight, pos_weight
+    and the error plot's choice (loss or gradient, in ULPs or relative); for softmax CE a
+    row of K logits (each one can be masked to -inf), the target class or a target
+    distribution, label smoothing and the logit the curve sweeps; for focal z, y, alpha and
+    gamma; and for all: dtype, reduction, every framework, the ±30 / ±300 zoom and a log
+    loss axis.  Below them the table from the core's comparison with its explanation, a
+    plot of the loss and gradient against the plotted logit and, for binary CE, the "where
+    it breaks" plot (:func:`error_plot_data`) with the breakpoints of the plotted target,
+    searched in a background thread (``breakpoints=False``: not searched;
+    :meth:`wait_breakpoints` waits for them).  ``comparison`` holds the last result,
+    ``error`` the last input error.
     """
 
     def __init__(
@@ -188,6 +362,7 @@ class NotebookExplorer(widgets.VBox):
         pos_weight: float | None = None,
         every_framework: bool = False,
         loss: str = "bce",
+        breakpoints: bool = True,
     ) -> None:
         if not 1 <= len(logits) <= MAX_ELEMENTS or len(targets) != len(logits):
             raise InputError(
@@ -199,9 +374,28 @@ class NotebookExplorer(widgets.VBox):
             raise InputError(
                 "loss", f"unknown loss {loss!r}; choose from {', '.join(v for _, v in LOSSES)}"
             )
-        from logitlab.analysis.lesson import steps
+        from logitlab.analysis.lesson import presets, steps
 
+        self._initial: dict[str, Any] = {
+            "loss": loss,
+            "z": [float(v) for v in logits],
+            "y": [float(v) for v in targets],
+            "dtype": dtype,
+            "reduction": reduction,
+            "z_range": (float(z_range[0]), float(z_range[1])),
+            "weight": weight,
+            "pos_weight": pos_weight,
+            "every_framework": every_framework,
+        }
         self.z_range = (float(z_range[0]), float(z_range[1]))
+        #: Search the core's breakpoints (seconds each) in a background thread.
+        self.search_breakpoints = bool(breakpoints)
+        self._bce_curve: Curve | None = None
+        self._bp_key: tuple[Any, ...] | None = None
+        self._bp_results: dict[tuple[Any, ...], Any] = {}
+        self._bp_cond = threading.Condition(threading.RLock())
+        self._bp_thread: threading.Thread | None = None
+        self._bp_closed = False
         self.formulations: list[str] | None = None
         self.comparison: Comparison | None = None
         self.error: str | None = None
@@ -218,6 +412,20 @@ class NotebookExplorer(widgets.VBox):
             description="lesson",
         )
         self.step_text = widgets.HTML()
+        # The lesson's presets: every step at float32, bfloat16 and float16, from the same
+        # function as the page's /api/lesson; picking one sets its state, as on the page.
+        self._presets = presets()
+        self.preset = widgets.Dropdown(
+            options=[("presets…", "")] + [(p["label"], p["query"]) for p in self._presets],
+            value="",
+            description="preset",
+        )
+        self.reset_button = widgets.Button(
+            description="Reset", tooltip="every control back to how this explorer started"
+        )
+        self.preset.add_class("logitlab-preset")
+        self.reset_button.add_class("logitlab-reset")
+        self.step.add_class("logitlab-step")
         self.logit_sliders: list[Any] = []
         self.target_sliders: list[Any] = []
         self.remove_buttons: list[Any] = []
@@ -241,7 +449,6 @@ class NotebookExplorer(widgets.VBox):
         )
         self.bce_box = widgets.VBox(
             [
-                widgets.HBox([self.step]),
                 self.step_text,
                 self.elements,
                 widgets.HBox([self.add_element, self.element, self.weight, self.pos_weight]),
@@ -296,17 +503,29 @@ class NotebookExplorer(widgets.VBox):
         zoom = next((k for k, (r, _) in ZOOMS.items() if r == self.z_range), None)
         self.zoom = widgets.ToggleButtons(options=list(ZOOMS), value=zoom, description="z range")
         self.log_y = widgets.Checkbox(value=False, description="log loss axis")
+        self.err_quantity = widgets.Dropdown(
+            options=list(ERROR_QUANTITIES), value="value", description="error plot"
+        )
+        self.err_kind = widgets.Dropdown(options=list(ERROR_KINDS), value="ulp", description="")
+        self.err_kind.layout.width = "9em"
+        self.error_box = widgets.HBox([self.err_quantity, self.err_kind])
+        self.err_quantity.add_class("logitlab-err-quantity")
+        self.err_kind.add_class("logitlab-err-kind")
+        self.dtype.add_class("logitlab-dtype")
         self.table = widgets.HTML()
         self.curve_note = widgets.HTML()
         self.plot = CurvePlot(layout=widgets.Layout(width="100%"))
         super().__init__(
             [
                 self.loss,
+                # The lesson (its steps and presets switch to binary CE) and Reset, shown
+                # with every loss, as on the page.
+                widgets.HBox([self.step, self.preset, self.reset_button]),
                 self.bce_box,
                 self.softmax_box,
                 self.focal_box,
                 widgets.HBox([self.dtype, self.reduction, self.every_framework]),
-                widgets.HBox([self.zoom, self.log_y]),
+                widgets.HBox([self.zoom, self.log_y, self.error_box]),
                 self.table,
                 self.plot,
                 self.curve_note,
@@ -338,6 +557,10 @@ class NotebookExplorer(widgets.VBox):
         self.every_framework.observe(self._every, names="value")
         self.zoom.observe(self._zoom, names="value")
         self.step.observe(self._step, names="value")
+        self.preset.observe(self._preset, names="value")
+        self.reset_button.on_click(lambda _: self.reset())
+        self.err_quantity.observe(self._err_choice, names="value")
+        self.err_kind.observe(self._err_choice, names="value")
         self.add_element.on_click(lambda _: self._add())
         self.log_y.observe(self._log_y, names="value")
         self.plot.observe(self._clicked, names="clicked_z")
@@ -473,9 +696,12 @@ class NotebookExplorer(widgets.VBox):
         self.bce_box.layout.display = "" if mode == "bce" else "none"
         self.softmax_box.layout.display = "" if mode == "softmax-ce" else "none"
         self.focal_box.layout.display = "" if mode == "focal" else "none"
+        self.error_box.layout.display = "" if mode == "bce" else "none"
 
     def _loss_changed(self, change: Any) -> None:
         self._show_mode()
+        if self._quiet:
+            return
         self._curve_key = None
         self.update()
 
@@ -530,6 +756,8 @@ class NotebookExplorer(widgets.VBox):
             self.update()
 
     def _every(self, change: Any) -> None:
+        if self._quiet:
+            return
         self.formulations = None
         self.update()
 
@@ -552,31 +780,80 @@ class NotebookExplorer(widgets.VBox):
         self.update()
 
     def _zoom(self, change: Any) -> None:
-        if change["new"] in ZOOMS:
+        if not self._quiet and change["new"] in ZOOMS:
             (lo, hi), _ = ZOOMS[change["new"]]
             self.set_range(lo, hi)
 
     def _step(self, change: Any) -> None:
+        if self._quiet:
+            return
         key = change["new"]
         if not key:
             self.step_text.value = ""
             return
         from logitlab.analysis.lesson import LESSON_DTYPES, step
 
-        dtype = self.dtype.value if self.dtype.value in LESSON_DTYPES else "float32"
-        s = step(key, dtype)
+        # The step at the dtype shown, as the page's step links (float32 for float64).
+        self._apply_step(
+            step(key, self.dtype.value if self.dtype.value in LESSON_DTYPES else "float32")
+        )
+
+    def _preset(self, change: Any) -> None:
+        query = change["new"]
+        if self._quiet or not query:
+            return
+        self.apply_preset(query)
+
+    def apply_preset(self, preset: str) -> None:
+        """Apply one of :func:`~logitlab.analysis.lesson.presets` (its ``query`` or its
+        ``label``): its step at its dtype, as the page's preset menu does; the menu goes
+        back to "presets…", as the page's does."""
+        from logitlab.analysis.lesson import step
+
+        chosen = next((p for p in self._presets if preset in (p["query"], p["label"])), None)
+        if chosen is None:
+            raise InputError("preset", f"{preset!r} is not one of the lesson's presets")
+        self._apply_step(step(chosen["step"], chosen["dtype"]))
+        self._quiet = True
+        try:
+            self.preset.value = ""
+        finally:
+            self._quiet = False
+
+    def _set_view(self, lo: float, hi: float) -> None:
+        """The z range without a recomputation: the range, the zoom buttons and the focal
+        slider (the BCE sliders are rebuilt by the caller)."""
+        self.z_range = (lo, hi)
+        self.zoom.value = next((k for k, (r, _) in ZOOMS.items() if r == (lo, hi)), None)
+        s = self.focal_z
+        value = min(max(s.value, lo), hi)
+        s.min, s.max = min(s.min, lo), max(s.max, hi)
+        s.value = value
+        s.min, s.max, s.step = lo, hi, _step_for(lo, hi)
+
+    def _apply_step(self, s: Any) -> None:
+        """The state of lesson step ``s`` (a :class:`~logitlab.analysis.lesson.Step`), as
+        the page applies the step's query: binary CE, its elements, dtype, rows and range,
+        with the rest as the page's defaults (reduction mean, no weights, the default
+        frameworks, element 1, the loss error in ULPs)."""
         lo, hi = s.view
         self._quiet = True
         try:
+            self.loss.value = "bce"
+            self._show_mode()
+            self.step.value = s.key
             self.dtype.value = s.dtype
+            self.reduction.value = "mean"
             self.weight.value = self.pos_weight.value = ""
             self.every_framework.value = False
             self.formulations = list(s.formulations) if s.formulations else None
-            self.z_range = (lo, hi)
+            self._set_view(lo, hi)
+            self.element.value = 0
             # The step's own elements, as the page sets them (one or two).
             self._set_elements(list(s.z), list(s.y))
             self.element.value = 0
-            self.zoom.value = next((k for k, (r, _) in ZOOMS.items() if r == (lo, hi)), None)
+            self.err_quantity.value = "value"
+            self.err_kind.value = "ulp"
         finally:
             self._quiet = False
         self.step_text.value = (
@@ -584,6 +861,51 @@ class NotebookExplorer(widgets.VBox):
             f"<br><span style='color:#0d47a1'>{html.escape(s.watch)}</span></p>"
         )
         self.update()
+
+    def reset(self) -> None:
+        """Every control back to the state this explorer was built with (the loss, its
+        elements, dtype, reduction, weights, frameworks, range; softmax's row (2, 0, -1)
+        with target class 0; focal's z = 3, y = 1, alpha 0.25, gamma 2; linear loss axis,
+        loss error in ULPs, no lesson step), as the page's Reset button does."""
+        init = self._initial
+        lo, hi = init["z_range"]
+        self._quiet = True
+        try:
+            self.loss.value = init["loss"]
+            self._show_mode()
+            self.step.value = ""
+            self.step_text.value = ""
+            self.preset.value = ""
+            self.dtype.value = init["dtype"]
+            self.reduction.value = init["reduction"]
+            w, pw = init["weight"], init["pos_weight"]
+            self.weight.value = "" if w is None else repr(w)
+            self.pos_weight.value = "" if pw is None else repr(pw)
+            self.every_framework.value = init["every_framework"]
+            self.formulations = None
+            self._set_view(lo, hi)
+            self.element.value = 0
+            self._set_elements(list(init["z"]), list(init["y"]))
+            self.element.value = 0
+            self.label_smoothing.value = "0"
+            self._set_classes([2.0, 0.0, -1.0], 0)
+            self.sweep.value = 0
+            self.focal_z.value = min(max(3.0, lo), hi)
+            self.focal_y.value = 1.0
+            self.alpha.value = "0.25"
+            self.gamma.value = "2"
+            self.log_y.value = False
+            self.plot.log_y = False
+            self.err_quantity.value = "value"
+            self.err_kind.value = "ulp"
+        finally:
+            self._quiet = False
+        self._curve_key = None
+        self.update()
+
+    def _err_choice(self, change: Any) -> None:
+        if not self._quiet:
+            self._draw_errors()
 
     # ---- computing -------------------------------------------------------------------------
 
@@ -596,7 +918,13 @@ class NotebookExplorer(widgets.VBox):
         try:
             if self.loss.value == "bce":
                 self._update_bce()
-            elif self.loss.value == "softmax-ce":
+                return
+            # The "where it breaks" plot is binary CE's, as on the page.
+            with self._bp_cond:
+                self._bce_curve = None
+            if self.plot.errors:
+                self.plot.errors = {}
+            if self.loss.value == "softmax-ce":
                 self._update_softmax()
             else:
                 self._update_focal()
@@ -650,23 +978,36 @@ class NotebookExplorer(widgets.VBox):
         i = self.element.value
         lo, hi = self.z_range
         key = ("bce", self.dtype.value, y[i], self.z_range, w, pw, tuple(names))
-        drawn = self._draw(
-            key,
-            lambda: curve_data(
-                bce_curve(
-                    y[i],
-                    dtype=self.dtype.value,
-                    weight=w,
-                    pos_weight=pw,
-                    z_min=lo,
-                    z_max=hi,
-                    points=_CURVE_POINTS,
-                    formulations=select(names),
-                )
-            ),
-        )
+        made: list[Curve] = []
+
+        def make() -> dict[str, Any]:
+            curve = bce_curve(
+                y[i],
+                dtype=self.dtype.value,
+                weight=w,
+                pos_weight=pw,
+                z_min=lo,
+                z_max=hi,
+                points=_CURVE_POINTS,
+                formulations=select(names),
+            )
+            made.append(curve)
+            return curve_data(curve)
+
+        drawn = self._draw(key, make)
         if not drawn:
+            with self._bp_cond:
+                self._bce_curve = None
+            self.plot.errors = {}
             return
+        if made:
+            # A new curve: the error plot follows, and the breakpoints of its target.
+            searched = [f.name for f in select(names) if not f.missing()]
+            with self._bp_cond:
+                self._bce_curve = made[0]
+                self._bp_key = (y[i], self.dtype.value, tuple(searched), w, pw)
+                self._draw_errors()
+            self._want_breakpoints()
         one = compare([z[i]], [y[i]], reduction="none", **common)
         zz = float(one.case.logits.ravel()[0])
         self._mark(
@@ -676,8 +1017,102 @@ class NotebookExplorer(widgets.VBox):
                 None,
                 f"dots: element {i + 1} alone (z{i + 1} = {zz:.7g}, y{i + 1} = {y[i]:.7g}), "
                 f"per element; the table shows the {self.reduction.value}",
+                errors=True,
             ),
         )
+
+    # ---- the "where it breaks" plot and its breakpoints ----------------------------------
+
+    def _draw_errors(self) -> None:
+        """Send the error plot's :func:`error_plot_data` for the current curve, error choice
+        and breakpoints (called from the main thread and from the breakpoint worker)."""
+        with self._bp_cond:
+            curve = self._bce_curve
+            if curve is None or self.loss.value != "bce":
+                data: dict[str, Any] = {}
+            else:
+                if not self.search_breakpoints:
+                    bp: Any = "not searched (breakpoints=False)"
+                else:
+                    bp = self._bp_results.get(self._bp_key) if self._bp_key else None
+                data = error_plot_data(
+                    curve, self.err_quantity.value, self.err_kind.value, breakpoints=bp
+                )
+            self.plot.errors = data
+
+    def _want_breakpoints(self) -> None:
+        """Have the worker search the current key's breakpoints, unless known or off."""
+        if not self.search_breakpoints:
+            return
+        with self._bp_cond:
+            if self._bp_key is None or self._bp_key in self._bp_results:
+                return
+            if self._bp_thread is None:
+                self._bp_thread = threading.Thread(
+                    target=self._bp_worker, name="logitlab-breakpoints", daemon=True
+                )
+                self._bp_thread.start()
+            self._bp_cond.notify_all()
+
+    def _bp_worker(self) -> None:
+        """The breakpoint search, one at a time, in a daemon thread: it waits for the
+        target to rest :data:`BREAKPOINT_DELAY` seconds, skips targets left meanwhile, and
+        draws the answer if its target is still the plotted one."""
+        from logitlab.analysis.lesson import breakpoints
+
+        cond = self._bp_cond
+        while True:
+            with cond:
+                while not self._bp_closed and (
+                    self._bp_key is None or self._bp_key in self._bp_results
+                ):
+                    cond.wait()
+                if self._bp_closed:
+                    return
+                key = self._bp_key
+            time.sleep(BREAKPOINT_DELAY)
+            with cond:
+                if self._bp_closed:
+                    return
+                if key != self._bp_key:
+                    continue
+            assert key is not None
+            result: Any
+            try:
+                result = breakpoints(*key)
+            except (InputError, ArithmeticError) as err:
+                result = str(err)
+            except Exception as err:  # shown under the plot, not lost in a thread
+                result = f"the search failed ({type(err).__name__}: {err})"
+            with cond:
+                while len(self._bp_results) >= BREAKPOINT_RESULTS:
+                    del self._bp_results[next(iter(self._bp_results))]  # the oldest
+                self._bp_results[key] = result
+                cond.notify_all()
+                if key == self._bp_key:
+                    self._draw_errors()
+
+    def wait_breakpoints(self, timeout: float = 120.0) -> Any:
+        """The breakpoints of the plotted target, once the background search has them
+        (:func:`~logitlab.analysis.lesson.breakpoints`' answer, or its error message);
+        ``None`` where the search is off or no binary-CE curve is drawn.  Raises
+        :class:`TimeoutError` after ``timeout`` seconds."""
+        with self._bp_cond:
+            key = self._bp_key
+            if not self.search_breakpoints or key is None or self._bce_curve is None:
+                return None
+            if not self._bp_cond.wait_for(lambda: key in self._bp_results, timeout):
+                raise TimeoutError(f"no breakpoints after {timeout} s")
+            return self._bp_results[key]
+
+    def close(self) -> None:
+        """Close the widgets and stop the breakpoint worker."""
+        cond = getattr(self, "_bp_cond", None)  # None: the constructor refused its input
+        if cond is not None:
+            with cond:
+                self._bp_closed = True
+                cond.notify_all()
+        super().close()
 
     def _update_softmax(self) -> None:
         from logitlab.analysis.compare_softmax import compare_softmax
@@ -773,10 +1208,13 @@ def notebook_explorer(
     pos_weight: float | None = None,
     every_framework: bool = False,
     loss: str = "bce",
+    breakpoints: bool = True,
 ) -> NotebookExplorer:
     """The explorer as an ipywidgets UI; display it as a notebook cell's last expression.
 
     ``loss`` is ``"bce"``, ``"softmax-ce"`` or ``"focal"`` (the buttons switch it too).
+    ``breakpoints`` searches the exact breakpoint onsets of the plotted target (the error
+    plot's dotted lines) in a background thread; ``False`` leaves them out.
 
     >>> ui = notebook_explorer()                      # doctest: +SKIP
     >>> ui.logit_sliders[0].value = ui.logit_sliders[1].value = 20  # doctest: +SKIP
@@ -784,5 +1222,14 @@ def notebook_explorer(
     50.0
     """
     return NotebookExplorer(
-        logits, targets, dtype, reduction, z_range, weight, pos_weight, every_framework, loss
+        logits,
+        targets,
+        dtype,
+        reduction,
+        z_range,
+        weight,
+        pos_weight,
+        every_framework,
+        loss,
+        breakpoints,
     )
