@@ -41,6 +41,40 @@ __all__ = [
 FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
 
 
+def extended() -> Any:
+    """NumPy's ``longdouble`` where it has a 64-bit significand (x87 extended precision,
+    as on x86-64 Linux), else None (where it is binary64, as on Windows or ARM macOS)."""
+    return np.longdouble if np.finfo(np.longdouble).nmant >= 63 else None
+
+
+def as_extended(xp: Any, *arrays: Any) -> list[Any] | None:
+    """NumPy arrays or CPU torch tensors as x87 extended NumPy arrays (exact), or None
+    where there is no such format here, or an array lives elsewhere (JAX, CUDA)."""
+    ld = extended()
+    if ld is None:
+        return None
+    out = []
+    for a in arrays:
+        if is_torch(a):
+            if a.device.type != "cpu":
+                return None
+            a = a.detach().double().numpy()
+        elif not isinstance(a, (np.ndarray, np.generic, float, int)):
+            return None
+        out.append(np.asarray(a, dtype=np.float64).astype(ld))
+    return out
+
+
+def from_extended(x: Any, like: Any) -> Any:
+    """An extended array rounded once to float64, as ``like``'s kind (NumPy or torch)."""
+    out = np.array(x, dtype=np.float64, order="C")  # a copy, 0-d stays 0-d
+    if is_torch(like):
+        import torch
+
+        return torch.from_numpy(out).to(like.device)
+    return out
+
+
 def is_torch(x: Any) -> bool:
     """Whether ``x`` is a torch tensor, without importing torch."""
     import sys

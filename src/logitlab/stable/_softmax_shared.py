@@ -359,11 +359,9 @@ class _CloserRow:
 
 
 def _extended() -> Any:
-    """NumPy's ``longdouble`` where it has a 64-bit significand (x87 extended precision,
-    as on x86-64 Linux), else None (where it is binary64, as on Windows or ARM macOS)."""
-    import numpy as np
+    from logitlab.stable._backend import extended
 
-    return np.longdouble if np.finfo(np.longdouble).nmant >= 63 else None
+    return extended()
 
 
 def _extended_of(x: Any, ld: Any) -> Any:
