@@ -77,7 +77,10 @@ def test_serves_on_loopback_and_prints_the_url() -> None:
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert match, line
         url = match.group(0)
-        r = httpx.post(url + "api/compare", json={"logits": [20, 20], "targets": [0.3, 0.7]})
+        # the first answer imports torch: on a busy machine that outlasts httpx's 5 s default
+        r = httpx.post(
+            url + "api/compare", json={"logits": [20, 20], "targets": [0.3, 0.7]}, timeout=120
+        )
         assert r.status_code == 200
         rows = {row["name"]: row["value"] for row in r.json()["rows"]}
         assert rows["torch.probabilities"] == [50.0] and rows["torch.logits"] == [10.0]
