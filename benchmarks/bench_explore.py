@@ -13,6 +13,11 @@ pos_weight (values typed from a short list), reduction, elements (add / remove),
 slider with every framework on (after the first load, which imports the frameworks and is
 reported separately).
 
+Each line also gives the p95 of the numbers alone (table, explanation and plot markers
+showing the input, ``window.__explore.waitFor``), and the page's main-thread CPU time per
+move (Chromium's ThreadTime metric, which the machine's load changes less than the
+wall-clock times).
+
 The machine may be shared, so every line also gives the load average, and the first
 "control", ``roundtrip``, is a baseline measured the same way in the same run: one trivial
 request (a cached GET) and one DOM write, then the next frame; each control's p95 is also
@@ -64,7 +69,7 @@ MOVE = """async ([kind, v]) => {
     }
     box.textContent = String(data.one_from);
     await new Promise((r) => requestAnimationFrame(() => r()));
-    return [performance.now() - t0, performance.now() - t0];
+    return [performance.now() - t0, performance.now() - t0, performance.now() - t0];
   } else if (kind === "elements") {
     if (v === "add") q("#add").click();
     else {
@@ -72,9 +77,12 @@ MOVE = """async ([kind, v]) => {
       q(`.element[data-i='${last}'] .remove`).click();
     }
   }
+  // the numbers (table, explanation, markers) alone, and everything (plots too)
+  const numbers = window.__explore.waitFor(window.__explore.inputSeq);
   const done = await window.__explore.waitIdle();
+  const shown = await numbers;
   await new Promise((r) => requestAnimationFrame(() => r()));
-  return [done - t0, performance.now() - t0];
+  return [done - t0, performance.now() - t0, shown - t0];
 }"""
 
 TARGET_MS = 50.0
@@ -120,17 +128,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def report(name: str, values: list[float], base: float | None, extra: str) -> bool:
+def report(
+    name: str, values: list[float], base: float | None, extra: str, numbers: list[float], cpu: float
+) -> bool:
     p95 = percentile(values, 95)
     ok = p95 < TARGET_MS
     ratio = "" if base is None else f"  p95/roundtrip={p95 / base:5.1f}"
     print(
         f"{name:<18} n={len(values):<4d} p50={percentile(values, 50):6.1f}  "
         f"p95={p95:6.1f}  max={max(values):7.1f} ms{ratio}  "
-        f"{'ok' if ok else 'OVER'}  ({load()}{extra})",
+        f"{'ok' if ok else 'OVER'}  (numbers alone p95={percentile(numbers, 95):.1f} ms; "
+        f"page main thread {cpu:.1f} ms CPU per move; {load()}{extra})",
         flush=True,
     )
     return ok
+
+
+def thread_time(cdp: Any) -> float:
+    """The page's main-thread CPU time so far, in ms (Chromium's ThreadTime metric): less
+    dependent on the machine's load than the wall-clock times."""
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return 1000.0 * next(m["value"] for m in metrics if m["name"] == "ThreadTime")
 
 
 def values_for(kind: str, n: int, rng: random.Random) -> list[Any]:
@@ -187,6 +205,8 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
             page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")
             page.wait_for_function(
                 "window.__explore && window.__explore.rendered >= 1"
@@ -207,17 +227,20 @@ def main() -> None:
                 for v in values_for(kind, args.warm, rng):
                     page.evaluate(MOVE, [kind, v])
                 before = [(c.hits, c.misses) for c in caches(server)]
-                painted = []
+                painted, numbers, cpu = [], [], 0.0
                 for v in values_for(kind, args.moves, rng):
                     if args.cold:
                         for c in caches(server):
                             c.clear()
-                    _, f = page.evaluate(MOVE, [kind, v])
+                    t = thread_time(cdp)
+                    _, f, n = page.evaluate(MOVE, [kind, v])
+                    cpu += thread_time(cdp) - t
                     painted.append(f)
+                    numbers.append(n)
                 hits = sum(c.hits - h for c, (h, _) in zip(caches(server), before))
                 misses = sum(c.misses - m for c, (_, m) in zip(caches(server), before))
                 extra = "" if kind == "roundtrip" else f"; cache {hits} hits, {misses} misses"
-                results[kind] = report(kind, painted, base, extra)
+                results[kind] = report(kind, painted, base, extra, numbers, cpu / len(painted))
                 if kind == "roundtrip":
                     base = percentile(painted, 95)
             browser.close()
