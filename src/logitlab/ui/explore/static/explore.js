@@ -1078,6 +1078,8 @@ window.__lossMode = (function () {
     return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toPrecision(5) : String(+v.toPrecision(7));
   };
   const showLogit = (v) => (v === -Infinity ? "-inf" : String(v));
+  // On touch screens and phones plotly's mode bar is hidden, as in the binary CE plots.
+  const COARSE = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
 
   const DEF = {
     mode: "bce", dtype: "float32", fw: "",
@@ -1392,11 +1394,14 @@ window.__lossMode = (function () {
     const who = d.quantity === "softmax_ce" ? `z${d.sweep}` : "z";
     const here = d.quantity === "softmax_ce" ? st.lz[d.sweep] : st.fz;
     const shapes = Number.isFinite(here) && here >= st.zlo && here <= st.zhi ? [{ type: "line", x0: here, x1: here, yref: "paper", y0: 0, y1: 1, line: { color: "#888", width: 1 } }] : [];
-    Plotly.react("mode-plot", traces, {
+    // the config at the first draw only (given again, plotly rebuilds the plot's context)
+    const gd = $("mode-plot");
+    const config = gd._fullLayout ? undefined : { displaylogo: false, responsive: true, displayModeBar: COARSE || window.innerWidth < 700 ? false : "hover" };
+    Plotly.react(gd, traces, {
       title: { text: `loss against ${who} (${d.dtype}; gaps: NaN or inf)`, font: { size: 13 } },
       margin: { l: 50, r: 10, t: 30, b: 40 }, xaxis: { title: { text: who } }, yaxis: { title: { text: "loss (nats)" }, type: st.ly ? "log" : "linear", exponentformat: "power" },
       legend: { orientation: "h", y: -0.25, font: { size: 11 } }, shapes,
-    }, { displaylogo: false, responsive: true });
+    }, config);
   }
 
   window.__modes = {
