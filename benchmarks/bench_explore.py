@@ -27,7 +27,13 @@ back and forth over a few values, so after the first round they are answered fro
 cache; ``--cold`` empties the caches before every move, so every answer is computed (the
 page's own curve and lesson caches stay, as they would for a person).
 
+``--baseline OLD_EXPLORE_JS`` runs a second browser with another explore.js and makes
+every move in both, in turn (which one goes first alternates, since the second is often
+answered from the server cache the first one filled): on a shared machine their ratio is
+what can be compared.
+
     python benchmarks/bench_explore.py [--moves 200] [--controls z,y,...] [--cold]
+        [--baseline OLD_EXPLORE_JS]
 """
 
 from __future__ import annotations
@@ -182,6 +188,41 @@ CONTROLS = (
 )
 
 
+class Page:
+    """One browser with the explorer open; ``script`` replaces the page's explore.js (the
+    baseline of ``--baseline``)."""
+
+    def __init__(self, p: Any, url: str, label: str, script: str | None = None) -> None:
+        self.label = label
+        self.browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        self.page = self.browser.new_page(viewport={"width": 1280, "height": 800})
+        if script is not None:
+            self.page.route(
+                "**/static/explore.js",
+                lambda route: route.fulfill(body=script, content_type="text/javascript"),
+            )
+        self.cdp = self.page.context.new_cdp_session(self.page)
+        self.cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+        self.page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")
+        self.page.wait_for_function(
+            "window.__explore && window.__explore.rendered >= 1 && window.__explore.curveShown()",
+            timeout=120_000,
+        )
+        self.painted: list[float] = []
+        self.numbers: list[float] = []
+        self.cpu = 0.0
+
+    def move(self, kind: str, v: Any) -> None:
+        t = thread_time(self.cdp)
+        _, f, n = self.page.evaluate(MOVE, [kind, v])
+        self.cpu += thread_time(self.cdp) - t
+        self.painted.append(f)
+        self.numbers.append(n)
+
+    def reset(self) -> None:
+        self.painted, self.numbers, self.cpu = [], [], 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=200)
@@ -193,6 +234,13 @@ def main() -> None:
         action="store_true",
         help="empty the server's response caches before every move (every answer computed)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="EXPLORE_JS",
+        help="a second browser runs this explore.js (e.g. `git show REV:src/logitlab/ui/explore/"
+        "static/explore.js`), each move made in both in turn (alternating which goes first), "
+        "and each control is reported for both: on a shared machine the ratio is what counts",
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -200,50 +248,60 @@ def main() -> None:
     url, server, thread = start_server()
     rng = random.Random(args.seed)
     results: dict[str, bool] = {}
-    base: float | None = None
+    base: dict[str, float] = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
-            page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")
-            page.wait_for_function(
-                "window.__explore && window.__explore.rendered >= 1"
-                " && window.__explore.curveShown()",
-                timeout=120_000,
-            )
+            pages = [Page(p, url, "")]
+            if args.baseline:
+                pages.append(Page(p, url, "baseline", Path(args.baseline).read_text()))
             print(f"explorer at {url}; {args.moves} changes per control, one at a time; {load()}")
             print(
                 "time from the input event to numbers + all plots shown, then painted"
                 + ("; response caches emptied before every move" if args.cold else "")
+                + (f"; baseline: {args.baseline}" if args.baseline else "")
             )
             for kind in args.controls.split(","):
                 if kind == "z-every-framework":
-                    t0 = time.perf_counter()
-                    page.locator("#all-frameworks").check()
-                    page.evaluate("window.__explore.waitIdle()")
-                    print(f"{'every framework: first load':<18} {time.perf_counter() - t0:.1f} s")
+                    for pg in pages:
+                        t0 = time.perf_counter()
+                        pg.page.locator("#all-frameworks").check()
+                        pg.page.evaluate("window.__explore.waitIdle()")
+                        name = f"every framework: first load {pg.label}".strip()
+                        print(f"{name:<18} {time.perf_counter() - t0:.1f} s")
                 for v in values_for(kind, args.warm, rng):
-                    page.evaluate(MOVE, [kind, v])
+                    for pg in pages:
+                        pg.page.evaluate(MOVE, [kind, v])
                 before = [(c.hits, c.misses) for c in caches(server)]
-                painted, numbers, cpu = [], [], 0.0
-                for v in values_for(kind, args.moves, rng):
-                    if args.cold:
-                        for c in caches(server):
-                            c.clear()
-                    t = thread_time(cdp)
-                    _, f, n = page.evaluate(MOVE, [kind, v])
-                    cpu += thread_time(cdp) - t
-                    painted.append(f)
-                    numbers.append(n)
+                for pg in pages:
+                    pg.reset()
+                for k, v in enumerate(values_for(kind, args.moves, rng)):
+                    for pg in pages if k % 2 == 0 else pages[::-1]:
+                        if args.cold:
+                            for c in caches(server):
+                                c.clear()
+                        pg.move(kind, v)
                 hits = sum(c.hits - h for c, (h, _) in zip(caches(server), before))
                 misses = sum(c.misses - m for c, (_, m) in zip(caches(server), before))
                 extra = "" if kind == "roundtrip" else f"; cache {hits} hits, {misses} misses"
-                results[kind] = report(kind, painted, base, extra, numbers, cpu / len(painted))
-                if kind == "roundtrip":
-                    base = percentile(painted, 95)
-            browser.close()
+                for pg in pages:
+                    name = f"{kind} {pg.label}".strip()
+                    ok = report(
+                        name,
+                        pg.painted,
+                        base.get(pg.label),
+                        extra,
+                        pg.numbers,
+                        pg.cpu / len(pg.painted),
+                    )
+                    if not pg.label:
+                        results[kind] = ok
+                    if kind == "roundtrip":
+                        base[pg.label] = percentile(pg.painted, 95)
+                if len(pages) == 2:
+                    a, b = (percentile(pg.painted, 95) for pg in pages)
+                    print(f"{'':<18} p95 this/baseline = {a / b:.2f}", flush=True)
+            for pg in pages:
+                pg.browser.close()
     finally:
         server.should_exit = True
         thread.join(timeout=10)
