@@ -13,6 +13,11 @@ pos_weight (values typed from a short list), reduction, elements (add / remove),
 slider with every framework on (after the first load, which imports the frameworks and is
 reported separately).
 
+Each line also gives the p95 of the numbers alone (table, explanation and plot markers
+showing the input, ``window.__explore.waitFor``), and the page's main-thread CPU time per
+move (Chromium's ThreadTime metric, which the machine's load changes less than the
+wall-clock times).
+
 The machine may be shared, so every line also gives the load average, and the first
 "control", ``roundtrip``, is a baseline measured the same way in the same run: one trivial
 request (a cached GET) and one DOM write, then the next frame; each control's p95 is also
@@ -22,7 +27,13 @@ back and forth over a few values, so after the first round they are answered fro
 cache; ``--cold`` empties the caches before every move, so every answer is computed (the
 page's own curve and lesson caches stay, as they would for a person).
 
+``--baseline OLD_EXPLORE_JS`` runs a second browser with another explore.js and makes
+every move in both, in turn (which one goes first alternates, since the second is often
+answered from the server cache the first one filled): on a shared machine their ratio is
+what can be compared.
+
     python benchmarks/bench_explore.py [--moves 200] [--controls z,y,...] [--cold]
+        [--baseline OLD_EXPLORE_JS]
 """
 
 from __future__ import annotations
@@ -64,7 +75,7 @@ MOVE = """async ([kind, v]) => {
     }
     box.textContent = String(data.one_from);
     await new Promise((r) => requestAnimationFrame(() => r()));
-    return [performance.now() - t0, performance.now() - t0];
+    return [performance.now() - t0, performance.now() - t0, performance.now() - t0];
   } else if (kind === "elements") {
     if (v === "add") q("#add").click();
     else {
@@ -72,9 +83,12 @@ MOVE = """async ([kind, v]) => {
       q(`.element[data-i='${last}'] .remove`).click();
     }
   }
+  // the numbers (table, explanation, markers) alone, and everything (plots too)
+  const numbers = window.__explore.waitFor(window.__explore.inputSeq);
   const done = await window.__explore.waitIdle();
+  const shown = await numbers;
   await new Promise((r) => requestAnimationFrame(() => r()));
-  return [done - t0, performance.now() - t0];
+  return [done - t0, performance.now() - t0, shown - t0];
 }"""
 
 TARGET_MS = 50.0
@@ -120,17 +134,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def report(name: str, values: list[float], base: float | None, extra: str) -> bool:
+def report(
+    name: str, values: list[float], base: float | None, extra: str, numbers: list[float], cpu: float
+) -> bool:
     p95 = percentile(values, 95)
     ok = p95 < TARGET_MS
     ratio = "" if base is None else f"  p95/roundtrip={p95 / base:5.1f}"
     print(
         f"{name:<18} n={len(values):<4d} p50={percentile(values, 50):6.1f}  "
         f"p95={p95:6.1f}  max={max(values):7.1f} ms{ratio}  "
-        f"{'ok' if ok else 'OVER'}  ({load()}{extra})",
+        f"{'ok' if ok else 'OVER'}  (numbers alone p95={percentile(numbers, 95):.1f} ms; "
+        f"page main thread {cpu:.1f} ms CPU per move; {load()}{extra})",
         flush=True,
     )
     return ok
+
+
+def thread_time(cdp: Any) -> float:
+    """The page's main-thread CPU time so far, in ms (Chromium's ThreadTime metric): less
+    dependent on the machine's load than the wall-clock times."""
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return 1000.0 * next(m["value"] for m in metrics if m["name"] == "ThreadTime")
 
 
 def values_for(kind: str, n: int, rng: random.Random) -> list[Any]:
@@ -164,6 +188,41 @@ CONTROLS = (
 )
 
 
+class Page:
+    """One browser with the explorer open; ``script`` replaces the page's explore.js (the
+    baseline of ``--baseline``)."""
+
+    def __init__(self, p: Any, url: str, label: str, script: str | None = None) -> None:
+        self.label = label
+        self.browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        self.page = self.browser.new_page(viewport={"width": 1280, "height": 800})
+        if script is not None:
+            self.page.route(
+                "**/static/explore.js",
+                lambda route: route.fulfill(body=script, content_type="text/javascript"),
+            )
+        self.cdp = self.page.context.new_cdp_session(self.page)
+        self.cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+        self.page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")
+        self.page.wait_for_function(
+            "window.__explore && window.__explore.rendered >= 1 && window.__explore.curveShown()",
+            timeout=120_000,
+        )
+        self.painted: list[float] = []
+        self.numbers: list[float] = []
+        self.cpu = 0.0
+
+    def move(self, kind: str, v: Any) -> None:
+        t = thread_time(self.cdp)
+        _, f, n = self.page.evaluate(MOVE, [kind, v])
+        self.cpu += thread_time(self.cdp) - t
+        self.painted.append(f)
+        self.numbers.append(n)
+
+    def reset(self) -> None:
+        self.painted, self.numbers, self.cpu = [], [], 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=200)
@@ -175,6 +234,13 @@ def main() -> None:
         action="store_true",
         help="empty the server's response caches before every move (every answer computed)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="EXPLORE_JS",
+        help="a second browser runs this explore.js (e.g. `git show REV:src/logitlab/ui/explore/"
+        "static/explore.js`), each move made in both in turn (alternating which goes first), "
+        "and each control is reported for both: on a shared machine the ratio is what counts",
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -182,45 +248,60 @@ def main() -> None:
     url, server, thread = start_server()
     rng = random.Random(args.seed)
     results: dict[str, bool] = {}
-    base: float | None = None
+    base: dict[str, float] = {}
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")
-            page.wait_for_function(
-                "window.__explore && window.__explore.rendered >= 1"
-                " && window.__explore.curveShown()",
-                timeout=120_000,
-            )
+            pages = [Page(p, url, "")]
+            if args.baseline:
+                pages.append(Page(p, url, "baseline", Path(args.baseline).read_text()))
             print(f"explorer at {url}; {args.moves} changes per control, one at a time; {load()}")
             print(
                 "time from the input event to numbers + all plots shown, then painted"
                 + ("; response caches emptied before every move" if args.cold else "")
+                + (f"; baseline: {args.baseline}" if args.baseline else "")
             )
             for kind in args.controls.split(","):
                 if kind == "z-every-framework":
-                    t0 = time.perf_counter()
-                    page.locator("#all-frameworks").check()
-                    page.evaluate("window.__explore.waitIdle()")
-                    print(f"{'every framework: first load':<18} {time.perf_counter() - t0:.1f} s")
+                    for pg in pages:
+                        t0 = time.perf_counter()
+                        pg.page.locator("#all-frameworks").check()
+                        pg.page.evaluate("window.__explore.waitIdle()")
+                        name = f"every framework: first load {pg.label}".strip()
+                        print(f"{name:<18} {time.perf_counter() - t0:.1f} s")
                 for v in values_for(kind, args.warm, rng):
-                    page.evaluate(MOVE, [kind, v])
+                    for pg in pages:
+                        pg.page.evaluate(MOVE, [kind, v])
                 before = [(c.hits, c.misses) for c in caches(server)]
-                painted = []
-                for v in values_for(kind, args.moves, rng):
-                    if args.cold:
-                        for c in caches(server):
-                            c.clear()
-                    _, f = page.evaluate(MOVE, [kind, v])
-                    painted.append(f)
+                for pg in pages:
+                    pg.reset()
+                for k, v in enumerate(values_for(kind, args.moves, rng)):
+                    for pg in pages if k % 2 == 0 else pages[::-1]:
+                        if args.cold:
+                            for c in caches(server):
+                                c.clear()
+                        pg.move(kind, v)
                 hits = sum(c.hits - h for c, (h, _) in zip(caches(server), before))
                 misses = sum(c.misses - m for c, (_, m) in zip(caches(server), before))
                 extra = "" if kind == "roundtrip" else f"; cache {hits} hits, {misses} misses"
-                results[kind] = report(kind, painted, base, extra)
-                if kind == "roundtrip":
-                    base = percentile(painted, 95)
-            browser.close()
+                for pg in pages:
+                    name = f"{kind} {pg.label}".strip()
+                    ok = report(
+                        name,
+                        pg.painted,
+                        base.get(pg.label),
+                        extra,
+                        pg.numbers,
+                        pg.cpu / len(pg.painted),
+                    )
+                    if not pg.label:
+                        results[kind] = ok
+                    if kind == "roundtrip":
+                        base[pg.label] = percentile(pg.painted, 95)
+                if len(pages) == 2:
+                    a, b = (percentile(pg.painted, 95) for pg in pages)
+                    print(f"{'':<18} p95 this/baseline = {a / b:.2f}", flush=True)
+            for pg in pages:
+                pg.browser.close()
     finally:
         server.should_exit = True
         thread.join(timeout=10)

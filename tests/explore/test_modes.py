@@ -343,3 +343,95 @@ def test_browser_multiclass_mask(live_server: str) -> None:
             assert errors == []
         finally:
             b.close()
+
+
+# The multi-class and focal modes on a phone: the results table becomes one card per code
+# path (name, loss, error, gradient and flags inline), and nothing scrolls sideways.
+PHONE_CASES = [
+    (
+        "/?mode=softmax-ce&lz=2,-inf,-1&t=0&ls=0&dtype=float32",
+        {"loss": "softmax-ce", "logits": [2, "-inf", -1], "target": 0, "label_smoothing": 0},
+        softmax_ce_mp([2.0, -math.inf, -1.0], [1.0, 0.0, 0.0]),
+        "stable.softmax_ce",
+        3,
+    ),
+    (
+        "/?mode=focal&fz=3&fy=1&a=0.25&g=2&dtype=float32",
+        {
+            "loss": "focal",
+            "logits": [3],
+            "targets": [1],
+            "alpha": 0.25,
+            "gamma": 2,
+            "reduction": "none",
+        },
+        focal_mp(3.0, 1.0, 0.25, 2.0),
+        "stable.focal",
+        1,
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize(("query", "body", "exact", "accurate", "k"), PHONE_CASES)
+def test_browser_modes_at_390px_are_cards(
+    live_server: str, query: str, body: dict[str, Any], exact: Any, accurate: str, k: int
+) -> None:
+    from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            ctx = b.new_context(
+                viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+            )
+            page = ctx.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(live_server + query)
+            page.wait_for_function("window.__modes && window.__modes.shown()", timeout=60_000)
+            # No horizontal scroll anywhere on the page.
+            width = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+            assert width[0] <= width[1] == 390, width
+            assert page.locator("#mode-table thead").is_hidden()
+            # Every formulation the API answers (asked here on its own) has a card with its
+            # numbers, each value labelled and inside the screen.
+            answer = page.request.post(live_server + "/api/compare_loss", data=body).json()
+            ok = [r for r in answer["rows"] if r["status"] == "ok"]
+            assert len(ok) >= 3
+            for r in answer["rows"]:
+                card = page.locator(f"#mode-table tr[data-name='{r['name']}']")
+                assert card.evaluate("(e) => getComputedStyle(e).display") == "block"
+                box = card.bounding_box()
+                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+                assert r["name"] in card.locator("td.name").inner_text()
+                if r["status"] != "ok":
+                    assert r["status"] in card.inner_text()
+                    continue
+                columns = ["loss", "ulp", "grad"] + (["flags"] if r["flags"] else [])
+                for column in columns:
+                    td = card.locator(f"td.{column}")
+                    cbox = td.bounding_box()
+                    assert cbox is not None and cbox["width"] > 0, (r["name"], column)
+                    assert cbox["x"] >= 0 and cbox["x"] + cbox["width"] <= 390, (r["name"], column)
+                    before = td.evaluate("(e) => getComputedStyle(e, '::before').content")
+                    assert before not in ("none", "normal", ""), (r["name"], column)
+                assert card.locator("td.loss").inner_text() == ", ".join(r["value_repr"])
+                for flag in r["flags"]:
+                    assert flag in card.locator("td.flags").inner_text()
+                grad = card.locator("td.grad").inner_text().split("]")[0].strip("[ ")
+                assert len(grad.split(",")) == k, grad
+            # plotly's mode bar is hidden on touch, as in the binary CE mode
+            assert page.locator("#mode-plot .main-svg").count() > 0
+            assert page.locator("#mode-plot .modebar").count() == 0
+            # and the stable path's loss on its card is the exact loss (mpmath, here) rounded
+            # once to float32 (its claim: correctly rounded)
+            shown = page.locator(f"#mode-table tr[data-name='{accurate}'] td.loss").inner_text()
+            assert np.float32(shown) == np.float32(float(exact))
+            assert errors == []
+        finally:
+            b.close()

@@ -277,3 +277,60 @@ def test_after_a_fast_y_drag_the_curves_show_the_final_target(page: Any) -> None
     assert seen.get("/api/curve", 0) < len(values) / 2, seen
     assert got["most"].get("/api/curve", 0) <= 2, got["most"]
     assert page.evaluate("window.__explore.curveShown()")
+
+
+# What each plot shows after a change (its traces' paths and styles, shapes, annotations,
+# tick labels, titles, legend), against a fresh Plotly.newPlot of the same figure in a
+# scratch div of the same size: a faster redraw must leave nothing stale behind.
+FRESH = """async () => {
+  const q = (el, sel, f) => [...el.querySelectorAll(sel)].map(f);
+  const style = (e) => (e.getAttribute("style") || "").split(";").map((x) => x.trim())
+    .filter((x) => x).sort().join(";");
+  const seen = (el) => JSON.stringify([
+    q(el, ".scatterlayer .trace",
+      (t) => q(t, "path", (p) => (p.getAttribute("d") || "") + style(p))),
+    q(el, ".shapelayer path", (p) => p.getAttribute("d") + style(p)),
+    q(el, ".annotation", (a) => a.textContent + "@"
+      + (a.querySelector(".annotation-text-g") || a).getAttribute("transform")),
+    q(el, ".xtick text, .ytick text", (t) => t.textContent + "@" + t.getAttribute("transform")),
+    q(el, ".gtitle, .xtitle, .ytitle", (t) => t.textContent + "@" + t.getAttribute("y")),
+    q(el, ".legendtext", (t) => t.textContent),
+  ]);
+  const out = {};
+  for (const id of ["plot-loss", "plot-grad", "plot-err"]) {
+    const gd = document.getElementById(id);
+    const host = document.createElement("div");
+    host.style.cssText = `position:absolute;left:0;top:0;width:${gd.clientWidth}px;`
+      + `height:${gd.clientHeight}px;visibility:hidden`;
+    document.body.append(host);
+    await Plotly.newPlot(host, gd.data.map((t) => ({ ...t })),
+      JSON.parse(JSON.stringify(gd.layout)), { displayModeBar: false });
+    out[id] = [seen(gd), seen(host)];
+    Plotly.purge(host);
+    host.remove();
+  }
+  return out;
+}"""
+
+
+@pytest.mark.browser
+def test_redrawn_plots_equal_freshly_drawn_ones(page: Any) -> None:
+    for selector, value, event in (
+        ("#dtype", "float16", "change"),
+        ("#weight", "2", "input"),
+        (".element[data-i='0'] .y-range", "0.93", "input"),
+        ("#dtype", "bfloat16", "change"),
+        ("#pos_weight", "3", "input"),
+        (".element[data-i='0'] .y-range", "0", "input"),
+        ("#weight", "", "input"),
+    ):
+        page.evaluate(
+            """async ([s, v, e]) => {
+              const el = document.querySelector(s); el.value = v;
+              el.dispatchEvent(new Event(e, {bubbles: true}));
+              await window.__explore.waitIdle();
+            }""",
+            [selector, value, event],
+        )
+        for plot, (shown, fresh) in page.evaluate(FRESH).items():
+            assert shown == fresh, (selector, value, plot)

@@ -662,6 +662,7 @@ window.__lossMode = (function () {
   // ---- plots -------------------------------------------------------------------------------
   let dots = null;
   let plotsReady = false;
+  let drawing = false;
   const plotConfig = { responsive: true, displaylogo: false, displayModeBar: COARSE || window.innerWidth < 700 ? false : "hover",
     modeBarButtonsToRemove: ["lasso2d", "select2d", "zoom2d", "pan2d", "autoScale2d"], scrollZoom: false };
   function currentZ() { return state.z[state.sel]; }
@@ -835,15 +836,20 @@ window.__lossMode = (function () {
     layout.margin = { ...layout.margin, b: 80 };
     return { traces, layout, note: bpNote };
   }
+  // Plotly.react with a config rebuilds the plot's context on every call (and forces a
+  // layout of the page to read the div's size); the config is given once, at the first draw.
+  function react(id, traces, layout) {
+    const gd = $(id);
+    return gd._fullLayout ? Plotly.react(gd, traces, layout) : Plotly.react(gd, traces, layout, plotConfig);
+  }
   let errNote = "";
-  async function drawErr() {
+  async function drawErr(alone = true) {
     const d = crv.data;
     if (!d || typeof Plotly === "undefined") return;
     const f = errFigure(d);
     errNote = f.note;
-    await Plotly.react("plot-err", f.traces, f.layout, plotConfig);
-    placeMarkers();
-    writeCurveNote();
+    await react("plot-err", f.traces, f.layout);
+    if (alone) placeMarkers();
   }
   function writeCurveNote() {
     const d = crv.data;
@@ -864,14 +870,19 @@ window.__lossMode = (function () {
     if (!d || typeof Plotly === "undefined") return;
     styleRows(d.rows);  // the same rows in the same order as the table's
     const who = "z" + sub(state.sel + 1);
-    await Promise.all([
-      Plotly.react("plot-loss", curveTraces(d, "value"), plotLayout(d, "value", `loss of ${who} against z (${label(d)})`, "loss (nats)"), plotConfig),
-      Plotly.react("plot-grad", curveTraces(d, "grad"), plotLayout(d, "grad", `d loss / dz of ${who}`, "d loss / dz (nats per unit z)"), plotConfig),
-    ]);
-    await drawErr();
+    // The markers are placed once, after the three plots (not after each one).
+    drawing = true;
+    try {
+      await Promise.all([
+        react("plot-loss", curveTraces(d, "value"), plotLayout(d, "value", `loss of ${who} against z (${label(d)})`, "loss (nats)")),
+        react("plot-grad", curveTraces(d, "grad"), plotLayout(d, "grad", `d loss / dz of ${who}`, "d loss / dz (nats per unit z)")),
+      ]);
+      await drawErr(false);
+    } finally { drawing = false; }
     if (!plotsReady) {
       for (const id of ["plot-loss", "plot-grad", "plot-err"]) {
-        $(id).on("plotly_afterplot", () => placeMarker(id));
+        // Plotly redraws on its own when the window is resized: the markers follow.
+        $(id).on("plotly_afterplot", () => { if (!drawing) placeMarker(id); });
         $(id).addEventListener("click", (e) => clickPlot(id, e));
       }
     }
@@ -903,18 +914,29 @@ window.__lossMode = (function () {
     if (name === "exact") return null;
     return r[ERR_KEYS[state.errq][state.errk]];
   }
+  // Each plot's marker and dots, kept (not searched for in the plot's SVG, not re-created).
+  const overlays = {};
+  function overlay(gd) {
+    let o = overlays[gd.id];
+    if (!o || !o.mark.isConnected) {
+      o = overlays[gd.id] = { mark: el("div", { class: "zmark" }), dots: new Map() };
+      gd.append(o.mark);
+    }
+    return o;
+  }
   function placeMarker(id) {
     const gd = $(id);
     const fl = gd._fullLayout;
-    let mark = gd.querySelector(".zmark");
-    if (!mark) { mark = el("div", { class: "zmark" }); gd.append(mark); }
-    for (const old of gd.querySelectorAll(".zdot")) old.remove();
-    if (!fl || !fl.xaxis || !fl.yaxis || typeof fl.xaxis.c2p !== "function") { mark.hidden = true; return; }
+    const o = overlay(gd);
+    const mark = o.mark;
+    const used = new Set();
+    const hideRest = () => { for (const [name, dot] of o.dots) if (!used.has(name)) { dot.remove(); o.dots.delete(name); } };
+    if (!fl || !fl.xaxis || !fl.yaxis || typeof fl.xaxis.c2p !== "function") { mark.hidden = true; hideRest(); return; }
     const z = currentZ();
     const [lo, hi] = fl.xaxis.range;
     const inView = Number.isFinite(z) && z >= Math.min(lo, hi) && z <= Math.max(lo, hi);
     mark.hidden = !inView;
-    if (!inView) return;
+    if (!inView || !dots || dots.z !== z) { hideRest(); if (!inView) return; }
     const x = fl.xaxis._offset + fl.xaxis.c2p(z);
     mark.style.left = x + "px";
     mark.style.top = fl.yaxis._offset + "px";
@@ -922,19 +944,20 @@ window.__lossMode = (function () {
     mark.title = "current z" + sub(state.sel + 1) + " = " + z;
     if (!dots || dots.z !== z) return;
     const names = [...Object.keys(dots.rows), "exact"];
-    const yr = fl.yaxis.range;
     for (const name of names) {
       const v = num(dotValue(id, name));
       if (!Number.isFinite(v) || (fl.yaxis.type === "log" && !(v > 0))) continue;
       const py = fl.yaxis.c2p(v);
       if (!Number.isFinite(py) || py < -1 || py > fl.yaxis._length + 1) continue;
-      void yr;
-      const dot = el("div", { class: "zdot", title: `${name}: ${dotValue(id, name)}`, "data-name": name });
+      let dot = o.dots.get(name);
+      if (!dot) { dot = el("div", { class: "zdot", "data-name": name }); o.dots.set(name, dot); gd.append(dot); }
+      used.add(name);
+      dot.title = `${name}: ${dotValue(id, name)}`;
       dot.style.left = x + "px";
       dot.style.top = (fl.yaxis._offset + py) + "px";
       dot.style.background = name === "exact" ? "#111" : (styles[name] || { color: "#999" }).color;
-      gd.append(dot);
     }
+    hideRest();
   }
   function placeMarkers() {
     if (!plotsReady) return;
@@ -1055,6 +1078,8 @@ window.__lossMode = (function () {
     return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toPrecision(5) : String(+v.toPrecision(7));
   };
   const showLogit = (v) => (v === -Infinity ? "-inf" : String(v));
+  // On touch screens and phones plotly's mode bar is hidden, as in the binary CE plots.
+  const COARSE = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
 
   const DEF = {
     mode: "bce", dtype: "float32", fw: "",
@@ -1344,12 +1369,13 @@ window.__lossMode = (function () {
       }
       const grads = (r.grad || []).map(fmt);
       const gerr = r.grad_ulp_error ? Math.max(...r.grad_ulp_error.map((v) => { v = fromJSON(v); return v == null || Number.isNaN(v) ? Infinity : v; })) : null;
+      // data-label: what each value is, shown before it where the rows are cards (phones)
       tr.append(
         name,
-        el("td", { class: "loss", text: (r.value_repr || r.value || []).map(fmt).join(", ") }),
-        el("td", { class: "ulp", text: (r.ulp_error || []).map(fmt).join(", ") }),
-        el("td", { class: "grad", text: `[${grads.join(", ")}]` }, gerr === null ? null : el("span", { class: "grad-err", text: `max ${fmt(gerr)} ULP` })),
-        el("td", { class: "flags" }, ...(r.flags || []).map((f) => el("span", { class: "flag", text: f }))),
+        el("td", { class: "loss", "data-label": "loss", text: (r.value_repr || r.value || []).map(fmt).join(", ") }),
+        el("td", { class: "ulp", "data-label": "error (ULP)", text: (r.ulp_error || []).map(fmt).join(", ") }),
+        el("td", { class: "grad", "data-label": "gradient", text: `[${grads.join(", ")}]` }, gerr === null ? null : el("span", { class: "grad-err", text: `max ${fmt(gerr)} ULP` })),
+        el("td", { class: "flags", "data-label": "flags" }, ...(r.flags || []).map((f) => el("span", { class: "flag", text: f }))),
       );
       return tr;
     }));
@@ -1368,11 +1394,14 @@ window.__lossMode = (function () {
     const who = d.quantity === "softmax_ce" ? `z${d.sweep}` : "z";
     const here = d.quantity === "softmax_ce" ? st.lz[d.sweep] : st.fz;
     const shapes = Number.isFinite(here) && here >= st.zlo && here <= st.zhi ? [{ type: "line", x0: here, x1: here, yref: "paper", y0: 0, y1: 1, line: { color: "#888", width: 1 } }] : [];
-    Plotly.react("mode-plot", traces, {
+    // the config at the first draw only (given again, plotly rebuilds the plot's context)
+    const gd = $("mode-plot");
+    const config = gd._fullLayout ? undefined : { displaylogo: false, responsive: true, displayModeBar: COARSE || window.innerWidth < 700 ? false : "hover" };
+    Plotly.react(gd, traces, {
       title: { text: `loss against ${who} (${d.dtype}; gaps: NaN or inf)`, font: { size: 13 } },
       margin: { l: 50, r: 10, t: 30, b: 40 }, xaxis: { title: { text: who } }, yaxis: { title: { text: "loss (nats)" }, type: st.ly ? "log" : "linear", exponentformat: "power" },
       legend: { orientation: "h", y: -0.25, font: { size: 11 } }, shapes,
-    }, { displaylogo: false, responsive: true });
+    }, config);
   }
 
   window.__modes = {
