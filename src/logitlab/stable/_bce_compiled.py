@@ -49,8 +49,8 @@ _NARROW = ("float16", "bfloat16", "float32")
 _ATANH = tuple(1.0 / (2 * k + 1) for k in range(11))
 _LN2 = 0.6931471805599453  # log 2 rounded to float64 (error < 0.5 u log 2)
 
-#: ``log1p_unit`` is within this many ``u`` (relative) of ``log1p(e)`` for float64 ``e``
-#: in [0, 1].
+#: ``log1p_unit`` is within this many ``u`` (relative, plus ``2**-1072``) of ``log1p(e)``
+#: for float64 ``e`` in [0, 1].
 LOG1P_ULPS = 5.0
 
 
@@ -69,7 +69,8 @@ def eligible(z: Any, y: Any, w: Any, p: Any, reduction: str) -> bool:
 
 
 def log1p_unit(xp: Any, e: Any) -> Any:
-    """``log1p(e)`` for float64 ``e`` in [0, 1], within 5 u of it (relative).
+    """``log1p(e)`` for float64 ``e`` in [0, 1], within 5 u of it (relative), plus
+    ``2**-1072`` (absolute: ``s`` rounds into the subnormals for ``e < 2**-1021``).
 
     ``log x = 2 atanh(s)`` with ``s = (x - 1) / (x + 1)``: for ``e < 1/2``, ``x = 1 + e``
     and ``s = e / (2 + e)`` in [0, 1/5]; for ``e >= 1/2``, ``x = (1 + e) / 2`` (plus
@@ -152,11 +153,55 @@ def _run(z: Any, y: Any, gs: float, with_loss: bool, with_grad: bool) -> tuple[A
     return tuple(run_kernel(fused_kernel, z.numel(), zf, yf, g64, with_loss, with_grad, name))
 
 
+#: Above this many bits a gradient still cancelling to 0 is taken as 0 (it cannot be:
+#: ``exp(z) = y / (1 - y)`` has no solution in floats but ``z = 0``, computed exactly).
+_MAX_BITS = 1 << 16
+
+
+def exact_grad_times(divisor: int) -> Any:
+    """``(g, z, y) -> g ((1 - y) sigma(z) - y sigma(-z)) / divisor`` (mpmath), accurate to
+    the context's precision *relative to the result*, whatever the cancellation.
+
+    :func:`logitlab.stable._rounding._exact_rounded` raises the precision until the
+    rounding is decided; this starts from that precision (and restores it), so a tail
+    ``exp(-|z|)`` that decides a near-tie below 2**-160 is seen (``g = 2.5`` makes
+    ``-2.5 y / 4096`` a float16 midpoint which ``sigma(-111)`` decides)."""
+
+    def out(g: float, z: float, y: float) -> Any:
+        from logitlab.core.mp import mp_context
+
+        ctx = mp_context()
+        if g == 0:
+            return ctx.mpf(0)
+        saved = ctx.prec
+        prec = saved
+        try:
+            while True:
+                ctx.prec = prec
+                zz, yy = ctx.mpf(z), ctx.mpf(y)
+                a = (1 - yy) / (1 + ctx.exp(-zz)) if yy != 1 else ctx.mpf(0)
+                b = yy / (1 + ctx.exp(zz)) if yy != 0 else ctx.mpf(0)
+                diff = a - b
+                if z == 0 or prec >= _MAX_BITS:
+                    break  # z = 0: a and b are dyadic, diff is exact
+                if diff != 0:
+                    lost = int(ctx.log(max(abs(a), abs(b)) / abs(diff), 2)) + 1
+                    if prec - lost >= saved + 8:
+                        break
+                    prec = min(max(2 * prec, lost + saved + 32), _MAX_BITS)
+                else:
+                    prec = min(2 * prec, _MAX_BITS)
+            return ctx.mpf(g) * diff / divisor
+        finally:
+            ctx.prec = saved
+
+    return out
+
+
 def _fix(grad: Any, count: int, z: Any, y: Any, g: float, divisor: int, name: str) -> Any:
     """``grad`` (flat) with its ``count`` NaN near-ties recomputed exactly."""
     import torch
 
-    from logitlab.stable._exact import bce_grad_times
     from logitlab.stable._rounding import _exact_rounded
 
     if count == 0:
@@ -167,7 +212,7 @@ def _fix(grad: Any, count: int, z: Any, y: Any, g: float, divisor: int, name: st
         z.reshape(-1)[index].double().cpu().numpy(),
         y.reshape(-1)[index].double().cpu().numpy(),
     ]
-    values = _exact_rounded(name, bce_grad_times(divisor), picked, len(index))
+    values = _exact_rounded(name, exact_grad_times(divisor), picked, len(index))
     STATS["exact_grads"] += len(index)
     grad[index] = torch.as_tensor(values, device=grad.device).to(grad.dtype)
     return grad

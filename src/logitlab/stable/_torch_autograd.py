@@ -438,6 +438,7 @@ def _other_grads(
     return out
 
 
+@torch.compiler.disable
 def bce_with_logits(
     z: torch.Tensor,
     y: torch.Tensor,
@@ -445,7 +446,11 @@ def bce_with_logits(
     p: torch.Tensor | None,
     reduction: str,
 ) -> torch.Tensor:
-    """BCE with logits through :class:`BCEWithLogits` (inputs already checked)."""
+    """BCE with logits through :class:`BCEWithLogits` (inputs already checked).
+
+    Inside a user's ``torch.compile`` the loss is run as it is, not traced: its rounding
+    checks and exact fix-ups need concrete values, and its own kernels are compiled
+    (:mod:`._compile`), so the user's graph breaks here and resumes after it."""
     return BCEWithLogits.apply(z, y, w, p, reduction)
 
 
