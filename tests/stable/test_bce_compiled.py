@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -30,13 +31,13 @@ def compile_mode() -> Iterator[None]:
     stable.set_torch_compile(before)
 
 
-def _exact_grad(ctx: object, z: float, y: float, scale: object) -> object:
+def _exact_grad(ctx: Any, z: float, y: float, scale: Any) -> Any:
     """``scale * ((1 - y) sigma(z) - y sigma(-z))`` in ``ctx`` (320 bits), written out
     here (the tails exp(-|z|) that decide the near-ties below are above 2**-180)."""
-    zz, yy = ctx.mpf(z), ctx.mpf(y)  # type: ignore[attr-defined]
-    sig = 1 / (1 + ctx.exp(-zz))  # type: ignore[attr-defined]
-    sig_minus = 1 / (1 + ctx.exp(zz))  # type: ignore[attr-defined]
-    return scale * ((1 - yy) * sig - yy * sig_minus)  # type: ignore[operator]
+    zz, yy = ctx.mpf(z), ctx.mpf(y)
+    sig = 1 / (1 + ctx.exp(-zz))
+    sig_minus = 1 / (1 + ctx.exp(zz))
+    return scale * ((1 - yy) * sig - yy * sig_minus)
 
 
 def _expected(z: torch.Tensor, y: torch.Tensor, g: float, divisor: int) -> np.ndarray:
@@ -161,19 +162,19 @@ def test_declined_inputs_take_the_general_path(compile_mode: None) -> None:
 
 
 def _forward_backward(
-    fn: object, z: torch.Tensor, y: torch.Tensor, scale: float = 1.0
+    fn: Any, z: torch.Tensor, y: torch.Tensor, scale: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     zg = z.clone().requires_grad_(True)
-    loss = fn(zg, y)  # type: ignore[operator]
+    loss = fn(zg, y)
     (loss * scale).backward()
     assert zg.grad is not None
     return loss.detach(), zg.grad
 
 
 def test_compiled_path_is_taken_and_agrees(compile_mode: None) -> None:
-    """One small compile: set_torch_compile(True) runs the compiled fused kernel (and a
-    user's torch.compile around the loss reaches it too); loss and gradients equal the
-    eager path's, and the gradient reused for g = 1 equals a fresh backward's."""
+    """One small compile: set_torch_compile(True) runs the compiled fused kernel; loss and
+    gradients equal the eager path's, for g = 1 (the forward's gradient reused) and for
+    g = 3 (the backward's kernel)."""
     z = torch.linspace(-40, 40, 333)
     y = torch.rand(333, generator=torch.Generator().manual_seed(1))
     y[::4] = 1.0
@@ -191,11 +192,25 @@ def test_compiled_path_is_taken_and_agrees(compile_mode: None) -> None:
     assert _bce_compiled.STATS["backward"] == before["backward"] + 1
     for a, b in [*zip(eager, compiled), *zip(eager_scaled, scaled)]:
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_inside_a_users_compile(compile_mode: None) -> None:
+    """A user's torch.compile around the loss breaks the graph at it and reaches the
+    compiled fast path, with the eager path's gradient."""
+    z = torch.linspace(-40, 40, 333)
+    y = torch.rand(333, generator=torch.Generator().manual_seed(1))
+    loss_fn = stable.binary_cross_entropy_with_logits
+    stable.set_torch_compile(False)
+    eager_scaled = _forward_backward(loss_fn, z, y, 3.0)
+    stable.set_torch_compile(True)
+    before = dict(_bce_compiled.STATS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dynamo's notes on the input checks it traces
         inside = torch.compile(lambda a, b: loss_fn(a, b) * 3.0)
         user = _forward_backward(inside, z, y)
-    assert _bce_compiled.STATS["forward"] == before["forward"] + 3
+    assert _bce_compiled.STATS["forward"] == before["forward"] + 1
+    assert _bce_compiled.STATS["backward"] == before["backward"] + 1
     torch.testing.assert_close(user[1], eager_scaled[1], rtol=0, atol=0)
 
 

@@ -133,11 +133,13 @@ def fused_kernel(
         + xp.abs(v) * (9 * UNIT)
         + 2.0**-1000
     )
-    # Compared as bits: inductor otherwise compares 16-bit values at float32 precision
-    # (it drops the rounding of a value it upcasts again), flagging far too many.
-    bits = xp.int32 if out_name == "float32" else xp.int16
-    low = to_dtype(v - bound, out_name, xp).view(bits)
-    near = low != to_dtype(v + bound, out_name, xp).view(bits)
+    low, high = to_dtype(v - bound, out_name, xp), to_dtype(v + bound, out_name, xp)
+    if out_name != "float32":
+        # Compared as bits: inductor otherwise compares 16-bit values at float32
+        # precision (it drops the rounding of a value it upcasts again), flagging far
+        # too many; float32 comparisons it keeps (a bit view would cost a scalar loop).
+        low, high = low.view(xp.int16), high.view(xp.int16)
+    near = low != high
     grad = xp.where(near, math.nan, to_dtype(v, out_name, xp))
     return total, declined.any(), near.sum(), grad
 
