@@ -10,7 +10,7 @@ to the framework's own loss measured in the same process:
   ``F.binary_cross_entropy_with_logits``;
 * torch.compile: ``stable`` with its kernels compiled (``set_torch_compile(True)``)
   against the same eager baseline and against ``torch.compile`` of the baseline, and
-  the loss inside a user's ``torch.compile``\ d function (forward + backward); the first
+  the loss inside a function the user compiles (forward + backward); the first
   call of each (compilation) is reported separately;
 * NumPy: ``stable`` against the plain float32 NumPy formulation (PyTorch's
   ``max(z, 0) - z y + log1p(exp(-|z|))`` and ``(sigmoid(z) - y) / n``);
