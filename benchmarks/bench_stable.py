@@ -9,8 +9,9 @@ to the framework's own loss measured in the same process:
   switched off (``stable.set_torch_compile(False)``) against
   ``F.binary_cross_entropy_with_logits``;
 * torch.compile: ``stable`` with its kernels compiled (``set_torch_compile(True)``)
-  against the same eager baseline and against ``torch.compile`` of the baseline; the
-  first call of each (compilation) is reported separately;
+  against the same eager baseline and against ``torch.compile`` of the baseline, and
+  the loss inside a function the user compiles (forward + backward); the first
+  call of each (compilation) is reported separately;
 * NumPy: ``stable`` against the plain float32 NumPy formulation (PyTorch's
   ``max(z, 0) - z y + log1p(exp(-|z|))`` and ``(sigmoid(z) - y) / n``);
 * softmax cross-entropy on ``--rows`` x ``--classes`` float32 logits (default the issue's
@@ -105,27 +106,47 @@ def bench_bce_torch(z: torch.Tensor, y: torch.Tensor, repeat: int, compile_rows:
         stable.set_torch_compile("auto")
         return lines
 
+    from logitlab.stable import _bce_compiled
+
     compiled_native = torch.compile(native)
     compile_native = first_call(lambda: forward_backward(compiled_native, z, y))
     stable.set_torch_compile(True)
     compile_ours = first_call(lambda: forward_backward(ours, z, y))
-    cn_f, cn_fb, co_f, co_fb = [], [], [], []
+    # What a user gets writing the loss inside their own torch.compile'd function: the
+    # graph breaks at stable's loss, which runs its own compiled kernels.
+    inside = torch.compile(lambda a, b: ours(a, b))
+    compile_inside = first_call(lambda: forward_backward(inside, z, y))
+    before = dict(_bce_compiled.STATS)
+    cn_f, cn_fb, co_f, co_fb, ci_fb = [], [], [], [], []
     for _ in range(repeat):
         cn_f.append(median_time(lambda: compiled_native(z, y), 1))
         cn_fb.append(median_time(lambda: forward_backward(compiled_native, z, y), 1))
         co_f.append(median_time(lambda: ours(z, y), 1))
         co_fb.append(median_time(lambda: forward_backward(ours, z, y), 1))
+        ci_fb.append(median_time(lambda: forward_backward(inside, z, y), 1))
+    counts = {k: _bce_compiled.STATS[k] - before[k] for k in before}
     stable.set_torch_compile("auto")
     cnative = (statistics.median(cn_f), statistics.median(cn_fb))
     cours = (statistics.median(co_f), statistics.median(co_fb))
+    cinside = statistics.median(ci_fb)
     lines.append(row("`torch.compile(F.binary_cross_entropy_with_logits)`", cnative, base))
     lines.append(row("`stable` compiled kernels (`set_torch_compile(True)`)", cours, base))
+    lines.append(
+        f"| `torch.compile(lambda z, y: stable.binary_cross_entropy_with_logits(z, y))` | "
+        f"| {ms(cinside)} ({cinside / base[1]:.2f}x) |"
+    )
     lines.append("")
+    per_call = max(counts["forward"], 1)
     lines.append(
         f"stable compiled against torch.compile of the baseline: forward "
-        f"{cours[0] / cnative[0]:.2f}x, forward + backward {cours[1] / cnative[1]:.2f}x.  "
+        f"{cours[0] / cnative[0]:.2f}x, forward + backward {cours[1] / cnative[1]:.2f}x "
+        f"(inside the user's torch.compile: {cinside / cnative[1]:.2f}x).  "
         f"First call (compilation): torch.compile(F...) {compile_native:.1f} s, "
-        f"stable's kernels {compile_ours:.1f} s."
+        f"stable's kernels {compile_ours:.1f} s, the user's function around stable "
+        f"{compile_inside:.1f} s.  Compiled fast path: {counts['forward']} forward calls, "
+        f"gradients reused by {counts['reused']} backward calls, "
+        f"{counts['exact_grads'] / per_call:.1f} gradient elements per call recomputed "
+        f"exactly (near a rounding boundary)."
     )
     return lines
 

@@ -7,6 +7,10 @@ seconds (once per kernel and process, cached on disk by inductor), so the defaul
 small inputs (tests, notebooks) run eagerly.  Any failure to compile falls back to the
 eager kernel, once, with a warning.  The environment variable
 ``LOGITLAB_STABLE_COMPILE`` (``0``, ``1`` or ``auto``) sets the initial mode.
+
+The common BCE case (no weights, mean or sum, narrow logits and targets of one dtype) has
+its own fused kernel, :mod:`._bce_compiled`, run through :func:`run_kernel` like the
+others.
 """
 
 from __future__ import annotations

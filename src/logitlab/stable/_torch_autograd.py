@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from logitlab.stable import _exact, _kernels
+from logitlab.stable import _bce_compiled, _exact, _kernels
 from logitlab.stable._backend import to_dtype
 from logitlab.stable._compile import _wants_compile, run_kernel
 from logitlab.stable._primitives import ELEMENTWISE_ULPS
@@ -107,6 +107,10 @@ def _bce_backward_kernel(
     v = g * d
     bound = grad_bound(xp, v, g, scale)
     low, high = to_dtype(v - bound, out_name, xp), to_dtype(v + bound, out_name, xp)
+    if out_name in ("float16", "bfloat16"):
+        # as bits: compiled, inductor compares 16-bit values at float32 precision (it
+        # drops a rounding it would undo), which flags far more elements than needed
+        low, high = low.view(xp.int16), high.view(xp.int16)
     return to_dtype(v, out_name, xp), low != high, care.any()
 
 
@@ -220,6 +224,21 @@ def _fast_forward(
     return round_once(v, name, torch, bound, exact_sum, []), d
 
 
+def _reduced(total: torch.Tensor, z: torch.Tensor, y: torch.Tensor, reduction: str) -> Any:
+    """The float64 loss sum of the compiled fast path, as ``reduction`` asks, rounded.
+
+    Each element is within 8 u of exact (:func:`._bce_compiled.fused_kernel`) and all are
+    non-negative, so the sum in any order is within ``(n + 8) u`` of exact, the mean one
+    rounding more; small batches are decided exactly at a near-tie, as elsewhere."""
+    n, name = z.numel(), _name(z)
+    out = total / n if reduction == "mean" else total
+    if n > EXACT_REDUCTION_MAX:
+        return to_dtype(out, name, torch)
+    bound = relative_bound(torch, out, n + 10.0)
+    exact_sum = lambda: _exact_reduced(z, y, reduction)  # noqa: E731
+    return round_once(out, name, torch, bound, exact_sum, [])
+
+
 class BCEWithLogits(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -231,9 +250,19 @@ class BCEWithLogits(torch.autograd.Function):
         reduction: str,
     ) -> torch.Tensor:
         ctx.reduction = reduction
+        ctx.compiled_grad = None
         n = z.numel()
         name = _name(z)
         reduce = reduction != "none"
+        if _wants_compile(n) and _bce_compiled.eligible(z, y, w, p, reduction):
+            compiled = _bce_compiled.forward(z, y, reduction, bool(ctx.needs_input_grad[0]))
+            if compiled is not None:
+                # The gradient for an incoming 1 is formed in the same pass.
+                ctx.save_for_backward(z, y, w, p, None)
+                ctx.compiled = True
+                ctx.compiled_grad = compiled[1]
+                return _reduced(compiled[0], z, y, reduction)
+        ctx.compiled = False
         if _fast_eligible(z, y, w, p):
             # sigma(z) - y is formed in the same chunks as the loss: the backward only
             # scales it.
@@ -277,7 +306,14 @@ class BCEWithLogits(torch.autograd.Function):
         ctx.divisor = z.numel() if reduction == "mean" else 1
         grads: list[Any] = [None, None, None, None, None]
         if ctx.needs_input_grad[0]:
-            if d is not None:
+            reuse, ctx.compiled_grad = ctx.compiled_grad, None
+            if ctx.compiled and grad_out.numel() == 1 and math.isfinite(float(grad_out)):
+                if reuse is not None and float(grad_out) == 1.0:
+                    _bce_compiled.STATS["reused"] += 1
+                    grad = reuse
+                else:
+                    grad = _bce_compiled.backward(z, y, grad_out, ctx.divisor)
+            elif d is not None:
                 grad = _fast_backward(z, y, d, g, grad_out, ctx.divisor, name)
             else:
                 grad = _careful_backward(z, y, w, p, g, grad_out, ctx.divisor, name)
@@ -406,6 +442,7 @@ def _other_grads(
     return out
 
 
+@torch.compiler.disable
 def bce_with_logits(
     z: torch.Tensor,
     y: torch.Tensor,
@@ -413,7 +450,11 @@ def bce_with_logits(
     p: torch.Tensor | None,
     reduction: str,
 ) -> torch.Tensor:
-    """BCE with logits through :class:`BCEWithLogits` (inputs already checked)."""
+    """BCE with logits through :class:`BCEWithLogits` (inputs already checked).
+
+    Inside a user's ``torch.compile`` the loss is run as it is, not traced: its rounding
+    checks and exact fix-ups need concrete values, and its own kernels are compiled
+    (:mod:`._compile`), so the user's graph breaks here and resumes after it."""
     return BCEWithLogits.apply(z, y, w, p, reduction)
 
 
