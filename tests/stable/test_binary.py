@@ -379,3 +379,23 @@ def test_bad_input_names_the_argument(kwargs: dict, argument: str) -> None:
     with pytest.raises(InputError) as info:
         stable.binary_cross_entropy_with_logits(**args)
     assert info.value.argument == argument
+
+
+@pytest.mark.parametrize(("z", "y"), [(-111.125, 0.9355), (-119.8125, 0.6592)])
+def test_eager_gradient_near_tie_decided_below_two_to_the_minus_160(z: float, y: float) -> None:
+    # 2.5 (sigma(z) - y) / 4096 in float16 lies 2**-170 or so from a midpoint, on the
+    # side sigma(z) (about e**-111) decides: exact.bce_grad used to restart at 160 bits
+    # whatever precision round_decided had raised, and reset it, so the tie went wrong.
+    import mpmath
+
+    zt = torch.full((4096,), z, dtype=torch.float16, requires_grad=True)
+    yt = torch.full((4096,), y, dtype=torch.float16)
+    (stable.binary_cross_entropy_with_logits(zt, yt) * 2.5).backward()
+    assert zt.grad is not None
+    mp = mpmath.mp.clone()
+    mp.prec = 400
+    exact_grad = mp.mpf(2.5) * (1 / (1 + mp.exp(-mp.mpf(z))) - mp.mpf(float(yt[0]))) / 4096
+    near = np.float16(float(exact_grad))
+    neighbours = [np.nextafter(near, np.float16(-1)), near, np.nextafter(near, np.float16(1))]
+    best = min(neighbours, key=lambda v: abs(mp.mpf(float(v)) - exact_grad))
+    assert (zt.grad == float(best)).all(), (float(zt.grad[0]), float(best))

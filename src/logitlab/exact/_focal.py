@@ -107,7 +107,11 @@ def focal_grad(z: float, y: float, alpha: float | None = 0.25, gamma: float = 2.
         one_minus_2y = ctx.fsub(1, ctx.fmul(2, y, exact=True), exact=True)
         bracket = one_minus_2y * (g * ctx.ln2 + 1) / 4
         return _times(_alpha_t(ctx, y_, alpha), ctx.power(ctx.mpf(0.5), g - 1) * bracket)
-    prec = WORKING_PRECISION
+    # At the caller's precision if it raised it (round_decided does, to decide a
+    # near-tie), with as many more good bits; restored afterwards.
+    saved = ctx.prec
+    prec = max(WORKING_PRECISION, saved)
+    good = _GOOD_BITS + (prec - WORKING_PRECISION)
     try:
         while True:
             ctx.prec = prec
@@ -125,9 +129,9 @@ def focal_grad(z: float, y: float, alpha: float | None = 0.25, gamma: float = 2.
                 break
             if diff != 0:
                 lost = int(ctx.log(scale / abs(diff), 2)) + 1
-                if prec - lost >= _GOOD_BITS:
+                if prec - lost >= good:
                     break
-                prec = max(2 * prec, lost + _GOOD_BITS + 32)
+                prec = max(2 * prec, lost + good + 32)
             else:
                 prec *= 2
             if prec > _MAX_PRECISION:
@@ -136,7 +140,7 @@ def focal_grad(z: float, y: float, alpha: float | None = 0.25, gamma: float = 2.
                 )
         result = _alpha_t(ctx, y_, alpha) * ctx.power(q, g - 1) * diff
     finally:
-        ctx.prec = WORKING_PRECISION
+        ctx.prec = saved
     return +result
 
 

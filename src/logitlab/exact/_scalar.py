@@ -111,7 +111,11 @@ def bce_grad(z: float, y: float, weight: float = 1.0, pos_weight: float = 1.0) -
         ctx = mp_context()
         return ctx.mpf(f.numerator) / f.denominator
     ctx = mp_context()
-    prec = WORKING_PRECISION
+    # At the caller's precision if it raised it (round_decided does, to decide a
+    # near-tie), with as many more good bits; restored afterwards.
+    saved = ctx.prec
+    prec = max(WORKING_PRECISION, saved)
+    good = _GRAD_GOOD_BITS + (prec - WORKING_PRECISION)
     try:
         while True:
             ctx.prec = prec
@@ -124,9 +128,9 @@ def bce_grad(z: float, y: float, weight: float = 1.0, pos_weight: float = 1.0) -
                 break
             if diff != 0:
                 lost = int(ctx.log(scale / abs(diff), 2)) + 1
-                if prec - lost >= _GRAD_GOOD_BITS:
+                if prec - lost >= good:
                     break
-                prec = max(2 * prec, lost + _GRAD_GOOD_BITS + 32)
+                prec = max(2 * prec, lost + good + 32)
             else:
                 prec *= 2
             if prec > _MAX_PRECISION:
@@ -135,5 +139,5 @@ def bce_grad(z: float, y: float, weight: float = 1.0, pos_weight: float = 1.0) -
                 )
         result = _times(ctx.mpf(weight), diff)
     finally:
-        ctx.prec = WORKING_PRECISION
+        ctx.prec = saved
     return +result  # rounds to the working precision

@@ -101,6 +101,11 @@ def _exact_rounded(
         # (and a margin) more than the working precision, for |z| up to TAIL_LIMIT.
         largest = max((abs(f) for f in floats if math.isfinite(f)), default=0.0)
         cap = WORKING_PRECISION + 64 + int(min(largest, TAIL_LIMIT) / math.log(2)) + 1
+        # A tiny argument's Taylor tail lies about x**2 below the value (sigma(z) - 1/2 =
+        # z/4 - z**3/48: the bfloat16 gradient at z = -4.68e-38, y = 1/2 is a midpoint
+        # decided 2**-251 relative away), so twice its binary exponent more bits.
+        tiny = min((abs(f) for f in floats if f != 0 and math.isfinite(f)), default=1.0)
+        cap += 2 * max(0, -math.frexp(tiny)[1])
         out[i] = round_decided(
             functools.partial(exact, *floats), name, start_bits=WORKING_PRECISION, max_bits=cap
         )

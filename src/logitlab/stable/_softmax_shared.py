@@ -227,7 +227,11 @@ def _cap(row: _ExactRow) -> int:
     from logitlab.stable._rounding import TAIL_LIMIT
 
     spread = min(row.spread, TAIL_LIMIT)
-    return WORKING_PRECISION + 64 + int(spread / math.log(2)) + 1
+    # a tiny difference's Taylor tail lies about d**2 below the value (see _rounding)
+    gaps = [abs(x - row.m) for x in row.values if math.isfinite(x) and x != row.m]
+    tiny = min(gaps, default=1.0)
+    small = 2 * max(0, -math.frexp(tiny)[1]) if tiny > 0 else 0
+    return WORKING_PRECISION + 64 + int(spread / math.log(2)) + 1 + small
 
 
 def exact_loss(saved: Saved, row: int) -> float:
