@@ -21,12 +21,16 @@ correct (Boldo and Melquiond, 2008).
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from logitlab.core.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "FLOAT_NAMES",
@@ -73,6 +77,24 @@ def from_extended(x: Any, like: Any) -> Any:
 
         return torch.from_numpy(out).to(like.device)
     return out
+
+
+def torch_outside_dynamo(fn: F) -> F:
+    """``fn``, run outside ``torch.compile``'s tracing when its first argument is a torch
+    tensor: inside a user's compiled function dynamo then breaks its graph at the call,
+    once, instead of tracing the argument checks (array-API dispatch, whose caches it
+    warns about) up to the already compiled or eager kernels.  Imports no torch: the
+    wrapper only looks for it in ``sys.modules``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if args and is_torch(args[0]):
+            from logitlab.stable._torch_autograd import outside_dynamo
+
+            return outside_dynamo(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def is_torch(x: Any) -> bool:

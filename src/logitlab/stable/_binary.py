@@ -9,7 +9,15 @@ import numpy as np
 
 from logitlab.core.errors import InputError
 from logitlab.stable import _exact, _kernels
-from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, to_dtype, widen
+from logitlab.stable._backend import (
+    as_array,
+    dtype_name,
+    is_torch,
+    namespace,
+    to_dtype,
+    torch_outside_dynamo,
+    widen,
+)
 from logitlab.stable._rounding import UNIT, fix_flagged, relative_bound, round_once
 
 #: Reductions of at most this many elements are decided exactly at a near-tie.
@@ -59,6 +67,7 @@ def _check(
     return xp, z, y, w, p, dtype
 
 
+@torch_outside_dynamo
 def binary_cross_entropy_with_logits(
     z: Any,
     y: Any,
@@ -261,6 +270,7 @@ def _numel(x: Any) -> int:
     return n
 
 
+@torch_outside_dynamo
 def binary_cross_entropy_with_logits_grad(
     z: Any,
     y: Any,

@@ -17,6 +17,7 @@ from logitlab.stable._backend import (
     is_torch,
     namespace,
     to_dtype,
+    torch_outside_dynamo,
     widen,
 )
 from logitlab.stable._rounding import UNIT, relative_bound, round_once
@@ -128,6 +129,7 @@ def _exact_args(alpha: float | None, gamma: float) -> tuple[float, float]:
     return (math.nan if alpha is None else alpha), gamma
 
 
+@torch_outside_dynamo
 def binary_focal_loss_with_logits(
     logits: Any,
     targets: Any,
@@ -267,6 +269,7 @@ def focal_backward(
     return round_once(v, dtype, xp, bound, exact, [g, z64, y64])
 
 
+@torch_outside_dynamo
 def binary_focal_loss_with_logits_grad(
     logits: Any,
     targets: Any,

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from logitlab.stable import _exact, _kernels
-from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, widen
+from logitlab.stable._backend import (
+    as_array,
+    dtype_name,
+    is_torch,
+    namespace,
+    torch_outside_dynamo,
+    widen,
+)
 from logitlab.stable._rounding import relative_bound, round_once
 
 #: Float64 ULPs within which every elementwise kernel and derivative is (each docstring in
@@ -47,6 +54,7 @@ def apply_elementwise(name: str, kernel: Callable[..., Any], z: Any, argument: s
     return round_once(out, dtype, xp, bound, _exact.ELEMENTWISE[name][0], [wide])
 
 
+@torch_outside_dynamo
 def sigmoid(z: Any) -> Any:
     """The logistic function ``sigma(z) = 1 / (1 + exp(-z))``, accurate over all z.
 
@@ -73,6 +81,7 @@ def sigmoid(z: Any) -> Any:
     return apply_elementwise("sigmoid", _kernels.sigmoid, z, "z")
 
 
+@torch_outside_dynamo
 def log_sigmoid(z: Any) -> Any:
     """``log sigma(z) = -softplus(-z) = min(z, 0) - log1p(exp(-|z|))``.
 
@@ -94,6 +103,7 @@ def log_sigmoid(z: Any) -> Any:
     return apply_elementwise("log_sigmoid", _kernels.log_sigmoid, z, "z")
 
 
+@torch_outside_dynamo
 def softplus(z: Any) -> Any:
     """``softplus(z) = log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|))``.
 
@@ -116,6 +126,7 @@ def softplus(z: Any) -> Any:
     return apply_elementwise("softplus", _kernels.softplus, z, "z")
 
 
+@torch_outside_dynamo
 def logit(p: Any) -> Any:
     """The inverse of sigmoid, ``logit(p) = log(p / (1 - p))``, for p in [0, 1].
 
@@ -140,6 +151,7 @@ def logit(p: Any) -> Any:
     return apply_elementwise("logit", _kernels.logit, p, "p")
 
 
+@torch_outside_dynamo
 def log1mexp(a: Any) -> Any:
     """``log1mexp(a) = log(1 - exp(-a))`` for ``a >= 0``.
 

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from logitlab.core.errors import InputError
-from logitlab.stable._backend import as_array, dtype_name, is_torch, namespace, to_dtype, widen
+from logitlab.stable._backend import (
+    as_array,
+    dtype_name,
+    is_torch,
+    namespace,
+    to_dtype,
+    torch_outside_dynamo,
+    widen,
+)
 
 __all__ = [
     "log_softmax",
@@ -103,6 +111,7 @@ def _run_axis(kernel: Any, xp: Any, z: Array, dtype: str, axis: int, squeeze: bo
     return to_dtype(out, dtype, xp)
 
 
+@torch_outside_dynamo
 def logsumexp(z: Any, axis: int = -1, keepdims: bool = False) -> Any:
     """``log(sum(exp(z), axis))`` without overflow or lost digits.
 
@@ -137,6 +146,7 @@ def logsumexp(z: Any, axis: int = -1, keepdims: bool = False) -> Any:
     return xp.expand_dims(out, axis=ax) if keepdims else out
 
 
+@torch_outside_dynamo
 def log_softmax(z: Any, axis: int = -1) -> Any:
     """``z - logsumexp(z, axis)``, computed as ``(z_c - m) - log1p(r)``: no cancellation.
 
@@ -164,6 +174,7 @@ def log_softmax(z: Any, axis: int = -1) -> Any:
     return _run_axis(_log_softmax_kernel, xp, array, dtype, ax, squeeze=False)
 
 
+@torch_outside_dynamo
 def softmax(z: Any, axis: int = -1) -> Any:
     """``exp(z_c - m) / (1 + r)``: the normalised exponentials, accurate in the tails.
 
@@ -348,6 +359,7 @@ def ce_grad_kernel(xp: Any, z64: Any, q: Any) -> tuple[Any, Any]:
     return grad, xp.where(is_max, scale_max, scale_rest)
 
 
+@torch_outside_dynamo
 def softmax_cross_entropy(
     z: Any,
     target: Any,
@@ -447,6 +459,7 @@ def over_denominator(xp: Any, grad: Any, denominator: Any) -> Any:
     return xp.where(empty, 0.0 * grad, grad / xp.where(empty, 1.0, denominator))
 
 
+@torch_outside_dynamo
 def softmax_cross_entropy_grad(
     z: Any,
     target: Any,

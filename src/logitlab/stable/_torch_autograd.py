@@ -443,6 +443,13 @@ def _other_grads(
 
 
 @torch.compiler.disable
+def outside_dynamo(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` run eagerly, never traced by dynamo (see
+    :func:`logitlab.stable._backend.torch_outside_dynamo`)."""
+    return fn(*args, **kwargs)
+
+
+@torch.compiler.disable
 def bce_with_logits(
     z: torch.Tensor,
     y: torch.Tensor,
