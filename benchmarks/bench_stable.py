@@ -53,6 +53,16 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times)
 
 
+def interleaved(repeat: int, *fns: Callable[[], Any]) -> list[float]:
+    """The median time of each of ``fns``, run in turn ``repeat`` times (each call after a
+    warm-up call), so that the machine's load shifts them all alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for spent, fn in zip(times, fns):
+            spent.append(median_time(fn, 1))
+    return [statistics.median(spent) for spent in times]
+
+
 def forward_backward(loss_fn: Callable[..., torch.Tensor], z: torch.Tensor, y: Any) -> None:
     zg = z.detach().requires_grad_(True)
     loss_fn(zg, y).backward()
@@ -89,17 +99,16 @@ def bench_bce_torch(z: torch.Tensor, y: torch.Tensor, repeat: int, compile_rows:
         "|---|---|---|",
     ]
     stable.set_torch_compile(False)
-    # Interleaved, so that the machine's load shifts both alike.
-    base_f, base_fb, eager_f, eager_fb = [], [], [], []
     forward_backward(native, z, y)
     forward_backward(ours, z, y)
-    for _ in range(repeat):
-        base_f.append(median_time(lambda: native(z, y), 1))
-        base_fb.append(median_time(lambda: forward_backward(native, z, y), 1))
-        eager_f.append(median_time(lambda: ours(z, y), 1))
-        eager_fb.append(median_time(lambda: forward_backward(ours, z, y), 1))
-    base = (statistics.median(base_f), statistics.median(base_fb))
-    eager = (statistics.median(eager_f), statistics.median(eager_fb))
+    base_f, base_fb, eager_f, eager_fb = interleaved(
+        repeat,
+        lambda: native(z, y),
+        lambda: forward_backward(native, z, y),
+        lambda: ours(z, y),
+        lambda: forward_backward(ours, z, y),
+    )
+    base, eager = (base_f, base_fb), (eager_f, eager_fb)
     lines.append(row("`F.binary_cross_entropy_with_logits` (eager)", base, base))
     lines.append(row("`stable` eager (`set_torch_compile(False)`)", eager, base))
     if not compile_rows:
@@ -117,18 +126,17 @@ def bench_bce_torch(z: torch.Tensor, y: torch.Tensor, repeat: int, compile_rows:
     inside = torch.compile(lambda a, b: ours(a, b))
     compile_inside = first_call(lambda: forward_backward(inside, z, y))
     before = dict(_bce_compiled.STATS)
-    cn_f, cn_fb, co_f, co_fb, ci_fb = [], [], [], [], []
-    for _ in range(repeat):
-        cn_f.append(median_time(lambda: compiled_native(z, y), 1))
-        cn_fb.append(median_time(lambda: forward_backward(compiled_native, z, y), 1))
-        co_f.append(median_time(lambda: ours(z, y), 1))
-        co_fb.append(median_time(lambda: forward_backward(ours, z, y), 1))
-        ci_fb.append(median_time(lambda: forward_backward(inside, z, y), 1))
+    cn_f, cn_fb, co_f, co_fb, cinside = interleaved(
+        repeat,
+        lambda: compiled_native(z, y),
+        lambda: forward_backward(compiled_native, z, y),
+        lambda: ours(z, y),
+        lambda: forward_backward(ours, z, y),
+        lambda: forward_backward(inside, z, y),
+    )
     counts = {k: _bce_compiled.STATS[k] - before[k] for k in before}
     stable.set_torch_compile("auto")
-    cnative = (statistics.median(cn_f), statistics.median(cn_fb))
-    cours = (statistics.median(co_f), statistics.median(co_fb))
-    cinside = statistics.median(ci_fb)
+    cnative, cours = (cn_f, cn_fb), (co_f, co_fb)
     lines.append(row("`torch.compile(F.binary_cross_entropy_with_logits)`", cnative, base))
     lines.append(row("`stable` compiled kernels (`set_torch_compile(True)`)", cours, base))
     lines.append(
@@ -154,14 +162,14 @@ def bench_bce_torch(z: torch.Tensor, y: torch.Tensor, repeat: int, compile_rows:
 def bench_bce_numpy(z: np.ndarray, y: np.ndarray, repeat: int) -> list[str]:
     ours_f = stable.binary_cross_entropy_with_logits
     ours_g = stable.binary_cross_entropy_with_logits_grad
-    pf, pg, sf, sg = [], [], [], []
-    for _ in range(repeat):
-        pf.append(median_time(lambda: numpy_plain_forward(z, y), 1))
-        pg.append(median_time(lambda: numpy_plain_grad(z, y), 1))
-        sf.append(median_time(lambda: ours_f(z, y), 1))
-        sg.append(median_time(lambda: ours_g(z, y), 1))
-    base = (statistics.median(pf), statistics.median(pg))
-    ours = (statistics.median(sf), statistics.median(sg))
+    pf, pg, sf, sg = interleaved(
+        repeat,
+        lambda: numpy_plain_forward(z, y),
+        lambda: numpy_plain_grad(z, y),
+        lambda: ours_f(z, y),
+        lambda: ours_g(z, y),
+    )
+    base, ours = (pf, pg), (sf, sg)
     return [
         f"| {z.size:.0e} float32, NumPy | loss (mean) | gradient |",
         "|---|---|---|",
@@ -192,18 +200,18 @@ def bench_softmax(
     t_np = rng.integers(0, classes, rows)
     z, t = torch.from_numpy(z_np), torch.from_numpy(t_np)
     native, ours = F.cross_entropy, stable.softmax_cross_entropy
-    bf, bfb, sf, sfb = [], [], [], []
     forward_backward(native, z, t)
     forward_backward(ours, z, t)
     before = dict(_softmax_fast.STATS)
-    for _ in range(repeat):
-        bf.append(median_time(lambda: native(z, t), 1))
-        bfb.append(median_time(lambda: forward_backward(native, z, t), 1))
-        sf.append(median_time(lambda: ours(z, t), 1))
-        sfb.append(median_time(lambda: forward_backward(ours, z, t), 1))
+    bf, bfb, sf, sfb = interleaved(
+        repeat,
+        lambda: native(z, t),
+        lambda: forward_backward(native, z, t),
+        lambda: ours(z, t),
+        lambda: forward_backward(ours, z, t),
+    )
     counts = {k: _softmax_fast.STATS[k] - before[k] for k in before}
-    base = (statistics.median(bf), statistics.median(bfb))
-    eager = (statistics.median(sf), statistics.median(sfb))
+    base, eager = (bf, bfb), (sf, sfb)
     lines = [
         f"| {rows} x {classes} float32, torch | forward | forward + backward |",
         "|---|---|---|",
@@ -214,11 +222,10 @@ def bench_softmax(
     if compile_rows:
         compiled = torch.compile(native)
         compile_time = first_call(lambda: forward_backward(compiled, z, t))
-        cf, cfb = [], []
-        for _ in range(repeat):
-            cf.append(median_time(lambda: compiled(z, t), 1))
-            cfb.append(median_time(lambda: forward_backward(compiled, z, t), 1))
-        cnative = (statistics.median(cf), statistics.median(cfb))
+        cf, cfb = interleaved(
+            repeat, lambda: compiled(z, t), lambda: forward_backward(compiled, z, t)
+        )
+        cnative = (cf, cfb)
         lines.append(row("`torch.compile(F.cross_entropy)`", cnative, base))
         tail.append(
             f"First call (compilation) of torch.compile(F.cross_entropy): {compile_time:.1f} s."
@@ -240,14 +247,14 @@ def bench_softmax_numpy(
     z = rng.normal(0.0, 4.0, (rows, classes)).astype(np.float32)
     t = rng.integers(0, classes, rows)
     ours_f, ours_g = stable.softmax_cross_entropy, stable.softmax_cross_entropy_grad
-    pf, pg, sf, sg = [], [], [], []
-    for _ in range(repeat):
-        pf.append(median_time(lambda: numpy_plain_softmax_forward(z, t), 1))
-        pg.append(median_time(lambda: numpy_plain_softmax_grad(z, t), 1))
-        sf.append(median_time(lambda: ours_f(z, t), 1))
-        sg.append(median_time(lambda: ours_g(z, t), 1))
-    base = (statistics.median(pf), statistics.median(pg))
-    ours = (statistics.median(sf), statistics.median(sg))
+    pf, pg, sf, sg = interleaved(
+        repeat,
+        lambda: numpy_plain_softmax_forward(z, t),
+        lambda: numpy_plain_softmax_grad(z, t),
+        lambda: ours_f(z, t),
+        lambda: ours_g(z, t),
+    )
+    base, ours = (pf, pg), (sf, sg)
     return [
         f"| {rows} x {classes} float32, NumPy | loss (mean) | gradient |",
         "|---|---|---|",
