@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from logitlab.stable._backend import extended as _extended
+
 __all__ = ["STATS", "Saved", "exact_loss", "exact_reduced", "fix_grads", "levels", "pairwise_"]
 
 #: log2(e) rounded to float64.
@@ -360,12 +362,6 @@ class _CloserRow:
             return None
         low = round_to_format(value - bound, name)
         return low if low == round_to_format(value + bound, name) else None
-
-
-def _extended() -> Any:
-    from logitlab.stable._backend import extended
-
-    return extended()
 
 
 def _extended_of(x: Any, ld: Any) -> Any:

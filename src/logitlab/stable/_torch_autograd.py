@@ -445,11 +445,12 @@ def _other_grads(
 @torch.compiler.disable
 def outside_dynamo(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` run eagerly, never traced by dynamo (see
-    :func:`logitlab.stable._backend.torch_outside_dynamo`)."""
+    :func:`logitlab.stable._backend.torch_outside_dynamo`): the rounding checks and exact
+    fix-ups need concrete values, and the kernels are compiled on their own
+    (:mod:`._compile`), so a user's graph breaks at the call and resumes after it."""
     return fn(*args, **kwargs)
 
 
-@torch.compiler.disable
 def bce_with_logits(
     z: torch.Tensor,
     y: torch.Tensor,
@@ -457,11 +458,8 @@ def bce_with_logits(
     p: torch.Tensor | None,
     reduction: str,
 ) -> torch.Tensor:
-    """BCE with logits through :class:`BCEWithLogits` (inputs already checked).
-
-    Inside a user's ``torch.compile`` the loss is run as it is, not traced: its rounding
-    checks and exact fix-ups need concrete values, and its own kernels are compiled
-    (:mod:`._compile`), so the user's graph breaks here and resumes after it."""
+    """BCE with logits through :class:`BCEWithLogits` (inputs already checked; called
+    from the public function, which runs outside dynamo: :func:`outside_dynamo`)."""
     return BCEWithLogits.apply(z, y, w, p, reduction)
 
 
