@@ -51,7 +51,7 @@ def extended() -> Any:
     return np.longdouble if np.finfo(np.longdouble).nmant >= 63 else None
 
 
-def as_extended(xp: Any, *arrays: Any) -> list[Any] | None:
+def as_extended(*arrays: Any) -> list[Any] | None:
     """NumPy arrays or CPU torch tensors as x87 extended NumPy arrays (exact), or None
     where there is no such format here, or an array lives elsewhere (JAX, CUDA)."""
     ld = extended()

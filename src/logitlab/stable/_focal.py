@@ -194,7 +194,7 @@ def focal_forward(
     xp: Any, z: Any, y: Any, alpha: float | None, gamma: float, reduction: str, dtype: str
 ) -> Any:
     """The rounded loss for any namespace (the autograd wrappers call this too)."""
-    wide = as_extended(xp, z, y) if dtype == "float64" else None
+    wide = as_extended(z, y) if dtype == "float64" else None
     if wide is not None:
         # float64 in x87 extended precision, rounded once: within 0.5 ULP + (5 gamma + 8)
         # 2**-64 relative (with the 4096-element sums' log2 n more)
@@ -247,7 +247,7 @@ def focal_backward(
     """``g * d loss / d z`` rounded to ``dtype``; ``g`` the incoming gradient (float64)."""
     n = int(np.prod(tuple(int(d) for d in z.shape)))
     divisor = n if reduction == "mean" else 1
-    wide = as_extended(xp, z, y, g) if dtype == "float64" else None
+    wide = as_extended(z, y, g) if dtype == "float64" else None
     if wide is not None:
         d_ld, _ = focal_grad_kernel(np, wide[0], wide[1], alpha, gamma)
         return from_extended(wide[2] * d_ld / divisor, z)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from logitlab.stable._backend import as_extended
 from logitlab.stable._backend import extended as _extended
 
 __all__ = ["STATS", "Saved", "exact_loss", "exact_reduced", "fix_grads", "levels", "pairwise_"]
@@ -403,7 +404,11 @@ class _ExtendedRow:
         if not self.ok:
             return
         self.ld, self.closer = ld, closer
-        z = np.asarray(floats(saved.z[row]), dtype=np.float64).astype(ld)
+        wide = as_extended(saved.z[row])
+        if wide is None:
+            self.ok = False
+            return
+        z = wide[0]
         live = z != -math.inf
         m = z[live].max()
         with np.errstate(all="ignore"):
