@@ -6,11 +6,13 @@ The scalar fast path uses NumPy's float16/float32 conversions; they must round e
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from logitlab.core.formats import get_format
-from logitlab.core.numbers import _scalar_rounding, shortest_repr
+from logitlab.core.numbers import _scalar_rounding, json_numbers, shortest_repr
 
 
 @pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
@@ -45,3 +47,19 @@ def test_scalar_rounding_is_the_formats_rounding_ties_included(name: str) -> Non
 )
 def test_shortest_repr_by_hand(value: float, dtype: str, text: str) -> None:
     assert shortest_repr(value, dtype) == text
+
+
+def test_json_numbers_spells_non_finite_values_and_keeps_the_rest_exact() -> None:
+    # float32's 0.1 is 13421773 / 2**27 exactly: the list holds that value, not 0.1.
+    a = np.array([[0.1, np.nan], [np.inf, -np.inf]], dtype=np.float32)
+    out = json_numbers(a)
+    assert out[1:] == ["NaN", "Infinity", "-Infinity"]
+    assert type(out[0]) is float and out[0] == 13421773 / 2**27
+    assert json_numbers(np.array([-0.0, 5e-324, 65504.0], dtype=np.float64)) == [
+        -0.0,
+        5e-324,
+        65504.0,
+    ]
+    assert json_numbers([]) == []
+    # every element a plain float or a string, as json.dumps writes them without NaN literals
+    assert json.dumps(json_numbers(np.array([1.0, np.nan])), allow_nan=False) == '[1.0, "NaN"]'

@@ -18,7 +18,7 @@ from logitlab.analysis.flags import FLAGS, classify_run
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat
 from logitlab.core.inputs import BCECase
-from logitlab.core.numbers import exact_json, json_number, shortest_repr
+from logitlab.core.numbers import exact_json, json_number, json_numbers, shortest_repr
 from logitlab.core.ulp import relative_error, ulp_error
 from logitlab.formulations import Formulation, all_formulations, get
 from logitlab.formulations.run import run
@@ -179,7 +179,7 @@ class Comparison:
         def nums(a: np.ndarray | None) -> Any:
             if a is None:
                 return None
-            return [json_number(v) for v in np.asarray(a, dtype=np.float64).ravel()]
+            return json_numbers(a)
 
         def reprs(a: np.ndarray | None) -> Any:
             if a is None:

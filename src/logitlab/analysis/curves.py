@@ -29,7 +29,7 @@ from logitlab.analysis.flags import FLAGS, classify_run
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat, get_format
 from logitlab.core.inputs import BCECase
-from logitlab.core.numbers import json_number, shortest_repr
+from logitlab.core.numbers import json_numbers, shortest_repr
 from logitlab.core.ulp import ulp_error_array
 from logitlab.formulations import Formulation
 from logitlab.formulations.run import run
@@ -90,7 +90,7 @@ class Curve:
 
     def to_dict(self) -> dict[str, Any]:
         def nums(a: np.ndarray | None) -> Any:
-            return None if a is None else [json_number(v) for v in a.tolist()]
+            return None if a is None else json_numbers(a)
 
         return {
             "dtype": self.dtype.name,

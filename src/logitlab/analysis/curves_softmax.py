@@ -20,7 +20,7 @@ from logitlab.analysis.compare import Comparison
 from logitlab.analysis.curves import _intervals, sweep_grid
 from logitlab.core.errors import InputError
 from logitlab.core.formats import FloatFormat, get_format
-from logitlab.core.numbers import json_number
+from logitlab.core.numbers import json_number, json_numbers
 
 __all__ = ["MAX_SWEEP_POINTS", "MAX_SWEEP_Z", "focal_curve", "softmax_curve"]
 
@@ -49,7 +49,7 @@ def _curve_dict(
     """The per-point rows of ``c`` (one sample or element per point of ``z``) as JSON."""
 
     def nums(a: np.ndarray | None) -> Any:
-        return None if a is None else [json_number(v) for v in np.asarray(a).tolist()]
+        return None if a is None else json_numbers(a)
 
     def grad_of(a: np.ndarray | None) -> np.ndarray | None:
         if a is None:

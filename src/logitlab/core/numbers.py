@@ -10,7 +10,7 @@ import numpy as np
 
 from logitlab.core.formats import FloatFormat, get_format
 
-__all__ = ["exact_json", "exact_repr", "json_number", "shortest_repr"]
+__all__ = ["exact_json", "exact_repr", "json_number", "json_numbers", "shortest_repr"]
 
 
 def shortest_repr(value: float, dtype: str | FloatFormat) -> str:
@@ -77,6 +77,25 @@ def json_number(value: float) -> float | str:
     if math.isinf(v):
         return "Infinity" if v > 0 else "-Infinity"
     return v
+
+
+def json_numbers(values: Any) -> list[float | str]:
+    """:func:`json_number` of every element of an array-like, flattened, as a list.
+
+    The same values as ``[json_number(v) for v in values]``, at a fraction of the cost for
+    the long curves of the explorer: the finite elements go through NumPy's ``tolist`` (the
+    same Python floats) and only the non-finite ones are spelled one by one.
+
+    >>> json_numbers([1.5, float("nan"), -float("inf")])
+    [1.5, 'NaN', '-Infinity']
+    """
+    a = np.asarray(values, dtype=np.float64).ravel()
+    out: list[float | str] = a.tolist()
+    bad = ~np.isfinite(a)
+    if bad.any():
+        for i in np.flatnonzero(bad).tolist():
+            out[i] = json_number(out[i])
+    return out
 
 
 def exact_json(value: Any, digits: int = 30) -> str:

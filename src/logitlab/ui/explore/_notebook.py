@@ -47,7 +47,7 @@ from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
 from logitlab.core.inputs import REDUCTIONS
-from logitlab.core.numbers import json_number
+from logitlab.core.numbers import json_number, json_numbers
 from logitlab.ui.html import comparison_html
 
 __all__ = [
@@ -160,7 +160,7 @@ def error_plot_data(
         rows.append(
             {
                 "name": r.name,
-                "error": [json_number(v) for v in error.tolist()],
+                "error": json_numbers(error),
                 "flags": {k: [list(iv) for iv in v] for k, v in r.flags.items()},
                 "nonfinite": _nonfinite_runs(curve.z, error),
             }
@@ -215,7 +215,7 @@ def error_plot_data(
         "kind": kind,
         "dtype": curve.dtype.name,
         "target": curve.target,
-        "z": [json_number(v) for v in curve.z.tolist()],
+        "z": json_numbers(curve.z),
         "rows": rows,
         "saturation": saturation(curve.dtype.name).to_dict(),
         "searching": breakpoints is None,

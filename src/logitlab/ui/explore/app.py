@@ -917,7 +917,7 @@ def create_app(
 
     def _curve(body: CurveRequest) -> dict[str, Any]:
         from logitlab.core.formats import get_format
-        from logitlab.core.numbers import json_number
+        from logitlab.core.numbers import json_numbers
 
         fmt = get_format(body.dtype)
         for name in ("target", "weight", "pos_weight", "z_min", "z_max"):
@@ -941,7 +941,7 @@ def create_app(
                 ("grad_relative_error", row.grad, c.exact_grad),
             ):
                 rel = relative_errors(computed, exact)
-                out[key] = None if rel is None else [json_number(v) for v in rel.tolist()]
+                out[key] = None if rel is None else json_numbers(rel)
         result["saturation"] = saturation(fmt.name).to_dict()
         return result
 
