@@ -119,6 +119,53 @@ def test_curve_cache_hit_is_a_fresh_computation(app: Any, client: TestClient) ->
         assert mine["grad_ulp_error"] == theirs["grad_ulp_error"]
 
 
+def test_prefetched_curves_are_the_ones_the_page_then_asks_for() -> None:
+    # A fresh app, so that nothing is kept yet.  The prefetch names the targets the way the
+    # page's y slider does; each curve it computed is then a cache hit for the request the
+    # page sends (same fields, the target a plain JSON number), with the bytes a fresh
+    # computation of that request gives.
+    app = create_app()
+    client = TestClient(app)
+    common = {"dtype": "bfloat16", "weight": 2, "z_min": -30, "z_max": 30, "points": 31}
+    r = client.post("/api/curve/prefetch", json={**common, "targets": [0.5, 0.49, 0.51, 1]})
+    assert r.status_code == 202 and r.json() == {"queued": 4}
+    assert app.state.curve_prefetch.wait(timeout=60)
+    cache = app.state.curve_cache
+    assert len(cache) == 4 and app.state.curve_prefetch.computed == 4
+    hits, misses = cache.hits, cache.misses
+    kept = client.post("/api/curve", json={**common, "target": 0.49})
+    assert (cache.hits - hits, cache.misses - misses) == (1, 0)
+    cache.clear()
+    fresh = client.post("/api/curve", json={**common, "target": 0.49})
+    assert kept.content == fresh.content
+    # the loss at z = 0 for y = 0.49 and weight 2 is 2 ln 2 (the sigmoid is 1/2 exactly)
+    got = kept.json()
+    row = next(r for r in got["rows"] if r["name"] == "torch.logits")
+    assert got["z"][15] == 0.0 and row["value"][15] == pytest.approx(2 * np.log(2), rel=2**-7)
+    # a second prefetch of kept curves queues nothing new
+    assert client.post("/api/curve/prefetch", json={**common, "targets": [0.49]}).json() == {
+        "queued": 0
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"targets": [0.5, 1.5]}, "targets"),
+        ({"targets": []}, "targets"),
+        ({"targets": [0.5], "dtype": "float8"}, "dtype"),
+        ({"targets": [0.5], "points": 1}, "points"),
+        ({"targets": [0.5], "bogus": 1}, "bogus"),
+    ],
+)
+def test_a_bad_prefetch_is_a_422_naming_the_field(
+    client: TestClient, body: dict[str, Any], field: str
+) -> None:
+    r = client.post("/api/curve/prefetch", json=body)
+    assert r.status_code == 422
+    assert field in json.dumps(r.json()["detail"])
+
+
 def test_the_dots_request_gives_the_elements_own_numbers(client: TestClient) -> None:
     # What the page asks for the dots (element 1 alone, unreduced) equals the server's
     # per-element answer inside the whole comparison (mean over three elements).

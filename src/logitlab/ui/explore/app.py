@@ -49,7 +49,7 @@ from logitlab.analysis.explain import explain
 from logitlab.analysis.lesson import LESSON_DTYPES, breakpoints, presets, relative_errors, steps
 from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
-from logitlab.core.formats import DTYPE_NAMES
+from logitlab.core.formats import DTYPE_NAMES, get_format
 from logitlab.core.inputs import REDUCTIONS
 
 __all__ = ["MAX_API_ELEMENTS", "MAX_BODY_BYTES", "create_app"]
@@ -58,6 +58,8 @@ __all__ = ["MAX_API_ELEMENTS", "MAX_BODY_BYTES", "create_app"]
 MAX_API_ELEMENTS = 64
 #: Largest request body accepted, in bytes.
 MAX_BODY_BYTES = 64 * 1024
+#: Targets one curve prefetch may ask for (the y slider has 101 positions).
+MAX_PREFETCH_TARGETS = 256
 
 _T = TypeVar("_T")
 
@@ -148,6 +150,37 @@ class CurveRequest(BaseModel):
     points: Integer = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
     frameworks: list[str] | None = Field(default=None, max_length=32)
     formulations: list[str] | None = Field(default=None, max_length=64)
+
+
+class CurvePrefetchRequest(BaseModel):
+    """The curves of :class:`CurveRequest` for several targets at once, to be computed in the
+    background: the y slider's other positions."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"targets": [0.29, 0.31], "dtype": "float32", "points": 301}]
+        },
+    )
+
+    targets: list[Number] = Field(
+        min_length=1,
+        max_length=MAX_PREFETCH_TARGETS,
+        description="Targets y in [0, 1], the most wanted first.",
+    )
+    dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
+    weight: Scalar = Field(default=None)
+    pos_weight: Scalar = Field(default=None)
+    z_min: Number = Field(default=-300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
+    z_max: Number = Field(default=300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
+    points: Integer = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
+    frameworks: list[str] | None = Field(default=None, max_length=32)
+    formulations: list[str] | None = Field(default=None, max_length=64)
+
+    def requests(self) -> list[CurveRequest]:
+        """One :class:`CurveRequest` per target, in order, as the page would send it."""
+        common = self.model_dump(exclude={"targets"})
+        return [CurveRequest(target=t, **common) for t in self.targets]
 
 
 class BreakpointsRequest(BaseModel):
@@ -328,12 +361,118 @@ class ResponseCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is kept (not counted as a hit or a miss, not made recent)."""
+        with self._lock:
+            return key in self._items
+
     def __len__(self) -> int:
         return len(self._items)
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+class _InFlight:
+    """How many page requests are being answered now (a context manager around each)."""
+
+    def __init__(self) -> None:
+        from threading import Lock
+
+        self._n = 0
+        self._lock = Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._n += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._n -= 1
+
+    def __bool__(self) -> bool:
+        return self._n > 0
+
+
+class CurvePrefetch:
+    """Fills a :class:`ResponseCache` in one background thread: the curves of the y slider's
+    other positions, so that moving it is answered from the cache.
+
+    :meth:`submit` replaces whatever was still waiting (only the newest curve settings are
+    worth computing); the thread takes one request at a time, skips those already kept,
+    and gives way while ``busy()`` says a page request is being answered (at most
+    ``yield_s`` per curve, so a steady stream of requests cannot starve it).  An answer it
+    computes is the bytes the endpoint itself would compute for that request.
+    """
+
+    def __init__(
+        self,
+        compute: Callable[[Any], bytes],
+        key: Callable[[Any], str],
+        cache: ResponseCache,
+        busy: Callable[[], bool],
+        yield_s: float = 0.05,
+    ) -> None:
+        import threading
+
+        self._compute = compute
+        self._key = key
+        self._cache = cache
+        self._busy = busy
+        self._yield_s = yield_s
+        self._pending: list[Any] = []
+        self._running = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.computed = 0
+
+    def submit(self, requests: list[Any]) -> int:
+        """Queue ``requests`` (the most wanted first) in place of any still waiting; returns
+        how many of them are not kept yet."""
+        import threading
+
+        todo = [r for r in requests if self._key(r) not in self._cache]
+        with self._cond:
+            self._pending = todo
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="logitlab-explore-curve-prefetch", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+        return len(todo)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is waiting or running; False if ``timeout`` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._running, timeout)
+
+    def _run(self) -> None:
+        import logging
+        import time
+
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pending))
+                request = self._pending.pop(0)
+                self._running = True
+            try:
+                key = self._key(request)
+                if key not in self._cache:
+                    deadline = time.monotonic() + self._yield_s
+                    while self._busy() and time.monotonic() < deadline:
+                        time.sleep(0.002)
+                    self._cache.put(key, self._compute(request))
+                    self.computed += 1
+            except InputError:
+                pass  # the page is told when it asks for this curve itself
+            except Exception:  # a background thread: log, never die
+                logging.getLogger(__name__).exception("curve prefetch failed")
+            finally:
+                with self._cond:
+                    self._running = False
+                    self._cond.notify_all()
 
 
 def _encode(result: Any, fastapi: bool = True) -> bytes:
@@ -632,6 +771,7 @@ def create_app(
 
     compare_cache = ResponseCache(COMPARE_CACHE_SIZE)
     app.state.compare_cache = compare_cache
+    in_flight = _InFlight()
 
     @app.post("/api/compare", summary="Every BCE formulation on one input, against exact")
     def compare_endpoint(body: CompareRequest) -> Response:
@@ -643,7 +783,8 @@ def create_app(
         key = body.model_dump_json()
         hit = compare_cache.get(key)
         if hit is None:
-            hit = _encode(_compare(body))
+            with in_flight:
+                hit = _encode(_compare(body))
             compare_cache.put(key, hit)
         return _json(hit)
 
@@ -911,9 +1052,35 @@ def create_app(
         key = body.model_dump_json()
         hit = curve_cache.get(key)
         if hit is None:
-            hit = _encode(_curve(body), fastapi=False)
+            with in_flight:
+                hit = _curve_bytes(body)
             curve_cache.put(key, hit)
         return _json(hit)
+
+    def _curve_bytes(body: CurveRequest) -> bytes:
+        return _encode(_curve(body), fastapi=False)
+
+    prefetch = CurvePrefetch(
+        _curve_bytes, lambda r: r.model_dump_json(), curve_cache, lambda: bool(in_flight)
+    )
+    app.state.curve_prefetch = prefetch
+
+    @app.post(
+        "/api/curve/prefetch",
+        status_code=202,
+        summary="Compute the curves for other targets in the background",
+    )
+    def curve_prefetch_endpoint(body: CurvePrefetchRequest) -> dict[str, int]:
+        """The curves ``/api/curve`` answers for each of ``targets`` (the other fields as
+        there), computed one at a time in a background thread and kept in its cache, so
+        that asking for them later is answered at once.  Replaces a prefetch still under
+        way; answers at once with ``queued``, how many were not kept yet."""
+        requests = body.requests()
+        for r in requests:
+            get_format(r.dtype)  # an unknown dtype is a 422 now, not a silent skip later
+            if not 0.0 <= r.target <= 1.0 or not math.isfinite(r.target):
+                raise InputError("targets", f"{r.target!r} is not in [0, 1]")
+        return {"queued": prefetch.submit(requests)}
 
     def _curve(body: CurveRequest) -> dict[str, Any]:
         from logitlab.core.formats import get_format

@@ -401,7 +401,7 @@ window.__lossMode = (function () {
       if (ok) {
         keepCurve(key, data);
         crv.data = data;
-        if (crv.wantedKey === key) await drawCurves();
+        if (crv.wantedKey === key) { await drawCurves(); schedulePrefetch(); }
         crv.shownKey = key;
       } else { crv.shownKey = key; $("curve-note").textContent = "curves: " + errorText(data); }
     } catch (err) {
@@ -413,6 +413,32 @@ window.__lossMode = (function () {
       crv.inFlight = false;
       if (crv.wantedKey !== key) sendCurve(); else checkIdle();
     }
+  }
+
+  // The y slider's other positions: once the curves have rested, the server computes theirs
+  // in the background (nearest first), so that moving y is answered from its cache.
+  const pre = { timer: null, key: null };
+  function schedulePrefetch() {
+    clearTimeout(pre.timer);
+    pre.timer = setTimeout(async () => {
+      const { target, ...rest } = curveBody();
+      const key = toJSON(rest);
+      const slider = document.querySelector(`.element[data-i='${state.sel}'] .y-range`);
+      if (key === pre.key || !slider) return;
+      const lo = Number(slider.min), hi = Number(slider.max), step = Number(slider.step);
+      const targets = [];
+      // the slider's own values: min + k step, as the decimal it shows
+      for (let k = 0; k <= Math.round((hi - lo) / step); k++) targets.push(Number((lo + k * step).toPrecision(12)));
+      targets.sort((a, b) => Math.abs(a - target) - Math.abs(b - target));
+      const wanted = targets.filter((t) => t !== target && !crv.kept.has(toJSON({ ...curveBody(), target: t })));
+      if (!wanted.length) return;
+      try {
+        const r = await fetch("/api/curve/prefetch", {
+          method: "POST", headers: { "content-type": "application/json" }, body: toJSON({ ...rest, targets: wanted }),
+        });
+        if (r.ok) pre.key = key;
+      } catch (err) { /* only a cache left cold */ }
+    }, 250);
   }
 
   // Breakpoints: the core's exact search takes a second or more, so it is asked for after
