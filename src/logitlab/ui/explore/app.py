@@ -11,6 +11,8 @@ Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
   logits, ``"-inf"`` masking a class) or ``focal``, with the explanation.
 * ``POST /api/curve_loss`` softmax-ce: the loss as one logit of the row sweeps; focal: against z.
 * ``POST /api/curve`` loss and gradient of one element against z, every formulation.
+* ``POST /api/curve/prefetch`` the same curves for a list of targets, computed in the
+  background into the curve cache (202 at once): the y slider's other positions.
 * ``GET /api/info`` dtypes, reductions, formulations, limits.
 * ``GET /api/saturation/{dtype}`` where ``torch.sigmoid`` rounds to exactly 0 and 1.
 * ``GET /api/lesson`` the guided lesson's steps and presets (:mod:`logitlab.analysis.lesson`).
@@ -25,6 +27,8 @@ Speed: compare, curve, curve_loss and breakpoints answers are kept, encoded, in
 least-recently-used caches (:class:`ResponseCache`), so a control set back to a value it
 had answers with the bytes it got before, without a second computation.  The breakpoint
 search runs in a lower-priority worker process and is dropped if its client leaves first.
+Once the curves have rested, the page asks for its y slider's other positions
+(:class:`CurvePrefetch`), so that moving y is answered from the cache.
 """
 
 from __future__ import annotations
