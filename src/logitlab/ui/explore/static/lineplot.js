@@ -50,7 +50,11 @@
         let m = (v / Math.pow(10, ex)).toFixed(digits);
         if (m.includes(".")) m = m.replace(/0+$/, "").replace(/\.$/, "");
         text.push(withMinus((m === "1" ? "" : m === "-1" ? "-" : m + "×") + "10" + sup(ex)));
-      } else text.push(withMinus(v.toFixed(Math.max(0, -e))));
+      } else {
+        let t = v.toFixed(Math.max(0, -e));
+        if (t.includes(".")) t = t.replace(/0+$/, "").replace(/\.$/, "");
+        text.push(withMinus(t));
+      }
     }
     return { vals, text };
   }
@@ -114,9 +118,9 @@
     const [r0, r1] = range;
     const lin = type === "log" ? (v) => (v > 0 ? Math.log10(v) : NaN) : (v) => v;
     const unlin = type === "log" ? (l) => Math.pow(10, l) : (l) => l;
-    const scale = length / (r1 - r0);
-    const l2p = flip ? (l) => (r1 - l) * scale : (l) => (l - r0) * scale;
-    const p2l = flip ? (p) => r1 - p / scale : (p) => r0 + p / scale;
+    const span = r1 - r0;
+    const l2p = flip ? (l) => ((r1 - l) / span) * length : (l) => ((l - r0) / span) * length;
+    const p2l = flip ? (p) => r1 - (p / length) * span : (p) => r0 + (p / length) * span;
     return { type, range: [r0, r1], _offset: offset, _length: length,
       c2p: (v) => l2p(lin(v)), p2c: (p) => unlin(p2l(p)), l2p, tickvals: [], ticktext: [] };
   }
@@ -229,15 +233,20 @@
     const ya = makeAxis(ylog ? "log" : "linear", yrange, top, plotH, true);
     const y2 = makeAxis("linear", [0, 1], top, plotH, true);
     ya.tickvals = yt.vals; ya.ticktext = yt.text;
-    // x ticks: about one per 60 px, wider apart until their labels do not overlap
+    // x ticks: about one per 60 px, wider apart until their labels (centred under the tick,
+    // moved inwards at the canvas's edges) keep 8 px apart
+    const labelBoxes = (t) => t.vals.map((v, k) => {
+      const w = ctx.measureText(t.text[k]).width;
+      const x = Math.min(W - w / 2 - 1, Math.max(w / 2 + 1, l + xa.c2p(v)));
+      return [x - w / 2, x + w / 2];
+    });
     let xstep = niceStep((xrange[1] - xrange[0]) / Math.max(1, plotW / 60));
-    let xt = linearTicks(xrange[0], xrange[1], xstep);
-    for (let k = 0; k < 20; k++) {
-      const widest = Math.max(0, ...xt.text.map((s) => ctx.measureText(s).width));
-      if (xt.vals.length <= 2 || xstep * plotW / (xrange[1] - xrange[0]) >= widest + 10) break;
-      xstep = nextStep(xstep); xt = linearTicks(xrange[0], xrange[1], xstep);
+    let xt = linearTicks(xrange[0], xrange[1], xstep), boxes = labelBoxes(xt);
+    for (let k = 0; k < 20 && xt.vals.length > 2; k++) {
+      if (boxes.every((bx, i) => i === 0 || boxes[i - 1][1] + 8 <= bx[0])) break;
+      xstep = nextStep(xstep); xt = linearTicks(xrange[0], xrange[1], xstep); boxes = labelBoxes(xt);
     }
-    xa.tickvals = xt.vals; xa.ticktext = xt.text;
+    xa.tickvals = xt.vals; xa.ticktext = xt.text; xa._labelboxes = boxes;
     gd._fullLayout = { width: W, height: H, margin: { l, r, t: top, b }, xaxis: xa, yaxis: ya, yaxis2: y2 };
 
     const X = (v) => l + xa.c2p(v);
@@ -276,10 +285,7 @@
     ctx.stroke();
     ctx.fillStyle = TEXT_COLOR;
     ctx.font = font(tickSize);
-    xt.vals.forEach((v, k) => {
-      const x = X(v), w = ctx.measureText(xt.text[k]).width;
-      text(ctx, xt.text[k], Math.min(W - w / 2 - 1, Math.max(w / 2 + 1, x)), top + plotH + 5, "center", "top");
-    });
+    xt.vals.forEach((v, k) => text(ctx, xt.text[k], (boxes[k][0] + boxes[k][1]) / 2, top + plotH + 5, "center", "top"));
     yt.vals.forEach((v, k) => text(ctx, yt.text[k], l - 6, top + ya.l2p(v), "right", "middle"));
     if (xTitle) {
       const s = fitText(ctx, xTitle, xTitleSize, "", plotW);
@@ -507,7 +513,7 @@
   function react(gd, traces, layout) {
     if (typeof gd === "string") gd = document.getElementById(gd);
     const st = gd._lp || setup(gd);
-    if (!st.w || !st.h) { st.w = gd.clientWidth; st.h = gd.clientHeight; }
+    st.w = gd.clientWidth; st.h = gd.clientHeight;
     gd.data = traces;
     gd.layout = layout || {};
     draw(gd);
