@@ -49,7 +49,11 @@ def draw(page: Any, traces: list[Any], layout: dict[str, Any], width: int = 552)
     return page.evaluate(
         """async ([traces, layout, width]) => {
           const gd = document.getElementById('p');
-          gd.style.width = width + 'px';
+          if (gd.style.width !== width + 'px') {
+            // a new size: as on a page, drawn once the resize observer has reported it
+            gd.style.width = width + 'px';
+            await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+          }
           await LinePlot.react(gd, traces, layout);
           const ax = (a) => ({ range: a.range, type: a.type, offset: a._offset, length: a._length,
             ticks: a.ticktext, vals: a.tickvals });

@@ -500,6 +500,7 @@
     canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
     if (typeof ResizeObserver !== "undefined") {
       st.ro = new ResizeObserver(() => {
+        st.observed = true;
         const w = gd.clientWidth, h = gd.clientHeight;
         if (w === st.w && h === st.h) return;
         st.w = w; st.h = h;
@@ -513,7 +514,10 @@
   function react(gd, traces, layout) {
     if (typeof gd === "string") gd = document.getElementById(gd);
     const st = gd._lp || setup(gd);
-    st.w = gd.clientWidth; st.h = gd.clientHeight;
+    // The size the resize observer last reported (reading it here would force a layout of
+    // the page on every redraw); a change not yet reported is redrawn when it is, before
+    // the frame is painted.
+    if (!st.observed) { st.w = gd.clientWidth; st.h = gd.clientHeight; }
     gd.data = traces;
     gd.layout = layout || {};
     draw(gd);
