@@ -213,7 +213,7 @@
     if (ylog) {
       const decades = Math.floor(yrange[1]) - Math.ceil(yrange[0]) + 1;
       let every = 1;
-      while (decades / every > Math.max(2, plotH / (tickSize + 8))) every += 1;
+      while (decades / every > Math.max(2, plotH / (tickSize + 14))) every += 1;
       yt = logTicks(yrange[0], yrange[1], every);
     } else {
       let step = niceStep((yrange[1] - yrange[0]) / Math.max(2, plotH / 40));
@@ -306,7 +306,7 @@
       const size = titleSize(tl, 13);
       const anchor = tl.xanchor === "left" ? "left" : tl.xanchor === "right" ? "right" : "center";
       const x = (tl.x != null ? tl.x : 0.5) * W;
-      const room = anchor === "center" ? 2 * Math.min(x, W - x) : anchor === "left" ? W - x - 50 : x;
+      const room = anchor === "center" ? 2 * Math.min(x, W - x) : anchor === "left" ? W - x - 4 : x;
       const s = fitText(ctx, title, size, "", room);
       const y = tl.y != null ? (1 - tl.y) * H : Math.max(2, (top - size) / 2);
       text(ctx, s, x, y, anchor, "top");
@@ -402,7 +402,9 @@
     const s = String(a.text);
     const w = ctx.measureText(s).width, h = size + 2;
     const x = X(a.x), y = shapeY(a.yref, a.y, Yp, ya, top);
-    const left = a.xanchor === "left" ? x : a.xanchor === "right" ? x - w - 2 : x - w / 2 - 1;
+    const fl = ctx.canvas.parentNode._fullLayout;  // kept inside the canvas
+    const want = a.xanchor === "left" ? x : a.xanchor === "right" ? x - w - 2 : x - w / 2 - 1;
+    const left = Math.max(0, Math.min(fl.width - w - 2, want));
     const up = a.yanchor === "top" ? y : a.yanchor === "bottom" ? y - h : y - h / 2;
     if (a.bgcolor) { ctx.fillStyle = a.bgcolor; ctx.fillRect(left, up, w + 2, h); }
     ctx.fillStyle = f.color || TEXT_COLOR;
