@@ -298,3 +298,29 @@ def test_a_resize_redraws_and_fires_afterplot(page: Any) -> None:
     )
     assert got[:4] == [1, 400, 452, "img"]
     assert "from -30 to 30" in got[4]
+
+
+def test_crisp_at_the_device_pixel_ratio(page: Any) -> None:
+    pg = page.context.browser.new_page(
+        viewport={"width": 800, "height": 600}, device_scale_factor=2
+    )
+    pg.set_content(
+        "<!doctype html><html><body style='margin:0'>"
+        "<div id='p' style='position:relative;width:552px;height:360px'></div></body></html>"
+    )
+    pg.add_script_tag(content=LINEPLOT)
+    draw(
+        pg,
+        [flat([0.5, 0.5], x=[-1, 1], color="#ff0000", width=1)],
+        {"margin": MARGIN, "xaxis": {"range": [-1, 1]}, "yaxis": {"range": [0, 1]}},
+    )
+    size = pg.evaluate(
+        "(() => { const c = document.querySelector('#p canvas');"
+        " return [c.width, c.height, c.clientWidth, c.clientHeight]; })()"
+    )
+    assert size == [1104, 720, 552, 360]
+    # a 1 px line centred on y = 180 CSS px covers device rows 359 and 360 in full colour
+    assert pixel(pg, 300, 179.75) == [255, 0, 0, 255]
+    assert pixel(pg, 300, 180.25) == [255, 0, 0, 255]
+    assert pixel(pg, 300, 180.75) == [255, 255, 255, 255]
+    pg.close()

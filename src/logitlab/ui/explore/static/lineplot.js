@@ -498,6 +498,8 @@
     gd.append(tip, png);
     const st = { canvas, ctx: canvas.getContext("2d"), tip, png, w: gd.clientWidth, h: gd.clientHeight, ro: null };
     gd._lp = st;
+    if (!drawn.size) watchRatio();
+    drawn.add(gd);
     canvas.addEventListener("mousemove", (e) => onMove(gd, e));
     canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
     if (typeof ResizeObserver !== "undefined") {
@@ -513,6 +515,19 @@
     return st;
   }
   function afterplot(gd) { gd.dispatchEvent(new CustomEvent("afterplot")); }
+  // Every drawn div is redrawn when the device pixel ratio changes (browser zoom, another
+  // screen), so the canvases stay crisp.
+  const drawn = new Set();
+  function watchRatio() {
+    if (!global.matchMedia) return;
+    const mq = global.matchMedia(`(resolution: ${global.devicePixelRatio || 1}dppx)`);
+    const again = () => {
+      mq.removeEventListener("change", again);
+      for (const gd of drawn) if (gd.isConnected && gd.data) { draw(gd); afterplot(gd); }
+      watchRatio();
+    };
+    mq.addEventListener("change", again);
+  }
   function react(gd, traces, layout) {
     if (typeof gd === "string") gd = document.getElementById(gd);
     const st = gd._lp || setup(gd);
@@ -532,6 +547,7 @@
     const st = gd && gd._lp;
     if (!st) return;
     if (st.ro) st.ro.disconnect();
+    drawn.delete(gd);
     st.canvas.remove(); st.tip.remove(); st.png.remove();
     delete gd._lp; delete gd._fullLayout; delete gd.data; delete gd.layout;
   }
