@@ -94,6 +94,9 @@
     }
   }
   const font = (size, weight) => `${weight ? weight + " " : ""}${size}px ${FONT}`;
+  // Setting a context's font parses it each time: set only a change (the canvas's state is
+  // reset, and the cache with it, when its size changes).
+  function setFont(ctx, f) { if (ctx._lpFont !== f) { ctx.font = f; ctx._lpFont = f; } }
   function injectStyle() {
     if (document.getElementById("lineplot-style")) return;
     const s = document.createElement("style");
@@ -149,7 +152,7 @@
   }
   function fitText(ctx, s, size, weight, maxWidth) {
     for (let f = size; f >= 8; f--) {
-      ctx.font = font(f, weight);
+      setFont(ctx, font(f, weight));
       if (ctx.measureText(s).width <= maxWidth) return s;
     }
     let t = s;
@@ -165,7 +168,7 @@
   }
   // Legend entries laid out in rows across `width`: [{t, x, row}], rows.
   function layoutLegend(ctx, items, width, size) {
-    ctx.font = font(size);
+    setFont(ctx, font(size));
     const out = [];
     let x = 0, row = 0;
     for (const t of items) {
@@ -184,7 +187,7 @@
     const dpr = global.devicePixelRatio || 1;
     const cv = st.canvas;
     const pw = Math.round(W * dpr), ph = Math.round(H * dpr);
-    if (cv.width !== pw || cv.height !== ph) { cv.width = pw; cv.height = ph; }
+    if (cv.width !== pw || cv.height !== ph) { cv.width = pw; cv.height = ph; st.ctx._lpFont = null; }
     cv.style.width = W + "px"; cv.style.height = H + "px";
     const ctx = st.ctx;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -222,7 +225,7 @@
         step = nextStep(step); yt = linearTicks(yrange[0], yrange[1], step);
       }
     }
-    ctx.font = font(tickSize);
+    setFont(ctx, font(tickSize));
     const yTickW = Math.max(0, ...yt.text.map((s) => ctx.measureText(s).width));
     const l = Math.max(m.l, Math.ceil(yTickW + 6 + (yTitle ? yTitleSize + 6 : 0) + 2));
     const r = m.r;
@@ -271,7 +274,7 @@
     for (const s of shapes) if (s.layer === "below") drawShape(ctx, s, X, Yp, ya, top);
     for (const t of traces) if (t.yaxis !== "y2" && t.mode !== "markers") drawLine(ctx, t, X, ya, top);
     for (const s of shapes) if (s.layer !== "below") drawShape(ctx, s, X, Yp, ya, top);
-    ctx.restore();
+    ctx.restore(); ctx._lpFont = null;  // the font too
     for (const t of traces) if (t.mode === "markers") drawMarkers(ctx, t, X, t.yaxis === "y2" ? y2 : ya, top, l, plotW);
     for (const a of layout.annotations || []) drawAnnotation(ctx, a, X, Yp, ya, top);
 
@@ -284,7 +287,7 @@
     for (const v of yt.vals) { const y = Math.round(top + ya.l2p(v)) + 0.5; ctx.moveTo(l - 4, y); ctx.lineTo(l, y); }
     ctx.stroke();
     ctx.fillStyle = TEXT_COLOR;
-    ctx.font = font(tickSize);
+    setFont(ctx, font(tickSize));
     xt.vals.forEach((v, k) => text(ctx, xt.text[k], (boxes[k][0] + boxes[k][1]) / 2, top + plotH + 5, "center", "top"));
     yt.vals.forEach((v, k) => text(ctx, yt.text[k], l - 6, top + ya.l2p(v), "right", "middle"));
     if (xTitle) {
@@ -297,7 +300,7 @@
       ctx.rotate(-Math.PI / 2);
       const s = fitText(ctx, yTitle, yTitleSize, "", plotH);
       text(ctx, s, 0, 0, "center", "middle");
-      ctx.restore();
+      ctx.restore(); ctx._lpFont = null;  // the font too
     }
     // the plot's title
     const tl = layout.title || {};
@@ -314,7 +317,7 @@
     // legend
     if (legend.rows) {
       const y0 = top + plotH + xBand + 4;
-      ctx.font = font(legendSize);
+      setFont(ctx, font(legendSize));
       for (const { t, x, row } of legend.entries) {
         const y = y0 + row * (legendSize + 7) + (legendSize + 4) / 2;
         const ln = t.line || {};
@@ -398,7 +401,7 @@
   function drawAnnotation(ctx, a, X, Yp, ya, top) {
     const f = a.font || {};
     const size = f.size || 12;
-    ctx.font = font(size);
+    setFont(ctx, font(size));
     const s = String(a.text);
     const w = ctx.measureText(s).width, h = size + 2;
     const x = X(a.x), y = shapeY(a.yref, a.y, Yp, ya, top);
