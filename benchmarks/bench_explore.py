@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import socket
 import sys
 import threading
@@ -188,9 +189,29 @@ CONTROLS = (
 )
 
 
+def plotly_js() -> str:
+    """plotly.js from the installed ``plotly`` package, for a baseline page drawing with it."""
+    import importlib.resources
+
+    root = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
+    return root.read_text(encoding="utf-8")
+
+
+def with_plotly(route: Any) -> None:
+    """The page as served, loading plotly.js instead of lineplot.js (for an explore.js from
+    before the page drew its plots itself; the server no longer serves plotly.js)."""
+    html = route.fetch().text()
+    html = html.replace(
+        '<script src="/static/lineplot.js" defer></script>',
+        '<script src="/static/plotly.min.js" defer></script>',
+    )
+    route.fulfill(body=html, content_type="text/html")
+
+
 class Page:
     """One browser with the explorer open; ``script`` replaces the page's explore.js (the
-    baseline of ``--baseline``)."""
+    baseline of ``--baseline``); a script that uses Plotly gets plotly.js, from the installed
+    ``plotly`` package, in place of the page's own renderer."""
 
     def __init__(self, p: Any, url: str, label: str, script: str | None = None) -> None:
         self.label = label
@@ -201,6 +222,13 @@ class Page:
                 "**/static/explore.js",
                 lambda route: route.fulfill(body=script, content_type="text/javascript"),
             )
+            if "Plotly." in script:
+                plotly = plotly_js()
+                self.page.route(re.compile(r"^https?://[^/]+/(\?.*)?$"), with_plotly)
+                self.page.route(
+                    "**/static/plotly.min.js",
+                    lambda route: route.fulfill(body=plotly, content_type="text/javascript"),
+                )
         self.cdp = self.page.context.new_cdp_session(self.page)
         self.cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
         self.page.goto(url + "/?z=-2,2&y=0.3,0.7&dtype=float32")

@@ -268,6 +268,19 @@ def test_one_screen_at_1280x800(browser: Any, live_server: str) -> None:
     )
     assert any(t.startswith("torch.probabilities: loss relative error") for t in bps)
     page.screenshot(path=str(ARTIFACTS / "explore-1280.png"))
+    # The download button shows on hover only (a mouse on a wide screen) and gives a PNG.
+    png = page.locator("#plot-loss .lp-png")
+    assert png.is_hidden()
+    page.locator("#plot-loss").hover()
+    assert png.is_visible()
+    with page.expect_download() as dl:
+        png.click()
+    assert dl.value.suggested_filename == "plot-loss.png"
+    with open(dl.value.path(), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert page.locator("#plot-loss canvas").get_attribute("role") == "img"
+    assert "loss of z₁ against z" in page.locator("#plot-loss canvas").get_attribute("aria-label")
+    page.mouse.move(0, 0)
 
     # Click on the plot at z = 10: z1 moves there.
     box = page.evaluate(
@@ -320,9 +333,12 @@ def test_phone_at_390px(browser: Any, live_server: str) -> None:
     # each value says what it is (a CSS label before it)
     before = row.locator("td.rel").evaluate("(e) => getComputedStyle(e, '::before').content")
     assert "rel." in before
-    # plotly's mode bar is hidden on touch.
-    assert page.locator("#plot-loss .modebar").count() == 0
-    assert page.locator("#plot-err .modebar").count() == 0
+    # The plots are canvases; their download button is hidden on touch, even on hover.
+    assert page.locator("#plot-loss canvas[role='img']").count() == 1
+    for plot in ("#plot-loss", "#plot-err"):
+        page.locator(plot).hover()
+        assert page.locator(f"{plot} .lp-png").count() == 1
+        assert page.locator(f"{plot} .lp-png").is_hidden()
     # The sliders stay at hand while scrolling down to the plots.
     page.locator("#plot-err").scroll_into_view_if_needed()
     box = page.locator("#controls").bounding_box()

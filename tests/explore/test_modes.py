@@ -425,9 +425,11 @@ def test_browser_modes_at_390px_are_cards(
                     assert flag in card.locator("td.flags").inner_text()
                 grad = card.locator("td.grad").inner_text().split("]")[0].strip("[ ")
                 assert len(grad.split(",")) == k, grad
-            # plotly's mode bar is hidden on touch, as in the binary CE mode
-            assert page.locator("#mode-plot .main-svg").count() > 0
-            assert page.locator("#mode-plot .modebar").count() == 0
+            # the curve is drawn (a canvas), its download button hidden on touch, as in the
+            # binary CE mode
+            assert page.locator("#mode-plot canvas[role='img']").count() == 1
+            assert page.locator("#mode-plot .lp-png").count() == 1
+            assert page.locator("#mode-plot .lp-png").is_hidden()
             # and the stable path's loss on its card is the exact loss (mpmath, here) rounded
             # once to float32 (its claim: correctly rounded)
             shown = page.locator(f"#mode-table tr[data-name='{accurate}'] td.loss").inner_text()

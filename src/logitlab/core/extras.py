@@ -22,7 +22,7 @@ EXTRA_OF = {
     "libcst": "lint",
     "fastapi": "web",
     "uvicorn": "web",
-    "plotly": "web",
+    "plotly": "notebook",
     "swagger_ui_bundle": "web",
     "ipywidgets": "notebook",
     "matplotlib": "audit",

@@ -3,8 +3,8 @@ and the static page that drives it.
 
 Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
 
-* ``GET /`` the page; ``GET /static/...`` its files; ``GET /static/plotly.min.js`` plotly.js
-  from the installed ``plotly`` package (no CDN).
+* ``GET /`` the page; ``GET /static/...`` its files (plain HTML, CSS and JavaScript, the plots
+  drawn by the page's own canvas renderer ``lineplot.js``; nothing from a CDN).
 * ``POST /api/compare`` one input, every formulation: ``Comparison.to_dict()`` plus the
   explanation and the dtype's saturation thresholds.
 * ``POST /api/compare_loss`` the same for ``loss`` = ``bce``, ``softmax-ce`` (a row of K
@@ -33,7 +33,6 @@ Once the curves have rested, the page asks for its y slider's other positions
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -589,11 +588,6 @@ def _exact_or_422(argument: str, function: Callable[..., _T]) -> Callable[..., _
     return call
 
 
-def _plotly_js() -> Path:
-    root = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
-    return Path(os.fspath(root))  # type: ignore[call-overload]
-
-
 def _warm_up() -> None:
     """Find every dtype's saturation thresholds and run compare once, so that the first
     slider move and the first dtype switch do not pay for them."""
@@ -724,14 +718,6 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
-
-    @app.get("/static/plotly.min.js", include_in_schema=False)
-    def plotly_js() -> FileResponse:
-        return FileResponse(
-            _plotly_js(),
-            media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
 
     _mount_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

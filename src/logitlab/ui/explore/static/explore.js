@@ -29,7 +29,6 @@ window.__lossMode = (function () {
   const WIDTHS = [4, 2.5, 2, 2, 1.8, 1.8];
   const SUB = "₀₁₂₃₄₅₆₇₈₉";
   const sub = (n) => String(n).split("").map((d) => SUB[+d]).join("");
-  const COARSE = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, props, ...kids) => {
@@ -689,8 +688,6 @@ window.__lossMode = (function () {
   let dots = null;
   let plotsReady = false;
   let drawing = false;
-  const plotConfig = { responsive: true, displaylogo: false, displayModeBar: COARSE || window.innerWidth < 700 ? false : "hover",
-    modeBarButtonsToRemove: ["lasso2d", "select2d", "zoom2d", "pan2d", "autoScale2d"], scrollZoom: false };
   function currentZ() { return state.z[state.sel]; }
   const finite = (arr) => arr.map((v) => { const x = num(v); return Number.isFinite(x) ? x : null; });
   const positive = (arr) => arr.map((v) => { const x = num(v); return Number.isFinite(x) && x > 0 ? x : null; });
@@ -862,16 +859,14 @@ window.__lossMode = (function () {
     layout.margin = { ...layout.margin, b: 80 };
     return { traces, layout, note: bpNote };
   }
-  // Plotly.react with a config rebuilds the plot's context on every call (and forces a
-  // layout of the page to read the div's size); the config is given once, at the first draw.
+  // The plots are drawn by lineplot.js (a canvas renderer for this figure description).
   function react(id, traces, layout) {
-    const gd = $(id);
-    return gd._fullLayout ? Plotly.react(gd, traces, layout) : Plotly.react(gd, traces, layout, plotConfig);
+    return LinePlot.react($(id), traces, layout);
   }
   let errNote = "";
   async function drawErr(alone = true) {
     const d = crv.data;
-    if (!d || typeof Plotly === "undefined") return;
+    if (!d || typeof LinePlot === "undefined") return;
     const f = errFigure(d);
     errNote = f.note;
     await react("plot-err", f.traces, f.layout);
@@ -893,7 +888,7 @@ window.__lossMode = (function () {
   }
   async function drawCurves() {
     const d = crv.data;
-    if (!d || typeof Plotly === "undefined") return;
+    if (!d || typeof LinePlot === "undefined") return;
     styleRows(d.rows);  // the same rows in the same order as the table's
     const who = "z" + sub(state.sel + 1);
     // The markers are placed once, after the three plots (not after each one).
@@ -907,8 +902,8 @@ window.__lossMode = (function () {
     } finally { drawing = false; }
     if (!plotsReady) {
       for (const id of ["plot-loss", "plot-grad", "plot-err"]) {
-        // Plotly redraws on its own when the window is resized: the markers follow.
-        $(id).on("plotly_afterplot", () => { if (!drawing) placeMarker(id); });
+        // The renderer redraws on its own when the plot is resized: the markers follow.
+        $(id).addEventListener("afterplot", () => { if (!drawing) placeMarker(id); });
         $(id).addEventListener("click", (e) => clickPlot(id, e));
       }
     }
@@ -930,7 +925,7 @@ window.__lossMode = (function () {
     setZ(i, z);
   }
   // The current-z marker and the dots are plain elements laid over each plot, placed with the
-  // plot's own axis mapping: moving them costs no Plotly redraw.
+  // plot's own axis mapping: moving them costs no redraw.
   function dotValue(id, name) {
     if (!dots) return null;
     const r = name === "exact" ? dots.exact : dots.rows[name];
@@ -940,7 +935,7 @@ window.__lossMode = (function () {
     if (name === "exact") return null;
     return r[ERR_KEYS[state.errq][state.errk]];
   }
-  // Each plot's marker and dots, kept (not searched for in the plot's SVG, not re-created).
+  // Each plot's marker and dots, kept (not re-created).
   const overlays = {};
   function overlay(gd) {
     let o = overlays[gd.id];
@@ -1104,8 +1099,6 @@ window.__lossMode = (function () {
     return Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toPrecision(5) : String(+v.toPrecision(7));
   };
   const showLogit = (v) => (v === -Infinity ? "-inf" : String(v));
-  // On touch screens and phones plotly's mode bar is hidden, as in the binary CE plots.
-  const COARSE = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
 
   const DEF = {
     mode: "bce", dtype: "float32", fw: "",
@@ -1372,7 +1365,7 @@ window.__lossMode = (function () {
     } catch (err) {
       if (seq !== api.seq) return;
       $("mode-curve-note").textContent = "curve: " + String(err.message || err);
-      if (window.Plotly) Plotly.purge("mode-plot");
+      if (window.LinePlot) LinePlot.purge("mode-plot");
     }
     api.curveRendered = seq;
   }
@@ -1408,7 +1401,7 @@ window.__lossMode = (function () {
     $("mode-explanation").replaceChildren(...(c.explanation || []).map((t) => el("li", { text: t })));
   }
   function renderCurve(d) {
-    if (!window.Plotly) return;
+    if (!window.LinePlot) return;
     const z = d.z.map(fromJSON);
     const ys = (a) => (a || []).map((v) => { v = fromJSON(v); return Number.isFinite(v) ? v : null; });
     const traces = [{ x: z, y: ys(d.exact.value), name: "exact", mode: "lines", line: { color: "#000", width: 1.5, dash: "dot" } }];
@@ -1420,14 +1413,11 @@ window.__lossMode = (function () {
     const who = d.quantity === "softmax_ce" ? `z${d.sweep}` : "z";
     const here = d.quantity === "softmax_ce" ? st.lz[d.sweep] : st.fz;
     const shapes = Number.isFinite(here) && here >= st.zlo && here <= st.zhi ? [{ type: "line", x0: here, x1: here, yref: "paper", y0: 0, y1: 1, line: { color: "#888", width: 1 } }] : [];
-    // the config at the first draw only (given again, plotly rebuilds the plot's context)
-    const gd = $("mode-plot");
-    const config = gd._fullLayout ? undefined : { displaylogo: false, responsive: true, displayModeBar: COARSE || window.innerWidth < 700 ? false : "hover" };
-    Plotly.react(gd, traces, {
+    LinePlot.react($("mode-plot"), traces, {
       title: { text: `loss against ${who} (${d.dtype}; gaps: NaN or inf)`, font: { size: 13 } },
       margin: { l: 50, r: 10, t: 30, b: 40 }, xaxis: { title: { text: who } }, yaxis: { title: { text: "loss (nats)" }, type: st.ly ? "log" : "linear", exponentformat: "power" },
       legend: { orientation: "h", y: -0.25, font: { size: 11 } }, shapes,
-    }, config);
+    });
   }
 
   window.__modes = {
