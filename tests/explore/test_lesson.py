@@ -204,3 +204,20 @@ def test_the_readme_shows_the_explorers_screenshots() -> None:
         assert f"]({path})" in section, path
         data = (root / path).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, path
+
+
+def test_breakpoints_where_the_exact_loss_overflows_float64_warn_of_nothing() -> None:
+    # weight 2 at z near float64's largest value: the exact loss, about 2 * 0.7 * 1.8e308,
+    # is beyond float64 and rounds to inf; converting the x87 reference must not leak
+    # NumPy's "overflow encountered in cast" warning (nor change NumPy's error state).
+    import warnings
+
+    from logitlab.analysis.curves import select
+
+    names = [f.name for f in select()]
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = lesson.breakpoints(0.3, "float64", names, 2.0, None)
+    assert np.geterr() == before
+    assert got["onsets"], "the search found the probability path's onsets"

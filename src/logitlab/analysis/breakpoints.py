@@ -178,8 +178,7 @@ def criteria(
     with a gradient).  ``result`` is ``ok``; values per element (one per softmax row)."""
     assert result.value is not None
     value = result.value
-    ev = fmt.round(np.asarray(ref.value, dtype=np.float64))
-    eg = fmt.round(np.asarray(ref.grad, dtype=np.float64))
+    ev, eg = ref.rounded(fmt)
     flags = classify_run(
         result,
         value=value,

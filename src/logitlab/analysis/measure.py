@@ -145,14 +145,13 @@ def measure(
         gulps_all = fast.ulp_errors(g, eg, fmt)
         gstats = error_stats(gulps_all, relative_errors(g, eg), g, eg)
         gulps = _ulps_per_row(gulps_all.reshape(result.grad.shape), value.shape)
+    exact_value, exact_grad = ref.rounded(fmt)
     flags = classify_run(
         result,
         value=value,
-        exact_value=fmt.round(np.asarray(ref.value, dtype=np.float64)),
+        exact_value=exact_value,
         grad=result.grad,
-        exact_grad=None
-        if result.grad is None
-        else fmt.round(np.asarray(ref.grad, dtype=np.float64)),
+        exact_grad=None if result.grad is None else exact_grad,
         logits=logits,
         weight=weight,
     )

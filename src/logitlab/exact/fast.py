@@ -85,6 +85,16 @@ class Reference:
     value_err: np.ndarray | None = None
     grad_err: np.ndarray | None = None
 
+    def rounded(self, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray]:
+        """``value`` and ``grad`` correctly rounded to ``fmt``, as float64 arrays.
+
+        A longdouble value beyond float64's range rounds to an infinity, as it should,
+        without NumPy's overflow warning (its error state is restored after)."""
+        with np.errstate(over="ignore"):
+            v = np.asarray(self.value, dtype=np.float64)
+            g = np.asarray(self.grad, dtype=np.float64)
+        return fmt.round(v), fmt.round(g)
+
 
 def working_format(dtype: str | FloatFormat) -> type[np.floating[Any]]:
     """The NumPy type the reference computes in for ``dtype``."""
