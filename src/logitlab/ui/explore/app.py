@@ -44,6 +44,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from logitlab._version import __version__
 from logitlab.analysis.breakpoints import breakpoint_threshold
@@ -764,7 +765,7 @@ def create_app(
     in_flight = _InFlight()
 
     @app.post("/api/compare", summary="Every BCE formulation on one input, against exact")
-    def compare_endpoint(body: CompareRequest) -> Response:
+    async def compare_endpoint(body: CompareRequest) -> Response:
         """``logitlab.analysis.compare.compare(...).to_dict()`` with ``explanation`` (sentences) and
         ``saturation`` (the dtype's thresholds) added.  NaN and infinities in the result are
         the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.  Answers are kept (least
@@ -773,10 +774,13 @@ def create_app(
         key = body.model_dump_json()
         hit = compare_cache.get(key)
         if hit is None:
-            with in_flight:
-                hit = _encode(_compare(body))
+            hit = await run_in_threadpool(_compare_bytes, body)
             compare_cache.put(key, hit)
         return _json(hit)
+
+    def _compare_bytes(body: CompareRequest) -> bytes:
+        with in_flight:
+            return _encode(_compare(body))
 
     def _compare(body: CompareRequest) -> dict[str, Any]:
         from logitlab.analysis.compare import compare
@@ -1001,7 +1005,6 @@ def create_app(
         smallest |z| where the criterion holds, from the audit's exact search
         (:mod:`logitlab.analysis.breakpoints`); ``z`` is null where it never holds.
         Answers are kept; a search whose client went away before it started is dropped."""
-        from starlette.concurrency import run_in_threadpool
 
         key = body.model_dump_json()
         hit = breakpoint_cache.get(key)
@@ -1034,7 +1037,7 @@ def create_app(
     app.state.curve_cache = curve_cache
 
     @app.post("/api/curve", summary="Loss and gradient against z, every formulation")
-    def curve_endpoint(body: CurveRequest) -> Response:
+    async def curve_endpoint(body: CurveRequest) -> Response:
         """One element's loss and gradient at ``points`` logits in ``[z_min, z_max]``, for
         each formulation (one framework call each, at the dtype) and for the exact
         reference, with per-point ULP and relative errors (``relative_error``,
@@ -1042,13 +1045,16 @@ def create_app(
         key = body.model_dump_json()
         hit = curve_cache.get(key)
         if hit is None:
-            with in_flight:
-                hit = _curve_bytes(body)
+            hit = await run_in_threadpool(_curve_in_flight, body)
             curve_cache.put(key, hit)
         return _json(hit)
 
     def _curve_bytes(body: CurveRequest) -> bytes:
         return _encode(_curve(body), fastapi=False)
+
+    def _curve_in_flight(body: CurveRequest) -> bytes:
+        with in_flight:
+            return _curve_bytes(body)
 
     prefetch = CurvePrefetch(
         _curve_bytes, lambda r: r.model_dump_json(), curve_cache, lambda: bool(in_flight)
