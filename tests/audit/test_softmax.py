@@ -91,3 +91,32 @@ def test_jax_softmax_rows() -> None:
     assert all(row.status == "ok" and row.has_autograd for row in r.rows)
     fused = r.row("optax.softmax_ce", "float32").measures
     assert fused is not None and fused.value.inf == 0
+
+
+def test_first_verdicts_stand_in_a_search() -> None:
+    from logitlab.analysis.audit_softmax import FirstVerdicts
+
+    v = FirstVerdicts()
+    b = np.array
+    first = v.settle(b([0, 0, 1]), b([5, 7, 5]), {"a": b([1, 0, 1], bool), "b": b([0, 0, 1], bool)})
+    assert first["a"].tolist() == [True, False, True] and first["b"].tolist() == [
+        False,
+        False,
+        True,
+    ]
+    assert v.changed == 0
+    # (0, 7) was (F, F) and (1, 5) was (T, T): both keep them; (0, 9) is new and twice in the
+    # batch: its first occurrence (F, F) stands for the second (T, F).
+    again = v.settle(
+        b([0, 1, 0, 0]),
+        b([7, 5, 9, 9]),
+        {"a": b([1, 1, 0, 1], bool), "b": b([0, 0, 0, 0], bool)},
+    )
+    assert again["a"].tolist() == [False, True, False, False]
+    assert again["b"].tolist() == [False, True, False, False]
+    assert v.changed == 3
+    # a point seen with the same verdicts changes nothing; the criteria must not change
+    assert v.settle(b([0]), b([9]), {"a": b([0], bool), "b": b([0], bool)})["a"].tolist() == [False]
+    assert v.changed == 3
+    with pytest.raises(ValueError, match="criteria changed"):
+        v.settle(b([0]), b([9]), {"a": b([0], bool)})

@@ -153,13 +153,15 @@ def _slice(result: RunResult, n: int) -> RunResult:
 
 
 def _run(f: Formulation, fmt: FloatFormat, z: np.ndarray, labels: np.ndarray, fam: Family) -> Any:
-    """:func:`run`, with XLA's paths given row counts padded to a power of two (by copies
-    of the last row, dropped again), so that a search compiles a few shapes, not one per
-    round."""
+    """:func:`run`, with XLA's paths given row counts padded to a power of four, at least
+    256 (by copies of the last row, dropped again), so that a search compiles a few shapes,
+    not one per round: each new shape costs JAX about two seconds of compiling, a padded
+    row microseconds."""
     n = z.shape[0]
     if f.framework != "jax" or n == 0:
         return run(f, _case(fmt, z, labels, fam))
-    size = 1 << max(8, (n - 1).bit_length())
+    bits = max(8, (n - 1).bit_length())
+    size = 1 << (bits + bits % 2)
     zp = np.concatenate([z, np.repeat(z[-1:], size - n, axis=0)])
     lp = np.concatenate([labels, np.repeat(labels[-1:], size - n)])
     result = run(f, _case(fmt, zp, lp, fam))
@@ -281,6 +283,60 @@ def _lanes() -> list[tuple[str, str]]:
     return [(label, side) for label in LABELS for side in SIDES]
 
 
+class FirstVerdicts:
+    """The first verdicts given for each (lane, ordinal) of a search, kept so that a point
+    evaluated again (in a batch of another shape, where XLA may round otherwise) keeps
+    them: :meth:`settle` returns the masks with every point seen before set back to its
+    first verdicts (and a point twice in one batch to its first occurrence's), and counts
+    in ``changed`` the points whose verdicts differed.  Vectorised: per lane, the seen
+    ordinals are one sorted array, the verdicts one packed integer per point."""
+
+    def __init__(self) -> None:
+        self.changed = 0
+        self._names: list[str] | None = None
+        self._seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def settle(
+        self, lane_ids: np.ndarray, ordinals: np.ndarray, masks: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        if self._names is None:
+            self._names = list(masks)
+        names = self._names
+        if len(names) > 62 or set(masks) != set(names):
+            raise ValueError(f"the criteria changed during the search: {list(masks)}")
+        bit = np.int64(1) << np.arange(len(names), dtype=np.int64)
+        packed = np.stack([masks[n] for n in names], axis=1).astype(np.int64) @ bit
+        lanes = np.asarray(lane_ids, dtype=np.int64)
+        ords = np.asarray(ordinals).astype(np.uint64)
+        for lane in np.unique(lanes).tolist():
+            at = np.flatnonzero(lanes == lane)
+            packed[at] = self._settle_lane(lane, ords[at], packed[at])
+        return {n: (packed & bit[j]) != 0 for j, n in enumerate(names)}
+
+    def _settle_lane(self, lane: int, ords: np.ndarray, packed: np.ndarray) -> np.ndarray:
+        known, known_bits = self._seen.get(
+            lane, (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
+        )
+        idx = np.searchsorted(known, ords)
+        hit = idx < known.size
+        hit[hit] = known[idx[hit]] == ords[hit]
+        out = packed.copy()
+        old = known_bits[idx[hit]]
+        self.changed += int(np.count_nonzero(old != out[hit]))
+        out[hit] = old
+        new = np.flatnonzero(~hit)
+        if new.size:
+            fresh, first = np.unique(ords[new], return_index=True)
+            fresh_bits = out[new][first]
+            again = fresh_bits[np.searchsorted(fresh, ords[new])]
+            self.changed += int(np.count_nonzero(again != out[new]))
+            out[new] = again
+            merged = np.concatenate([known, fresh])
+            order = np.argsort(merged, kind="stable")
+            self._seen[lane] = (merged[order], np.concatenate([known_bits, fresh_bits])[order])
+        return out
+
+
 def _sweep_row(
     f: Formulation,
     fmt: FloatFormat,
@@ -319,8 +375,7 @@ def _sweep_row(
 
         # The first answer for a (lane, margin) stands: XLA's results can depend on the
         # batch's shape, and the search must not see a value change its mind.
-        seen: dict[tuple[int, int], tuple[bool, ...]] = {}
-        changed = [0]
+        verdicts = FirstVerdicts()
 
         def evaluate(lane_ids: np.ndarray, ordinals: np.ndarray) -> dict[str, np.ndarray] | None:
             mm = signs[lane_ids] * magnitudes(ordinals, fmt)
@@ -329,16 +384,7 @@ def _sweep_row(
             r = _run(f, fmt, zz, lab, fam)
             if not r.ok:
                 return None
-            masks = _exact_criteria(fmt, r, zz, lab, fam)
-            names = list(masks)
-            stacked = np.stack([masks[n] for n in names], axis=1)
-            for i, key in enumerate(zip(lane_ids.tolist(), np.asarray(ordinals).tolist())):
-                now = tuple(stacked[i].tolist())
-                old = seen.setdefault(key, now)
-                if old != now:
-                    changed[0] += 1
-                    stacked[i] = old
-            return {n: stacked[:, j].copy() for j, n in enumerate(names)}
+            return verdicts.settle(lane_ids, ordinals, _exact_criteria(fmt, r, zz, lab, fam))
 
         clean = CLEAN if fmt.bits == 32 else WINDOW  # as the BCE audit's search
         ords = search(evaluate, fmt, len(lanes), list(CRITERIA), clean=clean)
@@ -347,9 +393,9 @@ def _sweep_row(
             for key, k in ords.items()
         }
         method = f"grid, 64-way bisection, windows down to {clean} clean values"
-        if changed[0]:
+        if verdicts.changed:
             row.notes.append(
-                f"{changed[0]} margins gave another verdict when run again in a batch of "
+                f"{verdicts.changed} margins gave another verdict when run again in a batch of "
                 "another shape; the search kept the first"
             )
     row.onsets = [
