@@ -156,6 +156,8 @@ def test_prefetched_curves_are_the_ones_the_page_then_asks_for() -> None:
         ({"targets": [0.5], "dtype": "float8"}, "dtype"),
         ({"targets": [0.5], "points": 1}, "points"),
         ({"targets": [0.5], "bogus": 1}, "bogus"),
+        ({"targets": [0.5], "z_min": 5, "z_max": 1}, "z_max"),
+        ({"targets": [0.5], "weight": -1}, "weight"),
     ],
 )
 def test_a_bad_prefetch_is_a_422_naming_the_field(
@@ -164,6 +166,13 @@ def test_a_bad_prefetch_is_a_422_naming_the_field(
     r = client.post("/api/curve/prefetch", json=body)
     assert r.status_code == 422
     assert field in json.dumps(r.json()["detail"])
+
+
+def test_a_bad_prefetch_target_is_named_by_its_index(client: TestClient) -> None:
+    r = client.post("/api/curve/prefetch", json={"targets": [0.5, 0.25, 2]})
+    assert r.status_code == 422
+    (detail,) = r.json()["detail"]
+    assert detail["loc"] == ["body", "targets"] and "index 2" in detail["msg"]
 
 
 def test_the_dots_request_gives_the_elements_own_numbers(client: TestClient) -> None:

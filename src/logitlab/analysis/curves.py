@@ -41,6 +41,7 @@ __all__ = [
     "Curve",
     "CurveRow",
     "bce_curve",
+    "bce_curve_case",
     "exact_bce_curve",
     "select",
 ]
@@ -277,6 +278,43 @@ def sweep_grid(lo: float, hi: float, points: Any, fmt: FloatFormat, max_points: 
     return grid
 
 
+def bce_curve_case(
+    target: float,
+    *,
+    dtype: str | FloatFormat = "float32",
+    weight: float | None = None,
+    pos_weight: float | None = None,
+    z_min: float = -300.0,
+    z_max: float = 300.0,
+    points: int = 1201,
+) -> tuple[FloatFormat, BCECase]:
+    """The format and the one-element-per-logit case :func:`bce_curve` computes, its
+    arguments checked (the same :class:`~logitlab.InputError` for each) and nothing run:
+    what a caller validates with before queueing curves to compute later."""
+    fmt = get_format(dtype)
+    y = _scalar(target, "target")
+    if y is None:
+        raise InputError("target", "is required")
+    w = _scalar(weight, "weight")
+    pw = _scalar(pos_weight, "pos_weight")
+    lo = _scalar(z_min, "z_min")
+    hi = _scalar(z_max, "z_max")
+    assert lo is not None and hi is not None
+    for name, v in (("z_min", lo), ("z_max", hi)):
+        if abs(v) > MAX_CURVE_Z:
+            raise InputError(name, f"{v!r} is outside [-{MAX_CURVE_Z:g}, {MAX_CURVE_Z:g}]")
+    if not lo < hi:
+        raise InputError("z_max", f"must be greater than z_min ({lo!r}), got {hi!r}")
+    grid = sweep_grid(lo, hi, points, fmt, MAX_CURVE_POINTS)
+    try:
+        case = BCECase.from_user(grid, y, weight=w, pos_weight=pw, reduction="none", dtype=fmt)
+    except InputError as err:
+        # BCECase speaks of arrays ("targets"); this function takes one target.
+        argument = "target" if err.argument == "targets" else err.argument
+        raise InputError(argument, err.message) from None
+    return fmt, case
+
+
 def bce_curve(
     target: float,
     *,
@@ -300,27 +338,15 @@ def bce_curve(
     >>> c.z.tolist(), [r.value.tolist() for r in c.rows if r.name == "torch.logits"]
     ([-300.0, 0.0, 300.0], [[90.0, 0.6931471824645996, 210.0]])
     """
-    fmt = get_format(dtype)
-    y = _scalar(target, "target")
-    if y is None:
-        raise InputError("target", "is required")
-    w = _scalar(weight, "weight")
-    pw = _scalar(pos_weight, "pos_weight")
-    lo = _scalar(z_min, "z_min")
-    hi = _scalar(z_max, "z_max")
-    assert lo is not None and hi is not None
-    for name, v in (("z_min", lo), ("z_max", hi)):
-        if abs(v) > MAX_CURVE_Z:
-            raise InputError(name, f"{v!r} is outside [-{MAX_CURVE_Z:g}, {MAX_CURVE_Z:g}]")
-    if not lo < hi:
-        raise InputError("z_max", f"must be greater than z_min ({lo!r}), got {hi!r}")
-    grid = sweep_grid(lo, hi, points, fmt, MAX_CURVE_POINTS)
-    try:
-        case = BCECase.from_user(grid, y, weight=w, pos_weight=pw, reduction="none", dtype=fmt)
-    except InputError as err:
-        # BCECase speaks of arrays ("targets"); this function takes one target.
-        argument = "target" if err.argument == "targets" else err.argument
-        raise InputError(argument, err.message) from None
+    fmt, case = bce_curve_case(
+        target,
+        dtype=dtype,
+        weight=weight,
+        pos_weight=pos_weight,
+        z_min=z_min,
+        z_max=z_max,
+        points=points,
+    )
     yr = float(case.targets.ravel()[0])
     wr = 1.0 if case.weight is None else float(case.weight.ravel()[0])
     pwr = 1.0 if case.pos_weight is None else float(case.pos_weight.ravel()[0])

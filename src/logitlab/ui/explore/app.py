@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -48,13 +49,19 @@ from starlette.concurrency import run_in_threadpool
 
 from logitlab._version import __version__
 from logitlab.analysis.breakpoints import breakpoint_threshold
-from logitlab.analysis.curves import MAX_CURVE_POINTS, MAX_CURVE_Z, bce_curve, select
+from logitlab.analysis.curves import (
+    MAX_CURVE_POINTS,
+    MAX_CURVE_Z,
+    bce_curve,
+    bce_curve_case,
+    select,
+)
 from logitlab.analysis.explain import explain
 from logitlab.analysis.lesson import LESSON_DTYPES, breakpoints, presets, relative_errors, steps
 from logitlab.analysis.saturation import saturation
 from logitlab.core.errors import InputError
-from logitlab.core.formats import DTYPE_NAMES, get_format
-from logitlab.core.inputs import REDUCTIONS
+from logitlab.core.formats import DTYPE_NAMES
+from logitlab.core.inputs import REDUCTIONS, BCECase
 
 __all__ = ["MAX_API_ELEMENTS", "MAX_BODY_BYTES", "create_app"]
 
@@ -137,15 +144,10 @@ class CompareRequest(BaseModel):
     )
 
 
-class CurveRequest(BaseModel):
-    """Loss and gradient of one element against z."""
+class _CurveFields(BaseModel):
+    """What a curve is computed with, but its target (:class:`CurveRequest`,
+    :class:`CurvePrefetchRequest`)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"target": 0.3, "dtype": "float32", "points": 1201}]},
-    )
-
-    target: Number = Field(default=0.3, description="The element's target y in [0, 1].")
     dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
     weight: Scalar = Field(default=None, description="The element's weight; null for none.")
     pos_weight: Scalar = Field(default=None, description="Its pos_weight; null for none.")
@@ -156,7 +158,18 @@ class CurveRequest(BaseModel):
     formulations: list[str] | None = Field(default=None, max_length=64)
 
 
-class CurvePrefetchRequest(BaseModel):
+class CurveRequest(_CurveFields):
+    """Loss and gradient of one element against z."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"target": 0.3, "dtype": "float32", "points": 1201}]},
+    )
+
+    target: Number = Field(default=0.3, description="The element's target y in [0, 1].")
+
+
+class CurvePrefetchRequest(_CurveFields):
     """The curves of :class:`CurveRequest` for several targets at once, to be computed in the
     background: the y slider's other positions."""
 
@@ -172,14 +185,6 @@ class CurvePrefetchRequest(BaseModel):
         max_length=MAX_PREFETCH_TARGETS,
         description="Targets y in [0, 1], the most wanted first.",
     )
-    dtype: str = Field(default="float32", max_length=32, description=", ".join(DTYPE_NAMES))
-    weight: Scalar = Field(default=None)
-    pos_weight: Scalar = Field(default=None)
-    z_min: Number = Field(default=-300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
-    z_max: Number = Field(default=300.0, ge=-MAX_CURVE_Z, le=MAX_CURVE_Z)
-    points: Integer = Field(default=1201, ge=2, le=MAX_CURVE_POINTS)
-    frameworks: list[str] | None = Field(default=None, max_length=32)
-    formulations: list[str] | None = Field(default=None, max_length=64)
 
     def requests(self) -> list[CurveRequest]:
         """One :class:`CurveRequest` per target, in order, as the page would send it."""
@@ -1071,11 +1076,20 @@ def create_app(
         there), computed one at a time in a background thread and kept in its cache, so
         that asking for them later is answered at once.  Replaces a prefetch still under
         way; answers at once with ``queued``, how many were not kept yet."""
+        # A bad field is a 422 now, not a silent skip later: the common fields as the
+        # curve checks them, the targets as one array (so the error gives its index).
         requests = body.requests()
-        for r in requests:
-            get_format(r.dtype)  # an unknown dtype is a 422 now, not a silent skip later
-            if not 0.0 <= r.target <= 1.0 or not math.isfinite(r.target):
-                raise InputError("targets", f"{r.target!r} is not in [0, 1]")
+        r = requests[0]
+        fmt, _ = bce_curve_case(
+            r.target,
+            dtype=r.dtype,
+            weight=r.weight,
+            pos_weight=r.pos_weight,
+            z_min=r.z_min,
+            z_max=r.z_max,
+            points=r.points,
+        )
+        BCECase.from_user(np.zeros(len(body.targets)), body.targets, reduction="none", dtype=fmt)
         return {"queued": prefetch.submit(requests)}
 
     def _curve(body: CurveRequest) -> dict[str, Any]:
