@@ -420,7 +420,8 @@ window.__lossMode = (function () {
   function schedulePrefetch() {
     clearTimeout(pre.timer);
     pre.timer = setTimeout(async () => {
-      const { target, ...rest } = curveBody();
+      const body = curveBody();
+      const { target, ...rest } = body;
       const key = toJSON(rest);
       const slider = document.querySelector(`.element[data-i='${state.sel}'] .y-range`);
       if (key === pre.key || !slider) return;
@@ -429,7 +430,7 @@ window.__lossMode = (function () {
       // the slider's own values: min + k step, as the decimal it shows
       for (let k = 0; k <= Math.round((hi - lo) / step); k++) targets.push(Number((lo + k * step).toPrecision(12)));
       targets.sort((a, b) => Math.abs(a - target) - Math.abs(b - target));
-      const wanted = targets.filter((t) => t !== target && !crv.kept.has(toJSON({ ...curveBody(), target: t })));
+      const wanted = targets.filter((t) => t !== target && !crv.kept.has(toJSON({ ...body, target: t })));
       if (!wanted.length) return;
       try {
         const r = await fetch("/api/curve/prefetch", {
