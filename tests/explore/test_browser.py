@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.explore.chromium import CHROMIUM, chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -29,11 +29,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def wait_rendered(page: Any) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.explore.chromium import CHROMIUM, chromium
 
 LINEPLOT = (
     Path(__file__).resolve().parents[2] / "src/logitlab/ui/explore/static/lineplot.js"
@@ -28,9 +28,7 @@ MARGIN = {"l": 52, "r": 0, "t": 30, "b": 30}
 
 @pytest.fixture(scope="module")
 def page() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         pg = b.new_page(viewport={"width": 800, "height": 600})
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -41,7 +39,6 @@ def page() -> Iterator[Any]:
         pg.add_script_tag(content=LINEPLOT)
         yield pg
         assert errors == []
-        b.close()
 
 
 def draw(page: Any, traces: list[Any], layout: dict[str, Any], width: int = 552) -> Any:

@@ -300,49 +300,42 @@ def test_odd_inputs_never_5xx(client: TestClient) -> None:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_browser_multiclass_mask(live_server: str) -> None:
-    from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+    from tests.explore.chromium import chromium
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = b.new_page(viewport={"width": 1280, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(live_server + "/")
-            page.wait_for_function("window.__explore && window.__explore.rendered >= 1")
-            page.click("#mode-softmax-ce")
-            wait = "window.__modes.seq > {} && window.__modes.shown()"
-            page.wait_for_function(wait.format(0), timeout=60_000)
-            assert page.locator("#lesson").is_hidden()
-            flags = page.locator("#mode-table tr[data-name='torch.log_of_softmax'] td.flags")
-            assert "masked NaN" not in flags.inner_text()
-            seq = page.evaluate("window.__modes.seq")
-            page.check("#mc-mask1")
-            page.wait_for_function(wait.format(seq), timeout=60_000)
-            assert page.locator("#mc-z1").input_value() == "-inf"
-            assert "masked NaN" in flags.inner_text()
-            safe = page.locator("#mode-table tr[data-name='torch.cross_entropy'] td.flags")
-            assert "masked NaN" not in safe.inner_text()
-            assert page.locator("#mode-explanation li").count() > 0
-            url = page.url
-            assert "mode=softmax-ce" in url and "lz=2,-inf,-1" in url
-            # The link is shareable: a fresh page opens in the same state.
-            page2 = b.new_page()
-            page2.goto(url)
-            page2.wait_for_function(wait.format(0), timeout=60_000)
-            assert page2.locator("#mc-mask1").is_checked()
-            flags2 = page2.locator("#mode-table tr[data-name='torch.log_of_softmax'] td.flags")
-            assert "masked NaN" in flags2.inner_text()
-            # Back to BCE: the lesson and its page are as before.
-            page2.click("#mode-bce")
-            assert page2.locator("#lesson").is_visible()
-            assert "mode=" not in page2.url
-            assert errors == []
-        finally:
-            b.close()
+    with chromium() as b:
+        page = b.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(live_server + "/")
+        page.wait_for_function("window.__explore && window.__explore.rendered >= 1")
+        page.click("#mode-softmax-ce")
+        wait = "window.__modes.seq > {} && window.__modes.shown()"
+        page.wait_for_function(wait.format(0), timeout=60_000)
+        assert page.locator("#lesson").is_hidden()
+        flags = page.locator("#mode-table tr[data-name='torch.log_of_softmax'] td.flags")
+        assert "masked NaN" not in flags.inner_text()
+        seq = page.evaluate("window.__modes.seq")
+        page.check("#mc-mask1")
+        page.wait_for_function(wait.format(seq), timeout=60_000)
+        assert page.locator("#mc-z1").input_value() == "-inf"
+        assert "masked NaN" in flags.inner_text()
+        safe = page.locator("#mode-table tr[data-name='torch.cross_entropy'] td.flags")
+        assert "masked NaN" not in safe.inner_text()
+        assert page.locator("#mode-explanation li").count() > 0
+        url = page.url
+        assert "mode=softmax-ce" in url and "lz=2,-inf,-1" in url
+        # The link is shareable: a fresh page opens in the same state.
+        page2 = b.new_page()
+        page2.goto(url)
+        page2.wait_for_function(wait.format(0), timeout=60_000)
+        assert page2.locator("#mc-mask1").is_checked()
+        flags2 = page2.locator("#mode-table tr[data-name='torch.log_of_softmax'] td.flags")
+        assert "masked NaN" in flags2.inner_text()
+        # Back to BCE: the lesson and its page are as before.
+        page2.click("#mode-bce")
+        assert page2.locator("#lesson").is_visible()
+        assert "mode=" not in page2.url
+        assert errors == []
 
 
 # The multi-class and focal modes on a phone: the results table becomes one card per code
@@ -378,62 +371,53 @@ PHONE_CASES = [
 def test_browser_modes_at_390px_are_cards(
     live_server: str, query: str, body: dict[str, Any], exact: Any, accurate: str, k: int
 ) -> None:
-    from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+    from tests.explore.chromium import chromium
 
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            ctx = b.new_context(
-                viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
-            )
-            page = ctx.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(live_server + query)
-            page.wait_for_function("window.__modes && window.__modes.shown()", timeout=60_000)
-            # No horizontal scroll anywhere on the page.
-            width = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
-            assert width[0] <= width[1] == 390, width
-            assert page.locator("#mode-table thead").is_hidden()
-            # Every formulation the API answers (asked here on its own) has a card with its
-            # numbers, each value labelled and inside the screen.
-            answer = page.request.post(live_server + "/api/compare_loss", data=body).json()
-            ok = [r for r in answer["rows"] if r["status"] == "ok"]
-            assert len(ok) >= 3
-            for r in answer["rows"]:
-                card = page.locator(f"#mode-table tr[data-name='{r['name']}']")
-                assert card.evaluate("(e) => getComputedStyle(e).display") == "block"
-                box = card.bounding_box()
-                assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
-                assert r["name"] in card.locator("td.name").inner_text()
-                if r["status"] != "ok":
-                    assert r["status"] in card.inner_text()
-                    continue
-                columns = ["loss", "ulp", "grad"] + (["flags"] if r["flags"] else [])
-                for column in columns:
-                    td = card.locator(f"td.{column}")
-                    cbox = td.bounding_box()
-                    assert cbox is not None and cbox["width"] > 0, (r["name"], column)
-                    assert cbox["x"] >= 0 and cbox["x"] + cbox["width"] <= 390, (r["name"], column)
-                    before = td.evaluate("(e) => getComputedStyle(e, '::before').content")
-                    assert before not in ("none", "normal", ""), (r["name"], column)
-                assert card.locator("td.loss").inner_text() == ", ".join(r["value_repr"])
-                for flag in r["flags"]:
-                    assert flag in card.locator("td.flags").inner_text()
-                grad = card.locator("td.grad").inner_text().split("]")[0].strip("[ ")
-                assert len(grad.split(",")) == k, grad
-            # the curve is drawn (a canvas), its download button hidden on touch, as in the
-            # binary CE mode
-            assert page.locator("#mode-plot canvas[role='img']").count() == 1
-            assert page.locator("#mode-plot .lp-png").count() == 1
-            assert page.locator("#mode-plot .lp-png").is_hidden()
-            # and the stable path's loss on its card is the exact loss (mpmath, here) rounded
-            # once to float32 (its claim: correctly rounded)
-            shown = page.locator(f"#mode-table tr[data-name='{accurate}'] td.loss").inner_text()
-            assert np.float32(shown) == np.float32(float(exact))
-            assert errors == []
-        finally:
-            b.close()
+    with chromium() as b:
+        ctx = b.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(live_server + query)
+        page.wait_for_function("window.__modes && window.__modes.shown()", timeout=60_000)
+        # No horizontal scroll anywhere on the page.
+        width = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+        assert width[0] <= width[1] == 390, width
+        assert page.locator("#mode-table thead").is_hidden()
+        # Every formulation the API answers (asked here on its own) has a card with its
+        # numbers, each value labelled and inside the screen.
+        answer = page.request.post(live_server + "/api/compare_loss", data=body).json()
+        ok = [r for r in answer["rows"] if r["status"] == "ok"]
+        assert len(ok) >= 3
+        for r in answer["rows"]:
+            card = page.locator(f"#mode-table tr[data-name='{r['name']}']")
+            assert card.evaluate("(e) => getComputedStyle(e).display") == "block"
+            box = card.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+            assert r["name"] in card.locator("td.name").inner_text()
+            if r["status"] != "ok":
+                assert r["status"] in card.inner_text()
+                continue
+            columns = ["loss", "ulp", "grad"] + (["flags"] if r["flags"] else [])
+            for column in columns:
+                td = card.locator(f"td.{column}")
+                cbox = td.bounding_box()
+                assert cbox is not None and cbox["width"] > 0, (r["name"], column)
+                assert cbox["x"] >= 0 and cbox["x"] + cbox["width"] <= 390, (r["name"], column)
+                before = td.evaluate("(e) => getComputedStyle(e, '::before').content")
+                assert before not in ("none", "normal", ""), (r["name"], column)
+            assert card.locator("td.loss").inner_text() == ", ".join(r["value_repr"])
+            for flag in r["flags"]:
+                assert flag in card.locator("td.flags").inner_text()
+            grad = card.locator("td.grad").inner_text().split("]")[0].strip("[ ")
+            assert len(grad.split(",")) == k, grad
+        # the curve is drawn (a canvas), its download button hidden on touch, as in the
+        # binary CE mode
+        assert page.locator("#mode-plot canvas[role='img']").count() == 1
+        assert page.locator("#mode-plot .lp-png").count() == 1
+        assert page.locator("#mode-plot .lp-png").is_hidden()
+        # and the stable path's loss on its card is the exact loss (mpmath, here) rounded
+        # once to float32 (its claim: correctly rounded)
+        shown = page.locator(f"#mode-table tr[data-name='{accurate}'] td.loss").inner_text()
+        assert np.float32(shown) == np.float32(float(exact))
+        assert errors == []

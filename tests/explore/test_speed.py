@@ -24,7 +24,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient
-from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.explore.chromium import chromium
 
 from logitlab.analysis.compare import compare
 from logitlab.analysis.curves import bce_curve, select
@@ -267,13 +267,7 @@ DRAG = """async ([selector, values]) => {
 
 @pytest.fixture(scope="module")
 def page(live_server: str) -> Any:
-    from pathlib import Path
-
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium is absent")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         pg = b.new_page(viewport={"width": 1280, "height": 800})
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -284,7 +278,6 @@ def page(live_server: str) -> Any:
         )
         yield pg
         assert errors == []
-        b.close()
 
 
 @pytest.mark.browser
