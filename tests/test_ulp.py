@@ -167,3 +167,26 @@ def test_array_uses_the_low_part_for_float64() -> None:
     assert expected == pytest.approx(0.5 - 2.0**-27, abs=1e-15)  # spacing below 1 is 2**-53
     got = ulp_error_array([one_below], [exact_hi], "float64", exact_lo=[exact_lo])[0]
     assert got == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["float16", "float32"])
+def test_array_ordinals_of_values_read_from_the_bits(name: str) -> None:
+    """ulp_error_array reads a float16/float32 computed value's ordinal from its bits:
+    held to the mpmath ordinal over bit patterns of every kind (both signs, zeros,
+    subnormals, the normal boundary, the largest value), against exact values between
+    them and at a distance."""
+    fmt = get_format(name)
+    u = UINT[fmt.numpy_dtype.itemsize]
+    top = 0x7C00 if name == "float16" else 0x7F800000  # +inf's bits: finite ones below
+    rng = np.random.default_rng(5)
+    mags = np.concatenate(
+        [np.arange(0, 40), np.arange(top - 40, top), rng.integers(0, top, 3000)]
+    ).astype(np.int64)
+    normal = 1 << (fmt.precision - 1)
+    mags = np.concatenate([mags, np.arange(normal - 20, normal + 20)])
+    sign = rng.integers(0, 2, mags.size).astype(np.int64) << (fmt.bits - 1)
+    c = (mags | sign).astype(u).view(fmt.numpy_dtype).astype(np.float64)
+    exact = c * (1 + rng.uniform(-3, 3, c.size) * fmt.eps) + rng.choice([0.0, 1e-3, -7.5], c.size)
+    got = ulp_error_array(c, exact, fmt)
+    want = [ulp_error(a, mpmath.mpf(b), fmt) for a, b in zip(c.tolist(), exact.tolist())]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)

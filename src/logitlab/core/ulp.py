@@ -247,6 +247,24 @@ def _ordinal_parts(
     return integer * signi, frac * sign
 
 
+def _value_ordinals(c: np.ndarray, fmt: FloatFormat) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ordinal_parts` of finite float64 ``c`` without a correction term.
+
+    For float16 and float32 values the ordinal is the bit pattern's magnitude, signed
+    (IEEE-754 orders a sign's values by their bits, the subnormals first from 1): read
+    from the bits, a few times faster.  Values not of the format take the general path.
+    """
+    if fmt.name in ("float16", "float32"):
+        with np.errstate(over="ignore"):
+            v = c.astype(fmt.numpy_dtype)
+        if np.array_equal(v, c):
+            ints = np.uint16 if fmt.name == "float16" else np.uint32
+            bits = v.view(ints).astype(np.int64)
+            magnitude = bits & ((1 << (fmt.bits - 1)) - 1)
+            return np.where(bits >> (fmt.bits - 1), -magnitude, magnitude), np.zeros(c.shape)
+    return _ordinal_parts(c, np.zeros(c.shape), fmt)
+
+
 def ulp_error_array(
     computed: Any,
     exact: Any,
@@ -270,7 +288,7 @@ def ulp_error_array(
     inf = ~nan & (np.isinf(c) | np.isinf(e))
     same_inf = inf & np.isinf(c) & np.isinf(e) & (np.sign(c) == np.sign(e))
     finite = ~nan & ~inf
-    ci, cf = _ordinal_parts(c[finite], np.zeros(int(finite.sum())), fmt)
+    ci, cf = _value_ordinals(c[finite], fmt)
     ei, ef = _ordinal_parts(e[finite], lo[finite], fmt)
     # Same sign: subtract the int64 parts exactly.  Opposite signs: the distance is huge
     # (and could overflow int64), so add magnitudes in float64.
