@@ -156,6 +156,8 @@ def test_declined_inputs_take_the_general_path(compile_mode: None) -> None:
     assert (
         _bce_compiled.forward(z.nan_to_num(0.0), torch.tensor([0.5, 1.5, 0.0]), "sum", True) is None
     )
+    nan_target = torch.tensor([0.5, math.nan, 0.0])
+    assert _bce_compiled.forward(z.nan_to_num(0.0), nan_target, "mean", False) is None
     assert not _bce_compiled.eligible(z, y, torch.ones(3), None, "mean")
     assert not _bce_compiled.eligible(z, y, None, None, "none")
     assert not _bce_compiled.eligible(z, y.double(), None, None, "mean")
@@ -255,3 +257,37 @@ def test_compiled_gradient_correctly_rounded(
     np.testing.assert_array_equal(grad.double().numpy(), _expected(z, y, 1.0, divisor))
     _, grad = _forward_backward(loss_fn, z, y, 2.5)
     np.testing.assert_array_equal(grad.double().numpy(), _expected(z, y, 2.5, divisor))
+
+
+_FIRST_SMALL = """
+import torch
+from logitlab import stable
+stable.set_torch_compile(True)
+z = torch.linspace(-40, 40, 333).requires_grad_(True)
+y = torch.rand(333)
+stable.binary_cross_entropy_with_logits(z, y).backward()
+"""
+
+
+@pytest.mark.slow
+def test_kernels_first_compiled_small_still_run_in_parallel(tmp_path: Any) -> None:
+    """The kernels are compiled for any size (dynamic shapes) and inductor keeps them on
+    disk: compiled first for 333 elements (a test, a notebook), they used to come out as
+    one serial loop (inductor sizes its threads from the first size seen), and every
+    later 10**7-element call ran on one core, half as fast on two.  Compiled first for a
+    small size in a fresh cache, every kernel of the fast path must hold a parallel loop."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", _FIRST_SMALL], env=env, check=True, timeout=600)
+    kernels = [
+        p.read_text()
+        for p in tmp_path.rglob("*.py")
+        if "cpp_fused" in p.read_text() and "log1p" not in p.name
+    ]
+    fused = [k for k in kernels if "extern \"C\"" in k or "kernel(" in k]
+    assert len(fused) >= 2, [p.name for p in tmp_path.rglob("*.py")]  # loss and gradient
+    for source in fused:
+        assert "#pragma omp parallel" in source

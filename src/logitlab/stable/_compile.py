@@ -82,7 +82,11 @@ def run_kernel(kernel: Callable[..., Any], numel: int, *args: Any) -> Any:
         def bound(*a: Any) -> Any:
             return kernel(torch, *a)
 
-        compiled = torch.compile(bound, dynamic=True)
+        # Dynamic shapes: one compile for every size.  Inductor sizes a kernel's threads
+        # from the first size it sees and keeps the kernel on disk for every later one:
+        # first compiled for a few hundred elements, it is a serial loop for 10**7 too.
+        # ``dynamic_threads`` always emits the parallel loop and lets OpenMP decide.
+        compiled = torch.compile(bound, dynamic=True, options={"cpp.dynamic_threads": True})
         _compiled[kernel] = compiled
     try:
         return compiled(*args)
