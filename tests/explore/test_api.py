@@ -396,3 +396,66 @@ def test_a_curve_range_of_one_float32_value_is_422_naming_z_max(client: TestClie
     detail = r.json()["detail"]
     assert detail[0]["loc"][:2] == ["body", "z_max"], detail
     assert "single float32 value (0.0)" in detail[0]["msg"]
+
+
+# The losses' endpoints: a valid body of each kind with one to three fields replaced by
+# any JSON value or by a value of the right type at the edges, so most examples get past
+# the field checks and reach the core.
+_LOSS_BASES = [
+    {"loss": "softmax-ce", "logits": [3, "-inf", 1], "target": 0},
+    {"loss": "softmax-ce", "logits": [[0, -110], [1, 2]], "target": [1, 0]},
+    {"loss": "softmax-ce", "logits": [[3, 1]], "target": [[0.5, 0.5]]},
+    {"loss": "focal", "logits": [-3, 3], "targets": [1, 0]},
+    {"loss": "bce", "logits": [1, 2], "targets": [0, 1]},
+]
+_EDGES = st.sampled_from(
+    [0, -1, 1, 2, 5, -100, 0.5, 1.5, -0.5, 1e308, -1e308, "inf", "-inf", "NaN", None, []]
+)
+_LOSS_FIELDS = [
+    "loss", "logits", "target", "targets", "dtype", "weight", "pos_weight", "ignore_index",
+    "label_smoothing", "alpha", "gamma", "reduction", "frameworks",
+]  # fmt: skip
+
+
+@st.composite
+def _mutated(draw: st.DrawFn, bases: list[dict[str, Any]], fields: list[str]) -> dict[str, Any]:
+    body = dict(draw(st.sampled_from(bases)))
+    for name in draw(st.lists(st.sampled_from(fields), min_size=1, max_size=3, unique=True)):
+        body[name] = draw(st.one_of(_EDGES, json_values, st.lists(_EDGES, max_size=4)))
+    return body
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_mutated(_LOSS_BASES, _LOSS_FIELDS))
+def test_compare_loss_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
+    r = post_raw(client, "/api/compare_loss", json.dumps(body, allow_nan=True))
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["detail"]  # a message, not an empty error
+    else:
+        json.loads(r.text)  # strict JSON: NaN and infinities are strings
+
+
+_CURVE_LOSS_BASES = [
+    {"loss": "softmax-ce", "logits": [3, "-inf", 1], "target": 0, "sweep": 0, "points": 21},
+    {"loss": "focal", "target": 1, "points": 21},
+]
+_CURVE_LOSS_FIELDS = [
+    "loss", "logits", "target", "sweep", "label_smoothing", "alpha", "gamma", "dtype",
+    "z_min", "z_max", "points",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_mutated(_CURVE_LOSS_BASES, _CURVE_LOSS_FIELDS))
+def test_curve_loss_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
+    r = post_raw(client, "/api/curve_loss", json.dumps(body, allow_nan=True))
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["detail"]
+    else:
+        json.loads(r.text)

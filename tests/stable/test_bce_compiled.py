@@ -282,12 +282,8 @@ def test_kernels_first_compiled_small_still_run_in_parallel(tmp_path: Any) -> No
 
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path))
     subprocess.run([sys.executable, "-c", _FIRST_SMALL], env=env, check=True, timeout=600)
-    kernels = [
-        p.read_text()
-        for p in tmp_path.rglob("*.py")
-        if "cpp_fused" in p.read_text() and "log1p" not in p.name
-    ]
-    fused = [k for k in kernels if "extern \"C\"" in k or "kernel(" in k]
-    assert len(fused) >= 2, [p.name for p in tmp_path.rglob("*.py")]  # loss and gradient
+    # one generated module per compiled graph (loss, gradient), its C++ source inside
+    fused = [p.read_text() for p in tmp_path.rglob("*.py") if "cpp_fused" in p.read_text()]
+    assert len(fused) >= 2, [p.name for p in tmp_path.rglob("*.py")]
     for source in fused:
         assert "#pragma omp parallel" in source
