@@ -159,6 +159,25 @@ def test_round_to_format_matches_numpy(name: str, x: float) -> None:
     assert round_to_format(mpmath.mpf(x), fmt) == expected
 
 
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [
+        (1 + 2.0**-11 + 2.0**-40, 1 + 2.0**-10),  # just above a midpoint; float32 holds it
+        (-(1 + 2.0**-11 + 2.0**-40), -(1 + 2.0**-10)),  # at the midpoint, then ties to 1
+        (1 + 2.0**-11, 1.0),  # the midpoint itself: ties to even
+        (2.0**-25 * (1 + 2.0**-40), 2.0**-24),  # above half the smallest subnormal
+        (65520 - 2.0**-30, 65504.0),  # just below max + half an ULP
+        (65520.0, math.inf),
+    ],
+)
+def test_float16_rounds_once_not_through_float32(x: float, expected: float) -> None:
+    # FloatFormat.round uses NumPy's float64 -> float16 cast: it must round once, not
+    # through float32 (which would land these on a midpoint, or on max + half an ULP).
+    fmt = get_format("float16")
+    assert round_to_format(mpmath.mpf(x), fmt) == expected
+    assert float(fmt.round([x])[0]) == expected
+
+
 def test_bfloat16_rounds_once_not_through_float32() -> None:
     # 6.0156250014 is just above the midpoint 6.015625 of bfloat16's 6.0 and 6.03125;
     # rounding to float32 first lands on the midpoint, and then ties to even give 6.0.
