@@ -85,8 +85,13 @@ def run_kernel(kernel: Callable[..., Any], numel: int, *args: Any) -> Any:
         # Dynamic shapes: one compile for every size.  Inductor sizes a kernel's threads
         # from the first size it sees and keeps the kernel on disk for every later one:
         # first compiled for a few hundred elements, it is a serial loop for 10**7 too.
-        # ``dynamic_threads`` always emits the parallel loop and lets OpenMP decide.
-        compiled = torch.compile(bound, dynamic=True, options={"cpp.dynamic_threads": True})
+        # ``dynamic_threads`` always emits the parallel loop and lets OpenMP decide (an
+        # option inductor may lack, which would fail the compile: asked for only if known).
+        import torch._inductor.config as inductor_config
+
+        known = hasattr(getattr(inductor_config, "cpp", None), "dynamic_threads")
+        options: dict[str, Any] | None = {"cpp.dynamic_threads": True} if known else None
+        compiled = torch.compile(bound, dynamic=True, options=options)
         _compiled[kernel] = compiled
     try:
         return compiled(*args)
