@@ -425,17 +425,21 @@ def _mutated(draw: st.DrawFn, bases: list[dict[str, Any]], fields: list[str]) ->
     return body
 
 
+def _answered_or_refused(r: Any) -> None:
+    """A 200 in strict JSON (NaN and infinities as strings) or a 422 with a message."""
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["detail"]  # a message, not an empty error
+    else:
+        json.loads(r.text)
+
+
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(body=_mutated(_LOSS_BASES, _LOSS_FIELDS))
 def test_compare_loss_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
-    r = post_raw(client, "/api/compare_loss", json.dumps(body, allow_nan=True))
-    assert r.status_code in (200, 422), r.text
-    if r.status_code == 422:
-        assert r.json()["detail"]  # a message, not an empty error
-    else:
-        json.loads(r.text)  # strict JSON: NaN and infinities are strings
+    _answered_or_refused(post_raw(client, "/api/compare_loss", json.dumps(body, allow_nan=True)))
 
 
 _CURVE_LOSS_BASES = [
@@ -453,9 +457,4 @@ _CURVE_LOSS_FIELDS = [
 )
 @given(body=_mutated(_CURVE_LOSS_BASES, _CURVE_LOSS_FIELDS))
 def test_curve_loss_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
-    r = post_raw(client, "/api/curve_loss", json.dumps(body, allow_nan=True))
-    assert r.status_code in (200, 422), r.text
-    if r.status_code == 422:
-        assert r.json()["detail"]
-    else:
-        json.loads(r.text)
+    _answered_or_refused(post_raw(client, "/api/curve_loss", json.dumps(body, allow_nan=True)))
