@@ -58,3 +58,45 @@ def test_jax_x64_is_scoped_to_each_run(user_x64: bool) -> None:
         assert bool(jax.config.read("jax_enable_x64")) is user_x64
     finally:
         jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_x64_of_one_thread_is_not_switched_off_by_another() -> None:
+    # Two runs overlapping in two threads (the explorer answers in a pool and computes
+    # curves in the background): B enters x64 first, A enters, B leaves, then A computes.
+    # Restoring a global flag on B's exit would switch float64 off under A's feet.
+    import threading
+
+    import jax
+    import jax.numpy as jnp
+
+    from logitlab.formulations._jax import x64
+
+    b_in, a_in, b_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def b() -> None:
+        with x64():
+            b_in.set()
+            a_in.wait(timeout=30)
+        b_out.set()
+
+    def a() -> None:
+        with x64():
+            a_in.set()
+            b_out.wait(timeout=30)
+            # 1 + 2**-40 needs float64: float32 would give exactly 1
+            seen["dtype"] = jnp.asarray(1.0, dtype=jnp.float64).dtype
+            seen["sum"] = float(jnp.asarray(1.0, dtype=jnp.float64) + 2.0**-40)
+
+    before = bool(jax.config.read("jax_enable_x64"))
+    tb = threading.Thread(target=b)
+    tb.start()
+    assert b_in.wait(timeout=30)
+    ta = threading.Thread(target=a)
+    ta.start()
+    ta.join(timeout=60)
+    tb.join(timeout=60)
+    assert seen == {"dtype": np.dtype("float64"), "sum": 1.0 + 2.0**-40}
+    # and nothing leaked into this thread
+    assert bool(jax.config.read("jax_enable_x64")) is before

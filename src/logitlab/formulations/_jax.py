@@ -3,16 +3,17 @@
 (The softmax cross-entropy rows are in :mod:`logitlab.formulations._softmax_frameworks`.)
 
 JAX is imported inside ``compute``; float64 needs ``jax_enable_x64``, which each
-formulation switches on for its own run only (:func:`x64`), restoring the caller's
-setting.  Gradients come from ``jax.vjp`` with a cotangent of ones, the elementwise
-derivative for an unreduced loss.  XLA flushes subnormal results to zero on CPU
-(``flushes_subnormals``).
+formulation switches on for its own run only and its own thread (:func:`x64`), leaving
+the caller's setting as it was.  Gradients come from ``jax.vjp`` with a cotangent of
+ones, the elementwise derivative for an unreduced loss.  XLA flushes subnormal results to
+zero on CPU (``flushes_subnormals``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,18 +34,42 @@ __all__ = ["FORMULATIONS"]
 
 @contextlib.contextmanager
 def x64() -> Iterator[Any]:
-    """JAX with ``jax_enable_x64`` on inside the block, and the caller's setting restored
-    after it (without it JAX silently computes float64 input in float32)."""
+    """JAX with ``jax_enable_x64`` on inside the block (without it JAX silently computes
+    float64 input in float32), for this thread only.
+
+    JAX's own scoped setting (``jax.enable_x64(True)``, or ``jax.experimental.enable_x64()``
+    in older releases) is thread-local: a comparison in one thread (the explorer answers
+    in a pool, and computes curves in the background) cannot switch float64 off under
+    another's feet, as restoring the global flag would.  Where JAX has neither, the global
+    flag is set and the caller's setting restored, under a lock.
+    """
     import jax
 
-    before = bool(jax.config.read("jax_enable_x64"))
-    if not before:
-        jax.config.update("jax_enable_x64", True)
-    try:
+    scoped = getattr(jax, "enable_x64", None)
+    if scoped is None or not callable(scoped):
+        try:
+            from jax.experimental import enable_x64 as scoped_old
+        except ImportError:
+            scoped_old = None
+        if scoped_old is not None:
+            with scoped_old():
+                yield jax
+            return
+        with _GLOBAL_X64:
+            before = bool(jax.config.read("jax_enable_x64"))
+            if not before:
+                jax.config.update("jax_enable_x64", True)
+            try:
+                yield jax
+            finally:
+                if not before:
+                    jax.config.update("jax_enable_x64", False)
+        return
+    with scoped(True):
         yield jax
-    finally:
-        if not before:
-            jax.config.update("jax_enable_x64", False)
+
+
+_GLOBAL_X64 = threading.RLock()
 
 
 def _scoped(compute: Callable[[Any], Outcome]) -> Callable[[Any], Outcome]:
