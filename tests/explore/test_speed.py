@@ -100,6 +100,33 @@ def test_compare_cache_tells_requests_apart(client: TestClient) -> None:
         assert value == pytest.approx(expected[key], rel=tol), key
 
 
+def test_infinite_logits_of_either_sign_get_their_own_answers() -> None:
+    # Their cache keys differ (a JSON dump of the request writes both infinities as null):
+    # -inf asked after +inf is answered for -inf, as a server that never saw +inf answers it.
+    client = TestClient(create_app())
+    headers = {"content-type": "application/json"}
+    bodies = [f'{{"logits": [{z}, 0], "targets": [1, 0.5]}}' for z in ("Infinity", "-Infinity")]
+    plus, minus = (client.post("/api/compare", content=b, headers=headers) for b in bodies)
+    assert plus.json()["inputs"]["logits"][0] == "Infinity"
+    assert minus.json()["inputs"]["logits"][0] == "-Infinity"
+    # by hand: at y = 1 the loss is softplus(-z), 0 at +inf and +inf at -inf; ln 2 at z = 0
+    assert plus.json()["exact"]["value_rounded"] == [pytest.approx(np.log(2) / 2, rel=2**-23)]
+    assert minus.json()["exact"]["value_rounded"] == ["Infinity"]
+    fresh = TestClient(create_app()).post("/api/compare", content=bodies[1], headers=headers)
+    assert fresh.content == minus.content
+    # and the same for a masked softmax row: -inf (masked) and +inf are different rows
+    curve = '{{"loss": "softmax-ce", "logits": [3, {}, 1], "target": 0, "sweep": 2, "points": 5}}'
+    answers = [
+        client.post("/api/curve_loss", content=curve.format(z), headers=headers)
+        for z in ("Infinity", "-Infinity")
+    ]
+    fresh_curve = TestClient(create_app()).post(
+        "/api/curve_loss", content=curve.format("-Infinity"), headers=headers
+    )
+    assert answers[1].status_code == fresh_curve.status_code
+    assert answers[1].content == fresh_curve.content
+
+
 def test_curve_cache_hit_is_a_fresh_computation(app: Any, client: TestClient) -> None:
     body = {"target": 0.37, "dtype": "float16", "z_min": -20, "z_max": 20, "points": 41}
     cache = app.state.curve_cache
@@ -173,6 +200,58 @@ def test_a_bad_prefetch_target_is_named_by_its_index(client: TestClient) -> None
     assert r.status_code == 422
     (detail,) = r.json()["detail"]
     assert detail["loc"] == ["body", "targets"] and "index 2" in detail["msg"]
+
+
+def test_prefetched_comparisons_are_the_ones_the_page_then_asks_for() -> None:
+    # The y slider's other positions, as the page asks for them: the comparison it shows,
+    # element 0's target set to each slider value.  Each one computed is then a cache hit
+    # for the request the page sends on moving y there, with a fresh computation's bytes.
+    app = create_app()
+    client = TestClient(app)
+    shown = {"logits": [0, 4], "targets": [0.3, 0.7], "dtype": "bfloat16", "element": None}
+    body = {"compare": shown, "element": 0, "targets": [0.29, 0.31, 1]}
+    r = client.post("/api/compare/prefetch", json=body)
+    assert r.status_code == 202 and r.json() == {"queued": 3}
+    assert app.state.prefetch.wait(timeout=60)
+    cache = app.state.compare_cache
+    assert len(cache) == 3 and app.state.prefetch.computed_by["compare"] == 3
+    hits, misses = cache.hits, cache.misses
+    moved = {**shown, "targets": [0.29, 0.7]}
+    kept = client.post("/api/compare", json=moved)
+    assert (cache.hits - hits, cache.misses - misses) == (1, 0)
+    cache.clear()
+    assert client.post("/api/compare", json=moved).content == kept.content
+    # by hand: y_0 = 0.29 rounds to bfloat16 as 148 / 2**9 = 0.2890625 (8 significant bits),
+    # and d mean / dz_0 = (sigmoid(0) - y_0) / 2 = (0.5 - 0.2890625) / 2 = 27 / 256, exact
+    assert kept.json()["exact"]["grad_rounded"][0] == 27 / 256
+    # kept answers are not queued again
+    again = {**body, "targets": [0.29, 0.31]}
+    assert client.post("/api/compare/prefetch", json=again).json() == {"queued": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"element": 2}, ["body", "element"]),
+        ({"element": -1}, ["body", "element"]),
+        ({"targets": [0.5, 2]}, ["body", "targets"]),
+        ({"targets": []}, ["body", "targets"]),
+        ({"compare": {"logits": [0, 4], "targets": [0.5]}}, ["body", "element"]),
+        ({"compare": {"logits": [0, 4], "dtype": "float8"}}, ["body", "compare", "dtype"]),
+        ({"compare": {"logits": [0, 4], "weight": -1}}, ["body", "compare", "weight"]),
+        ({"compare": {"logits": [0, 4], "frameworks": ["no"]}}, ["body", "compare", "frameworks"]),
+        ({"compare": {"logits": [0, 4], "bogus": 1}}, ["body", "compare", "bogus"]),
+        ({"bogus": 1}, ["body", "bogus"]),
+    ],
+)
+def test_a_bad_compare_prefetch_is_a_422_naming_the_field(
+    client: TestClient, change: dict[str, Any], loc: list[str]
+) -> None:
+    body = {"compare": {"logits": [0, 4], "targets": [0.3, 0.7]}, "element": 0, "targets": [0.5]}
+    r = client.post("/api/compare/prefetch", json={**body, **change})
+    assert r.status_code == 422
+    (detail,) = r.json()["detail"]
+    assert detail["loc"][: len(loc)] == loc and detail["msg"]
 
 
 def test_the_dots_request_gives_the_elements_own_numbers(client: TestClient) -> None:

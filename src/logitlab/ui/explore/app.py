@@ -13,6 +13,8 @@ Endpoints (documented in the OpenAPI schema at ``/docs`` and ``/openapi.json``):
 * ``POST /api/curve`` loss and gradient of one element against z, every formulation.
 * ``POST /api/curve/prefetch`` the same curves for a list of targets, computed in the
   background into the curve cache (202 at once): the y slider's other positions.
+* ``POST /api/compare/prefetch`` the same for the comparison: one element's target set to
+  each of a list of values, into the compare cache (202 at once).
 * ``GET /api/info`` dtypes, reductions, formulations, limits.
 * ``GET /api/saturation/{dtype}`` where ``torch.sigmoid`` rounds to exactly 0 and 1.
 * ``GET /api/lesson`` the guided lesson's steps and presets (:mod:`logitlab.analysis.lesson`).
@@ -27,8 +29,9 @@ Speed: compare, curve, curve_loss and breakpoints answers are kept, encoded, in
 least-recently-used caches (:class:`ResponseCache`), so a control set back to a value it
 had answers with the bytes it got before, without a second computation.  The breakpoint
 search runs in a lower-priority worker process and is dropped if its client leaves first.
-Once the curves have rested, the page asks for its y slider's other positions
-(:class:`CurvePrefetch`), so that moving y is answered from the cache.
+Once the curves and the numbers have rested, the page asks for its y slider's other
+positions, curves and comparisons (:class:`Prefetch`), so that moving y is answered from the
+caches.
 """
 
 from __future__ import annotations
@@ -142,6 +145,42 @@ class CompareRequest(BaseModel):
             "loss and gradient there): the page's dots on the per-element curves."
         ),
     )
+
+
+class ComparePrefetchRequest(BaseModel):
+    """The comparisons of :class:`CompareRequest` with one element's target set to each of
+    several values, to be computed in the background: the y slider's other positions."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "compare": {"logits": [-2, 2], "targets": [0.3, 0.7], "dtype": "float32"},
+                    "element": 0,
+                    "targets": [0.29, 0.31],
+                }
+            ]
+        },
+    )
+
+    compare: CompareRequest = Field(description="The comparison as the page asks for it.")
+    element: Integer = Field(ge=0, description="The element whose target takes each value.")
+    targets: list[Number] = Field(
+        min_length=1,
+        max_length=MAX_PREFETCH_TARGETS,
+        description="Targets y in [0, 1] for that element, the most wanted first.",
+    )
+
+    def requests(self) -> list[CompareRequest]:
+        """One :class:`CompareRequest` per target, in order, as the page would send it."""
+        common = self.compare.model_dump()
+        out = []
+        for t in self.targets:
+            ys = list(common["targets"])
+            ys[self.element] = t
+            out.append(CompareRequest(**{**common, "targets": ys}))
+        return out
 
 
 class _CurveFields(BaseModel):
@@ -404,49 +443,62 @@ class _InFlight:
         return self._n > 0
 
 
-class CurvePrefetch:
-    """Fills a :class:`ResponseCache` in one background thread: the curves of the y slider's
-    other positions, so that moving it is answered from the cache.
+class Prefetch:
+    """Fills :class:`ResponseCache` entries in one background thread: the answers for the y
+    slider's other positions (its curves, and the comparison with that target), so that
+    moving it is answered from the caches.
 
-    :meth:`submit` replaces whatever was still waiting (only the newest curve settings are
-    worth computing); the thread takes one request at a time, skips those already kept,
-    and gives way while ``busy()`` says a page request is being answered (at most
-    ``yield_s`` per curve, so a steady stream of requests cannot starve it).  An answer it
-    computes is the bytes the endpoint itself would compute for that request.
+    Each kind of answer is a *lane* (:meth:`lane`: how to compute it, its cache key, its
+    cache).  :meth:`submit` replaces whatever that lane still had waiting (only the newest
+    settings are worth computing); the thread takes one request at a time, from each lane in
+    turn, skips those already kept, and gives way while ``busy()`` says a page request is
+    being answered (at most ``yield_s`` per request, so a steady stream of requests cannot
+    starve it).  An answer it computes is the bytes the endpoint itself would compute for
+    that request.
     """
 
-    def __init__(
-        self,
-        compute: Callable[[Any], bytes],
-        key: Callable[[Any], str],
-        cache: ResponseCache,
-        busy: Callable[[], bool],
-        yield_s: float = 0.05,
-    ) -> None:
+    def __init__(self, busy: Callable[[], bool], yield_s: float = 0.05) -> None:
         import threading
 
-        self._compute = compute
-        self._key = key
-        self._cache = cache
         self._busy = busy
         self._yield_s = yield_s
-        self._pending: list[Any] = []
+        self._lanes: dict[str, tuple[Callable[[Any], bytes], Callable[[Any], str], ResponseCache]]
+        self._lanes = {}
+        self._pending: dict[str, list[Any]] = {}
+        self._turn = 0
         self._running = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        #: Answers computed so far, in all lanes and in each.
         self.computed = 0
+        self.computed_by: dict[str, int] = {}
 
-    def submit(self, requests: list[Any]) -> int:
-        """Queue ``requests`` (the most wanted first) in place of any still waiting; returns
-        how many of them are not kept yet."""
+    def lane(
+        self,
+        name: str,
+        compute: Callable[[Any], bytes],
+        key: Callable[[Any], str],
+        cache: ResponseCache,
+    ) -> None:
+        """Declare the lane ``name``: ``compute(request)`` is the answer's bytes, kept in
+        ``cache`` under ``key(request)``."""
+        with self._cond:
+            self._lanes[name] = (compute, key, cache)
+            self._pending[name] = []
+            self.computed_by[name] = 0
+
+    def submit(self, name: str, requests: list[Any]) -> int:
+        """Queue ``requests`` (the most wanted first) in lane ``name``, in place of any it
+        still had waiting; returns how many of them are not kept yet."""
         import threading
 
-        todo = [r for r in requests if self._key(r) not in self._cache]
+        _, key, cache = self._lanes[name]
+        todo = [r for r in requests if key(r) not in cache]
         with self._cond:
-            self._pending = todo
+            self._pending[name] = todo
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._run, name="logitlab-explore-curve-prefetch", daemon=True
+                    target=self._run, name="logitlab-explore-prefetch", daemon=True
                 )
                 self._thread.start()
             self._cond.notify_all()
@@ -455,7 +507,20 @@ class CurvePrefetch:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until nothing is waiting or running; False if ``timeout`` passed first."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._running, timeout)
+            return self._cond.wait_for(lambda: not self._waiting() and not self._running, timeout)
+
+    def _waiting(self) -> bool:
+        return any(self._pending.values())
+
+    def _next(self) -> tuple[str, Any]:
+        # Called with the condition held and something waiting: the lanes take turns.
+        names = list(self._pending)
+        for k in range(len(names)):
+            name = names[(self._turn + k) % len(names)]
+            if self._pending[name]:
+                self._turn = (self._turn + k + 1) % len(names)
+                return name, self._pending[name].pop(0)
+        raise AssertionError("nothing waiting")
 
     def _run(self) -> None:
         import logging
@@ -463,25 +528,36 @@ class CurvePrefetch:
 
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._pending))
-                request = self._pending.pop(0)
+                self._cond.wait_for(self._waiting)
+                name, request = self._next()
+                compute, key_of, cache = self._lanes[name]
                 self._running = True
             try:
-                key = self._key(request)
-                if key not in self._cache:
+                key = key_of(request)
+                if key not in cache:
                     deadline = time.monotonic() + self._yield_s
                     while self._busy() and time.monotonic() < deadline:
                         time.sleep(0.002)
-                    self._cache.put(key, self._compute(request))
+                    cache.put(key, compute(request))
                     self.computed += 1
+                    self.computed_by[name] += 1
             except InputError:
-                pass  # the page is told when it asks for this curve itself
+                pass  # the page is told when it asks for this answer itself
             except Exception:  # a background thread: log, never die
-                logging.getLogger(__name__).exception("curve prefetch failed")
+                logging.getLogger(__name__).exception("%s prefetch failed", name)
             finally:
                 with self._cond:
                     self._running = False
                     self._cond.notify_all()
+
+
+def _key(body: BaseModel) -> str:
+    """A response cache's key for a request: its fields as JSON, infinities spelled out
+    (``model_dump_json`` writes both as ``null``, so ``-inf`` would be answered with what
+    ``+inf`` got)."""
+    import json
+
+    return json.dumps(body.model_dump(), separators=(",", ":"), allow_nan=True)
 
 
 def _encode(result: Any, fastapi: bool = True) -> bytes:
@@ -501,9 +577,10 @@ def _json(content: bytes) -> Response:
 
 
 def _error(field: str, message: str, kind: str = "value_error") -> JSONResponse:
+    # A dotted field is one inside an object of the body ("compare.weight").
+    loc = ["body", *field.split(".")]
     return JSONResponse(
-        status_code=422,
-        content={"detail": [{"loc": ["body", field], "msg": message, "type": kind}]},
+        status_code=422, content={"detail": [{"loc": loc, "msg": message, "type": kind}]}
     )
 
 
@@ -776,7 +853,7 @@ def create_app(
         the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.  Answers are kept (least
         recently used, :data:`COMPARE_CACHE_SIZE`): a control set back to a value it had
         answers at once, with the same bytes."""
-        key = body.model_dump_json()
+        key = _key(body)
         hit = compare_cache.get(key)
         if hit is None:
             hit = await run_in_threadpool(_compare_bytes, body)
@@ -786,6 +863,53 @@ def create_app(
     def _compare_bytes(body: CompareRequest) -> bytes:
         with in_flight:
             return _encode(_compare(body))
+
+    prefetch = Prefetch(lambda: bool(in_flight))
+    prefetch.lane("compare", lambda r: _encode(_compare(r)), _key, compare_cache)
+    app.state.prefetch = prefetch
+
+    @app.post(
+        "/api/compare/prefetch",
+        status_code=202,
+        summary="Compute the comparisons for other targets of one element in the background",
+    )
+    def compare_prefetch_endpoint(body: ComparePrefetchRequest) -> dict[str, int]:
+        """What ``/api/compare`` answers for ``compare`` with element ``element``'s target
+        set to each of ``targets``, computed one at a time in a background thread and kept
+        in its cache, so that moving that element's y slider is answered at once.  Replaces
+        a compare prefetch still under way; answers at once with ``queued``, how many were
+        not kept yet."""
+        # Every field is checked now, a 422 naming it (not a silent skip later): the
+        # comparison's as compare checks them, the targets as one array (its index named).
+        c = body.compare
+        n = len(c.logits)
+        if body.element >= n:
+            raise InputError("element", f"{body.element} is not below the number of logits ({n})")
+        if len(c.targets) != n:
+            raise InputError(
+                "element",
+                f"compare has {len(c.targets)} target(s) for {n} logits; give one per logit "
+                "so that one of them can vary",
+            )
+        BCECase.from_user(np.zeros(len(body.targets)), body.targets, reduction="none")
+        requests = body.requests()
+        try:
+            for name in ("weight", "pos_weight"):
+                value = getattr(c, name)
+                if isinstance(value, list) and len(value) > MAX_API_ELEMENTS:
+                    raise InputError(name, f"has {len(value)} elements; at most {MAX_API_ELEMENTS}")
+            select(c.formulations, c.frameworks)
+            BCECase.from_user(
+                c.logits,
+                c.targets,
+                weight=c.weight,
+                pos_weight=c.pos_weight,
+                reduction=c.reduction,
+                dtype=c.dtype,
+            )
+        except InputError as err:  # a field of the comparison: ["body", "compare", field]
+            raise InputError(f"compare.{err.argument}", err.message) from None
+        return {"queued": prefetch.submit("compare", requests)}
 
     def _compare(body: CompareRequest) -> dict[str, Any]:
         from logitlab.analysis.compare import compare
@@ -943,7 +1067,7 @@ def create_app(
         ``sweep`` and flag intervals as that logit of the row runs over ``[z_min, z_max]``
         (:func:`logitlab.analysis.curves_softmax.softmax_curve`); focal: the same for one
         element of target ``target`` (:func:`~logitlab.analysis.curves_softmax.focal_curve`)."""
-        key = body.model_dump_json()
+        key = _key(body)
         hit = loss_curve_cache.get(key)
         if hit is None:
             hit = _encode(_loss_curve(body), fastapi=False)
@@ -1011,7 +1135,7 @@ def create_app(
         (:mod:`logitlab.analysis.breakpoints`); ``z`` is null where it never holds.
         Answers are kept; a search whose client went away before it started is dropped."""
 
-        key = body.model_dump_json()
+        key = _key(body)
         hit = breakpoint_cache.get(key)
         if hit is None:
             args = _breakpoint_args(body)
@@ -1047,7 +1171,7 @@ def create_app(
         each formulation (one framework call each, at the dtype) and for the exact
         reference, with per-point ULP and relative errors (``relative_error``,
         ``grad_relative_error``) and the z-intervals where each flag holds."""
-        key = body.model_dump_json()
+        key = _key(body)
         hit = curve_cache.get(key)
         if hit is None:
             hit = await run_in_threadpool(_curve_in_flight, body)
@@ -1061,9 +1185,7 @@ def create_app(
         with in_flight:
             return _curve_bytes(body)
 
-    prefetch = CurvePrefetch(
-        _curve_bytes, lambda r: r.model_dump_json(), curve_cache, lambda: bool(in_flight)
-    )
+    prefetch.lane("curve", _curve_bytes, _key, curve_cache)
     app.state.curve_prefetch = prefetch
 
     @app.post(
@@ -1090,7 +1212,7 @@ def create_app(
             points=r.points,
         )
         BCECase.from_user(np.zeros(len(body.targets)), body.targets, reduction="none", dtype=fmt)
-        return {"queued": prefetch.submit(requests)}
+        return {"queued": prefetch.submit("curve", requests)}
 
     def _curve(body: CurveRequest) -> dict[str, Any]:
         from logitlab.core.formats import get_format

@@ -249,7 +249,7 @@ window.__lossMode = (function () {
     if (curvesToo) scheduleCurve();
   }
   function setZ(i, v) { state.z[i] = v; changed(false); }
-  function setY(i, v) { state.y[i] = v; changed(i === state.sel); }
+  function setY(i, v) { state.y[i] = v; changed(i === state.sel); prefetchCompares(i); }
   function removeElement(i) {
     if (state.z.length <= 1) return;
     state.z.splice(i, 1); state.y.splice(i, 1);
@@ -416,6 +416,16 @@ window.__lossMode = (function () {
 
   // The y slider's other positions: once the curves have rested, the server computes theirs
   // in the background (nearest first), so that moving y is answered from its cache.
+  // The y slider's own values (min + k step, as the decimal it shows), nearest `y` first.
+  function ySliderValues(i, y) {
+    const slider = document.querySelector(`.element[data-i='${i}'] .y-range`);
+    if (!slider) return null;
+    const lo = Number(slider.min), hi = Number(slider.max), step = Number(slider.step);
+    const targets = [];
+    for (let k = 0; k <= Math.round((hi - lo) / step); k++) targets.push(Number((lo + k * step).toPrecision(12)));
+    targets.sort((a, b) => Math.abs(a - y) - Math.abs(b - y));
+    return targets;
+  }
   const pre = { timer: null, key: null };
   function schedulePrefetch() {
     clearTimeout(pre.timer);
@@ -423,13 +433,8 @@ window.__lossMode = (function () {
       const body = curveBody();
       const { target, ...rest } = body;
       const key = toJSON(rest);
-      const slider = document.querySelector(`.element[data-i='${state.sel}'] .y-range`);
-      if (key === pre.key || !slider) return;
-      const lo = Number(slider.min), hi = Number(slider.max), step = Number(slider.step);
-      const targets = [];
-      // the slider's own values: min + k step, as the decimal it shows
-      for (let k = 0; k <= Math.round((hi - lo) / step); k++) targets.push(Number((lo + k * step).toPrecision(12)));
-      targets.sort((a, b) => Math.abs(a - target) - Math.abs(b - target));
+      const targets = ySliderValues(state.sel, target);
+      if (key === pre.key || !targets) return;
       const wanted = targets.filter((t) => t !== target && !crv.kept.has(toJSON({ ...body, target: t })));
       if (!wanted.length) return;
       try {
@@ -439,6 +444,28 @@ window.__lossMode = (function () {
         if (r.ok) pre.key = key;
       } catch (err) { /* only a cache left cold */ }
     }, 250);
+  }
+
+  // The numbers at the y slider's other positions, likewise: when an element's y starts to
+  // move, the server computes the comparison with its target at each slider value (nearest
+  // first, the rest of the state as shown), so the rest of the drag finds its numbers kept.
+  // Asked again only once something else has changed.
+  const preCmp = { key: null };
+  async function prefetchCompares(i) {
+    if (localProblem()) return;
+    const compare = compareBody();
+    const y = compare.targets[i];
+    const key = toJSON({ ...compare, targets: compare.targets.map((t, k) => (k === i ? null : t)), i });
+    const targets = ySliderValues(i, y);
+    if (key === preCmp.key || !targets) return;
+    preCmp.key = key;
+    try {
+      const r = await fetch("/api/compare/prefetch", {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: toJSON({ compare, element: i, targets: targets.filter((t) => t !== y) }),
+      });
+      if (!r.ok && preCmp.key === key) preCmp.key = null;
+    } catch (err) { if (preCmp.key === key) preCmp.key = null; /* only a cache left cold */ }
   }
 
   // Breakpoints: the core's exact search takes a second or more, so it is asked for after
