@@ -370,3 +370,25 @@ def test_exact_sum_of_floats() -> None:
     assert _softmax_shared.exact_sum(values) == sum((Fraction(x) for x in values), Fraction(0))
     assert _softmax_shared.exact_sum([]) == 0
     assert _softmax_shared.exact_sum([1.0] * 50257) == 50257
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_rows_wider_than_a_chunk_are_cut_into_column_blocks(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, dtype: str, eps: float
+) -> None:
+    # A chunk of 64 logits makes these 150-class rows (a language model's vocabulary, in
+    # small) one row per chunk, each op on blocks of at most 64 columns, the last one
+    # narrower: the losses and gradients must still be the exact values correctly rounded.
+    monkeypatch.setattr(_softmax_fast, "CHUNK", 64)
+    assert [b.indices(150) for b in _softmax_fast._column_blocks(150)] == [
+        (0, 64, 1),
+        (64, 128, 1),
+        (128, 150, 1),
+    ]
+    rows = rng.normal(0.0, 4.0, (3, 150)).tolist()
+    rows[1][100] = 60.0  # the maximum in the last block but one
+    if eps == 0:
+        rows[2][149] = -INF  # a masked class in the last block (weighted smoothing: general)
+    stats = _check(rows, [5, 100, 140], dtype, weight=(rng.random(150) + 0.5).tolist(), eps=eps)
+    assert stats["fast_forward"] == 1 and stats["fast_backward"] == 1

@@ -218,11 +218,21 @@ def exact_sum(values: list[float]) -> Any:
 
 def floats(a: Any) -> list[float]:
     """A torch tensor's or NumPy array's values as Python floats (exact)."""
+    # float64 tolist() gives Python floats already (the same doubles)
     if hasattr(a, "double"):
-        return [float(x) for x in a.detach().double().reshape(-1).tolist()]
+        return list(a.detach().double().reshape(-1).tolist())
     import numpy as np
 
-    return [float(x) for x in np.asarray(a, dtype=np.float64).reshape(-1).tolist()]
+    return list(np.asarray(a, dtype=np.float64).reshape(-1).tolist())
+
+
+def _row64(z: Any) -> Any:
+    """One row of logits as a float64 NumPy array (exact), from torch or NumPy."""
+    import numpy as np
+
+    if hasattr(z, "double"):
+        return z.detach().double().cpu().numpy().reshape(-1)
+    return np.asarray(z, dtype=np.float64).reshape(-1)
 
 
 def _cap(row: _ExactRow) -> int:
@@ -304,7 +314,7 @@ class _CloserRow:
 
         import numpy as np
 
-        values = np.asarray(floats(saved.z[row]), dtype=np.float64)
+        values = _row64(saved.z[row])
         live = values != -math.inf
         self.ok = bool(live.any()) and float(saved.alpha[row]) != 0.0
         if not self.ok:
@@ -318,11 +328,15 @@ class _CloserRow:
                 self.ok = False  # TwoSum: some z_c - m is not exact
                 return
             e = np.exp(d)  # NumPy's float64 exp: within 1 ULP, as math.exp
-        self.e = e.tolist()
+        self.e = e.copy()
         e[self.k] = 0.0
         self.r = math.fsum(e.tolist())
         n_classes = values.size
-        self.weights = None if saved.weight is None else floats(saved.weight)
+        self.weights = None
+        if saved.weight is not None:
+            self.weights = saved.cache.get("weights")
+            if self.weights is None:
+                self.weights = saved.cache["weights"] = floats(saved.weight)
         total_w = saved.cache.get("fraction_w")
         if total_w is None:
             total_w = Fraction(n_classes) if self.weights is None else exact_sum(self.weights)
@@ -345,7 +359,10 @@ class _CloserRow:
         from logitlab.core.ulp import round_to_format
 
         tiny = 2.0**-1000
-        if not self.ok or (0 < self.r < tiny) or (0 < self.e[col] < tiny):
+        if not self.ok:
+            return None
+        e_col = float(self.e[col])
+        if (0 < self.r < tiny) or (0 < e_col < tiny):
             return None
         one_r = 1.0 + self.r
         if col == self.k:
@@ -353,7 +370,7 @@ class _CloserRow:
             first, second = float(self.q_total - q_k), float(q_k) * self.r
             diff, size = (first - second) / one_r, (first + second) / one_r
         else:
-            first = float(self.q_total) * self.e[col] / one_r
+            first = float(self.q_total) * e_col / one_r
             second = float(self.q_of(col))
             diff, size = first - second, first + second
         scale = g / den
