@@ -392,3 +392,22 @@ def test_rows_wider_than_a_chunk_are_cut_into_column_blocks(
         rows[2][149] = -INF  # a masked class in the last block (weighted smoothing: general)
     stats = _check(rows, [5, 100, 140], dtype, weight=(rng.random(150) + 0.5).tolist(), eps=eps)
     assert stats["fast_forward"] == 1 and stats["fast_backward"] == 1
+
+
+@needs_extended
+def test_wide_rows_skip_the_float64_second_pass(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rows wider than WIDE_ROW (here 4 classes) go straight to the extended evaluation:
+    # the float64 one must not run, and every element is still correctly rounded.
+    monkeypatch.setattr(_softmax_shared, "SLACK", 2.0**45)
+    monkeypatch.setattr(_softmax_shared, "WIDE_ROW", 4)
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the float64 second pass ran on a wide row")
+
+    monkeypatch.setattr(_softmax_shared._CloserRow, "grad", refuse)
+    rows = rng.normal(0.0, 6.0, (4, 7)).tolist()
+    stats = _check(rows, [0, 1, 2, 6], "float32", reduction="mean")
+    assert stats["exact_grads"] >= 24
+    assert stats["exact_long"] >= stats["exact_grads"] - 2
