@@ -129,3 +129,33 @@ def test_values_reach_torch_exactly() -> None:
     out = get("torch.sigmoid").compute(case)
     assert out.value[0] == torch.sigmoid(torch.tensor([0.1], dtype=torch.float32)).item()
     assert case.logits[0] == float(np.float32(0.1))
+
+
+@pytest.mark.parametrize("name", ["bce", "softmax_ce", "focal"])
+def test_values_only_runs_give_the_same_values_and_no_gradient(name: str) -> None:
+    # compare's second, unreduced run reads only the values: inside values_only() each
+    # framework skips its autodiff, and the values are those of the full run, bit for bit.
+    from logitlab.core.focal_inputs import focal_case
+    from logitlab.core.inputs import SoftmaxCase
+    from logitlab.formulations._base import values_only
+    from logitlab.formulations.run import run
+
+    case: object
+    if name == "bce":
+        case = BCECase.from_user(LOGITS, TARGETS, reduction="none", dtype="bfloat16")
+    elif name == "softmax_ce":
+        case = SoftmaxCase.from_user([[3.0, -2.0, 0.5], [0.0, 40.0, -1.0]], [0, 2])
+    else:
+        case = focal_case(LOGITS, TARGETS, reduction="none", dtype="float16")
+    checked = 0
+    for f in all_formulations(name):
+        full = run(f, case)
+        with values_only():
+            light = run(f, case)
+        assert light.status == full.status, f.name
+        if full.status != "ok":
+            continue
+        assert light.grad is None, f.name
+        np.testing.assert_array_equal(light.value, full.value, err_msg=f.name)
+        checked += full.grad is not None  # one whose autodiff was skipped
+    assert checked >= 3

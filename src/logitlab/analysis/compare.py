@@ -21,6 +21,7 @@ from logitlab.core.inputs import BCECase
 from logitlab.core.numbers import exact_json, json_number, json_numbers, shortest_repr
 from logitlab.core.ulp import relative_error, ulp_error
 from logitlab.formulations import Formulation, all_formulations, get
+from logitlab.formulations._base import values_only
 from logitlab.formulations.run import run
 
 __all__ = [
@@ -316,7 +317,8 @@ def _row(
     # gives each element's own loss.
     elements = value
     if case.reduction != "none":
-        unreduced = run(f, replace(case, reduction="none"))
+        with values_only():  # its gradient would go unread
+            unreduced = run(f, replace(case, reduction="none"))
         elements = (
             unreduced.value.reshape(shape)
             if unreduced.ok and unreduced.value is not None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,7 +22,32 @@ __all__ = [
     "NotApplicable",
     "Outcome",
     "SoftmaxInputs",
+    "values_only",
+    "wants_gradient",
 ]
+
+_VALUES_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "logitlab_values_only", default=False
+)
+
+
+@contextlib.contextmanager
+def values_only() -> Iterator[None]:
+    """Inside the block, the frameworks' runs skip their autodiff (torch's ``backward``,
+    JAX's ``vjp``) and return no gradient: a second, unreduced run that only reads each
+    element's loss (compare's per-element flags) need not pay for one.  The values are
+    the same calls' values; per thread and per task (a context variable)."""
+    token = _VALUES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _VALUES_ONLY.reset(token)
+
+
+def wants_gradient() -> bool:
+    """False inside :func:`values_only`."""
+    return not _VALUES_ONLY.get()
+
 
 #: What a formulation can compute.  Elementwise quantities take logits only.
 QUANTITIES = ("bce", "sigmoid", "log_sigmoid", "softplus", "softmax_ce", "focal")

@@ -26,6 +26,7 @@ from logitlab.formulations._base import (
     NotApplicable,
     Outcome,
     as_float64,
+    wants_gradient,
 )
 from logitlab.formulations._numpy import as_dtype
 
@@ -100,6 +101,8 @@ def _run(case: ElementwiseInputs, fn: Any) -> Outcome:
     import jax.numpy as jnp
 
     z = jnp.asarray(as_dtype(case.logits, case))
+    if not wants_gradient():
+        return Outcome(value=as_float64(np.asarray(fn(z)).astype(np.float64)), grad=None)
     value, vjp = jax.vjp(fn, z)
     (grad,) = vjp(jnp.ones_like(value))
     return Outcome(

@@ -20,6 +20,7 @@ from logitlab.formulations._base import (
     NotApplicable,
     Outcome,
     as_float64,
+    wants_gradient,
 )
 
 if TYPE_CHECKING:
@@ -71,10 +72,12 @@ def _outcome(
     grad_clamped: Any = None,
     clipped: Any = None,
 ) -> Outcome:
-    _backward(loss)
+    want = wants_gradient()
+    if want:
+        _backward(loss)
     return Outcome(
         value=as_float64(_up(loss.detach())),
-        grad=None if z.grad is None else as_float64(_up(z.grad)),
+        grad=None if not want or z.grad is None else as_float64(_up(z.grad)),
         probabilities=None if p is None else as_float64(_up(p.detach())),
         clamped=None if clamped is None else np.asarray(clamped, dtype=bool),
         grad_clamped=None if grad_clamped is None else np.asarray(grad_clamped, dtype=bool),
