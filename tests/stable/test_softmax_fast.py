@@ -411,3 +411,27 @@ def test_wide_rows_skip_the_float64_second_pass(
     stats = _check(rows, [0, 1, 2, 6], "float32", reduction="mean")
     assert stats["exact_grads"] >= 24
     assert stats["exact_long"] >= stats["exact_grads"] - 2
+
+
+def test_narrow_rows_try_the_float64_second_pass_for_every_flagged_element(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Below WIDE_ROW the float64 second pass is asked first, for each flagged element (it
+    # decides most of them without building the extended row), also after an element it
+    # could not decide (here the first two asked) sent one to the extended pass.
+    monkeypatch.setattr(_softmax_shared, "SLACK", 2.0**45)
+    asked: list[int] = []
+    real = _softmax_shared._CloserRow.grad
+
+    def counting(self: object, col: int, *args: object) -> object:
+        asked.append(col)
+        if len(asked) <= 2:
+            return None
+        return real(self, col, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_softmax_shared._CloserRow, "grad", counting)
+    rows = rng.normal(0.0, 3.0, (4, 7)).tolist()
+    stats = _check(rows, [0, 1, 2, 6], "float32", reduction="mean")
+    assert stats["exact_grads"] >= 24
+    # the torch and the NumPy fast paths both ask it, once per flagged element
+    assert len(asked) >= 2 * stats["exact_grads"]

@@ -49,7 +49,7 @@ def x64() -> Iterator[Any]:
     scoped = getattr(jax, "enable_x64", None)
     if scoped is None or not callable(scoped):
         try:
-            from jax.experimental import enable_x64 as scoped_old
+            from jax.experimental import enable_x64 as scoped_old  # type: ignore[attr-defined]
         except ImportError:
             scoped_old = None
         if scoped_old is not None:

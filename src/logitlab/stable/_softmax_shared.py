@@ -504,12 +504,12 @@ def fix_grads(saved: Saved, out: Any, cells: list[tuple[int, int]], s: Any) -> N
     rows: dict[int, _ExactRow] = {}
     # A wide row (a vocabulary) goes straight to the extended pass, which decides all the
     # float64 one does and more: the float64 exp and fsum of 50,257 classes cost 5 ms.
-    wide = ld is not None and int(saved.z.shape[-1]) > WIDE_ROW
+    skip_closer = ld is not None and int(saved.z.shape[-1]) > WIDE_ROW
     for row, col in cells:
         near = closer.get(row)
         if near is None:
             near = closer[row] = _CloserRow(saved, row)
-        decided = None if wide else near.grad(col, float(s[row]), den_float, saved.name)
+        decided = None if skip_closer else near.grad(col, float(s[row]), den_float, saved.name)
         if decided is not None:
             out[row, col] = decided
             continue
