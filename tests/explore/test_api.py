@@ -458,3 +458,39 @@ _CURVE_LOSS_FIELDS = [
 @given(body=_mutated(_CURVE_LOSS_BASES, _CURVE_LOSS_FIELDS))
 def test_curve_loss_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
     _answered_or_refused(post_raw(client, "/api/curve_loss", json.dumps(body, allow_nan=True)))
+
+
+_PREFETCH_BASES = [
+    {"compare": {"logits": [-2, 2], "targets": [0.3, 0.7]}, "element": 0, "targets": [0.5, 0.29]},
+    {"compare": {"logits": [1e4], "targets": [1], "dtype": "float16"}, "element": 0, "targets": [0]},  # noqa: E501
+]  # fmt: skip
+_COMPARE_FIELDS = ["logits", "targets", "dtype", "weight", "pos_weight", "reduction", "element"]
+
+
+@st.composite
+def _prefetch_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    # The prefetch's own fields mutated, or those of the comparison inside it.
+    if draw(st.booleans()):
+        return draw(_mutated(_PREFETCH_BASES, ["compare", "element", "targets"]))
+    body = dict(draw(st.sampled_from(_PREFETCH_BASES)))
+    body["compare"] = draw(_mutated([body["compare"]], _COMPARE_FIELDS))
+    return body
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=_prefetch_bodies())
+def test_compare_prefetch_never_answers_5xx(client: TestClient, body: dict[str, Any]) -> None:
+    # 202 (queued, in strict JSON) or a 422 with a message: never a 5xx.  What a 202
+    # queued is what the page asks for on moving y there, which then answers too.
+    r = post_raw(client, "/api/compare/prefetch", json.dumps(body, allow_nan=True))
+    assert r.status_code in (202, 422), r.text
+    if r.status_code == 422:
+        assert r.json()["detail"]
+        return
+    assert set(r.json()) == {"queued"}
+    moved = dict(body["compare"])
+    moved["targets"] = list(moved["targets"])
+    moved["targets"][body["element"]] = body["targets"][0]
+    _answered_or_refused(post_raw(client, "/api/compare", json.dumps(moved, allow_nan=True)))
