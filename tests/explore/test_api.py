@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from logitlab import exact
 from logitlab.analysis.compare import compare
-from logitlab.ui.explore.app import MAX_API_ELEMENTS, MAX_BODY_BYTES, create_app
+from logitlab.ui.explore.app import (
+    MAX_API_ELEMENTS,
+    MAX_BODY_BYTES,
+    CompareRequest,
+    create_app,
+)
 
 
 @pytest.fixture(scope="module")
@@ -490,7 +495,7 @@ def test_compare_prefetch_never_answers_5xx(client: TestClient, body: dict[str, 
         assert r.json()["detail"]
         return
     assert set(r.json()) == {"queued"}
-    moved = dict(body["compare"])
+    moved = CompareRequest(**body["compare"]).model_dump()  # its defaults filled in
     moved["targets"] = list(moved["targets"])
     moved["targets"][body["element"]] = body["targets"][0]
     _answered_or_refused(post_raw(client, "/api/compare", json.dumps(moved, allow_nan=True)))
