@@ -156,9 +156,9 @@ def test_prefetched_curves_are_the_ones_the_page_then_asks_for() -> None:
     common = {"dtype": "bfloat16", "weight": 2, "z_min": -30, "z_max": 30, "points": 31}
     r = client.post("/api/curve/prefetch", json={**common, "targets": [0.5, 0.49, 0.51, 1]})
     assert r.status_code == 202 and r.json() == {"queued": 4}
-    assert app.state.curve_prefetch.wait(timeout=60)
+    assert app.state.prefetch.wait(timeout=60)
     cache = app.state.curve_cache
-    assert len(cache) == 4 and app.state.curve_prefetch.computed == 4
+    assert len(cache) == 4 and app.state.prefetch.computed == 4
     hits, misses = cache.hits, cache.misses
     kept = client.post("/api/curve", json={**common, "target": 0.49})
     assert (cache.hits - hits, cache.misses - misses) == (1, 0)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -38,39 +37,22 @@ def x64() -> Iterator[Any]:
     """JAX with ``jax_enable_x64`` on inside the block (without it JAX silently computes
     float64 input in float32), for this thread only.
 
-    JAX's own scoped setting (``jax.enable_x64(True)``, or ``jax.experimental.enable_x64()``
-    in older releases) is thread-local: a comparison in one thread (the explorer answers
-    in a pool, and computes curves in the background) cannot switch float64 off under
-    another's feet, as restoring the global flag would.  Where JAX has neither, the global
-    flag is set and the caller's setting restored, under a lock.
+    JAX's own scoped setting (``jax.enable_x64(True)``; ``jax.experimental.enable_x64()``
+    in the older releases the ``jax`` extra allows) is thread-local: a comparison in one
+    thread (the explorer answers in a pool, and computes curves in the background) cannot
+    switch float64 off under another's feet, as restoring the global flag would.
     """
     import jax
 
     scoped = getattr(jax, "enable_x64", None)
-    if scoped is None or not callable(scoped):
-        try:
-            from jax.experimental import enable_x64 as scoped_old  # type: ignore[attr-defined]
-        except ImportError:
-            scoped_old = None
-        if scoped_old is not None:
-            with scoped_old():
-                yield jax
-            return
-        with _GLOBAL_X64:
-            before = bool(jax.config.read("jax_enable_x64"))
-            if not before:
-                jax.config.update("jax_enable_x64", True)
-            try:
-                yield jax
-            finally:
-                if not before:
-                    jax.config.update("jax_enable_x64", False)
+    if callable(scoped):
+        with scoped(True):
+            yield jax
         return
-    with scoped(True):
+    from jax.experimental import enable_x64  # type: ignore[attr-defined]
+
+    with enable_x64():
         yield jax
-
-
-_GLOBAL_X64 = threading.RLock()
 
 
 def _scoped(compute: Callable[[Any], Outcome]) -> Callable[[Any], Outcome]:

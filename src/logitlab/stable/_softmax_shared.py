@@ -93,7 +93,7 @@ class _ExactRow:
         self.k = self.values.index(self.m) if finite else 0
         self.spread = min(self.m - min(finite), _TAIL) if finite else 0.0
         n_classes = len(self.values)
-        weights = None if saved.weight is None else floats(saved.weight)
+        weights = _weights(saved)
         self.t = int(saved.t[row])
         saved_prec = ctx.prec
         try:
@@ -220,10 +220,20 @@ def floats(a: Any) -> list[float]:
     """A torch tensor's or NumPy array's values as Python floats (exact)."""
     # float64 tolist() gives Python floats already (the same doubles)
     if hasattr(a, "double"):
-        return list(a.detach().double().reshape(-1).tolist())
+        return a.detach().double().reshape(-1).tolist()
     import numpy as np
 
-    return list(np.asarray(a, dtype=np.float64).reshape(-1).tolist())
+    return np.asarray(a, dtype=np.float64).reshape(-1).tolist()
+
+
+def _weights(saved: Saved) -> list[float] | None:
+    """The class weights as Python floats (exact), listed once per loss and kept."""
+    if saved.weight is None:
+        return None
+    cached = saved.cache.get("weights")
+    if cached is None:
+        cached = saved.cache["weights"] = floats(saved.weight)
+    return cached
 
 
 def _row64(z: Any) -> Any:
@@ -286,7 +296,8 @@ def _exact_denominator(saved: Saved) -> Any:
         if saved.weight is None:
             cached = ctx.mpf(sum(kept))  # a count: exact
         else:
-            weights = floats(saved.weight)
+            weights = _weights(saved)
+            assert weights is not None
             targets = [int(x) for x in saved.t.tolist()]
             total = sum(
                 (Fraction(weights[t]) for t, keep in zip(targets, kept) if keep), Fraction(0)
@@ -330,11 +341,7 @@ class _CloserRow:
         self._d = d
         self._sums: tuple[Any, float] | None = None
         n_classes = values.size
-        self.weights = None
-        if saved.weight is not None:
-            self.weights = saved.cache.get("weights")
-            if self.weights is None:
-                self.weights = saved.cache["weights"] = floats(saved.weight)
+        self.weights = _weights(saved)
         total_w = saved.cache.get("fraction_w")
         if total_w is None:
             total_w = Fraction(n_classes) if self.weights is None else exact_sum(self.weights)

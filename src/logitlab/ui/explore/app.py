@@ -29,9 +29,9 @@ Speed: compare, curve, curve_loss and breakpoints answers are kept, encoded, in
 least-recently-used caches (:class:`ResponseCache`), so a control set back to a value it
 had answers with the bytes it got before, without a second computation.  The breakpoint
 search runs in a lower-priority worker process and is dropped if its client leaves first.
-Once the curves and the numbers have rested, the page asks for its y slider's other
-positions, curves and comparisons (:class:`Prefetch`), so that moving y is answered from the
-caches.
+The y slider's other positions are computed in the background (:class:`Prefetch`): their
+curves once the curves have rested, their comparisons when y starts to move, so that the
+rest of a drag is answered from the caches.
 """
 
 from __future__ import annotations
@@ -551,6 +551,14 @@ class Prefetch:
                     self._cond.notify_all()
 
 
+def _check_weight_sizes(body: CompareRequest) -> None:
+    """A list ``weight`` or ``pos_weight`` longer than :data:`MAX_API_ELEMENTS` is refused."""
+    for name in ("weight", "pos_weight"):
+        value = getattr(body, name)
+        if isinstance(value, list) and len(value) > MAX_API_ELEMENTS:
+            raise InputError(name, f"has {len(value)} elements; at most {MAX_API_ELEMENTS}")
+
+
 def _key(body: BaseModel) -> str:
     """A response cache's key for a request: its fields as JSON, infinities spelled out
     (``model_dump_json`` writes both as ``null``, so ``-inf`` would be answered with what
@@ -894,10 +902,7 @@ def create_app(
         BCECase.from_user(np.zeros(len(body.targets)), body.targets, reduction="none")
         requests = body.requests()
         try:
-            for name in ("weight", "pos_weight"):
-                value = getattr(c, name)
-                if isinstance(value, list) and len(value) > MAX_API_ELEMENTS:
-                    raise InputError(name, f"has {len(value)} elements; at most {MAX_API_ELEMENTS}")
+            _check_weight_sizes(c)
             select(c.formulations, c.frameworks)
             BCECase.from_user(
                 c.logits,
@@ -916,10 +921,7 @@ def create_app(
         from logitlab.core.formats import get_format
 
         fmt = get_format(body.dtype)
-        for name in ("weight", "pos_weight"):
-            value = getattr(body, name)
-            if isinstance(value, list) and len(value) > MAX_API_ELEMENTS:
-                raise InputError(name, f"has {len(value)} elements; at most {MAX_API_ELEMENTS}")
+        _check_weight_sizes(body)
         names = [f.name for f in select(body.formulations, body.frameworks)]
         c = _exact_or_422("logits", compare)(
             body.logits,
@@ -1186,7 +1188,6 @@ def create_app(
             return _curve_bytes(body)
 
     prefetch.lane("curve", _curve_bytes, _key, curve_cache)
-    app.state.curve_prefetch = prefetch
 
     @app.post(
         "/api/curve/prefetch",

@@ -414,8 +414,6 @@ window.__lossMode = (function () {
     }
   }
 
-  // The y slider's other positions: once the curves have rested, the server computes theirs
-  // in the background (nearest first), so that moving y is answered from its cache.
   // The y slider's own values (min + k step, as the decimal it shows), nearest `y` first.
   function ySliderValues(i, y) {
     const slider = document.querySelector(`.element[data-i='${i}'] .y-range`);
@@ -426,6 +424,8 @@ window.__lossMode = (function () {
     targets.sort((a, b) => Math.abs(a - y) - Math.abs(b - y));
     return targets;
   }
+  // The y slider's other positions: once the curves have rested, the server computes theirs
+  // in the background (nearest first), so that moving y is answered from its cache.
   const pre = { timer: null, key: null };
   function schedulePrefetch() {
     clearTimeout(pre.timer);
@@ -433,8 +433,9 @@ window.__lossMode = (function () {
       const body = curveBody();
       const { target, ...rest } = body;
       const key = toJSON(rest);
+      if (key === pre.key) return;
       const targets = ySliderValues(state.sel, target);
-      if (key === pre.key || !targets) return;
+      if (!targets) return;
       const wanted = targets.filter((t) => t !== target && !crv.kept.has(toJSON({ ...body, target: t })));
       if (!wanted.length) return;
       try {
@@ -456,8 +457,9 @@ window.__lossMode = (function () {
     const compare = compareBody();
     const y = compare.targets[i];
     const key = toJSON({ ...compare, targets: compare.targets.map((t, k) => (k === i ? null : t)), i });
+    if (key === preCmp.key) return;  // every input event of a drag: nothing more to do
     const targets = ySliderValues(i, y);
-    if (key === preCmp.key || !targets) return;
+    if (!targets) return;
     preCmp.key = key;
     try {
       const r = await fetch("/api/compare/prefetch", {
