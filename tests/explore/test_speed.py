@@ -457,3 +457,22 @@ def test_redrawn_plots_equal_freshly_drawn_ones(page: Any) -> None:
         for plot, (shown, fresh) in page.evaluate(FRESH).items():
             assert shown[:3] == fresh[:3], (selector, value, plot)  # size, axes, ticks
             assert shown[3] == fresh[3], (selector, value, plot)  # every pixel
+
+
+def test_prefetch_closes_its_thread_after_the_request_under_way() -> None:
+    # At interpreter exit (and on close()) what waits is dropped, the request being
+    # computed finishes and the thread ends: a daemon thread cut off inside torch's C++
+    # code aborts the process ("terminate called without an active exception").
+    app = create_app()
+    client = TestClient(app)
+    body = {"compare": {"logits": [0, 4], "targets": [0.3, 0.7]}, "element": 0}
+    targets = [k / 100 for k in range(101) if k != 30]
+    r = client.post("/api/compare/prefetch", json={**body, "targets": targets})
+    assert r.status_code == 202
+    prefetch = app.state.prefetch
+    prefetch.close()
+    assert prefetch._thread is not None and not prefetch._thread.is_alive()
+    assert prefetch.computed < len(targets)  # the rest was dropped, not computed
+    # closed: nothing more is queued
+    again = client.post("/api/compare/prefetch", json={**body, "targets": [0.5]})
+    assert again.status_code == 202 and again.json() == {"queued": 0}

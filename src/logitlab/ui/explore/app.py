@@ -36,8 +36,10 @@ rest of a drag is answered from the caches.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
+import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -467,8 +469,10 @@ class Prefetch:
         self._pending: dict[str, list[Any]] = {}
         self._turn = 0
         self._running = False
+        self._closed = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
+        _LIVE_PREFETCHES.add(self)
         #: Answers computed so far, in all lanes and in each.
         self.computed = 0
         self.computed_by: dict[str, int] = {}
@@ -495,6 +499,8 @@ class Prefetch:
         _, key, cache = self._lanes[name]
         todo = [r for r in requests if key(r) not in cache]
         with self._cond:
+            if self._closed:
+                return 0
             self._pending[name] = todo
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -508,6 +514,19 @@ class Prefetch:
         """Wait until nothing is waiting or running; False if ``timeout`` passed first."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._waiting() and not self._running, timeout)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Drop what is waiting, let the request being computed finish, and end the thread
+        (at interpreter exit too: a daemon thread stopped inside a framework's C++ code
+        aborts the process)."""
+        with self._cond:
+            self._closed = True
+            for name in self._pending:
+                self._pending[name] = []
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def _waiting(self) -> bool:
         return any(self._pending.values())
@@ -528,7 +547,9 @@ class Prefetch:
 
         while True:
             with self._cond:
-                self._cond.wait_for(self._waiting)
+                self._cond.wait_for(lambda: self._closed or self._waiting())
+                if self._closed:
+                    return
                 name, request = self._next()
                 compute, key_of, cache = self._lanes[name]
                 self._running = True
@@ -549,6 +570,16 @@ class Prefetch:
                 with self._cond:
                     self._running = False
                     self._cond.notify_all()
+
+
+#: Every :class:`Prefetch` not yet collected, closed at interpreter exit.
+_LIVE_PREFETCHES: weakref.WeakSet[Prefetch] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_prefetches() -> None:
+    for prefetch in list(_LIVE_PREFETCHES):
+        prefetch.close()
 
 
 def _check_weight_sizes(body: CompareRequest) -> None:
