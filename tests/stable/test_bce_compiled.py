@@ -173,10 +173,16 @@ def _forward_backward(
     return loss.detach(), zg.grad
 
 
-def test_compiled_path_is_taken_and_agrees(compile_mode: None) -> None:
-    """One small compile: set_torch_compile(True) runs the compiled fused kernel; loss and
+@pytest.mark.parametrize("native", [True, False], ids=["C kernel", "inductor"])
+def test_compiled_path_is_taken_and_agrees(
+    compile_mode: None, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    """One small compile: set_torch_compile(True) runs the compiled fused kernel (float32
+    on the CPU: the C kernel, or inductor's with LOGITLAB_STABLE_NATIVE=0); loss and
     gradients equal the eager path's, for g = 1 (the forward's gradient reused) and for
     g = 3 (the backward's kernel)."""
+    if not native:
+        monkeypatch.setenv("LOGITLAB_STABLE_NATIVE", "0")
     z = torch.linspace(-40, 40, 333)
     y = torch.rand(333, generator=torch.Generator().manual_seed(1))
     y[::4] = 1.0
@@ -189,7 +195,11 @@ def test_compiled_path_is_taken_and_agrees(compile_mode: None) -> None:
     compiled = _forward_backward(loss_fn, z, y)
     assert _bce_compiled.STATS["forward"] == before["forward"] + 1
     assert _bce_compiled.STATS["reused"] == before["reused"] + 1
-    assert _compile._compiled.get(_bce_compiled.fused_kernel) is not None
+    if native:
+        assert _bce_compiled.STATS["native"] == before["native"] + 1
+    else:
+        assert _bce_compiled.STATS["native"] == before["native"]
+        assert _compile._compiled.get(_bce_compiled.fused_kernel) is not None
     scaled = _forward_backward(loss_fn, z, y, 3.0)
     assert _bce_compiled.STATS["backward"] == before["backward"] + 1
     for a, b in [*zip(eager, compiled), *zip(eager_scaled, scaled)]:
@@ -225,6 +235,7 @@ def test_compile_failure_falls_back_to_eager(
 
         return run
 
+    monkeypatch.setenv("LOGITLAB_STABLE_NATIVE", "0")  # float32: inductor's kernels
     monkeypatch.setattr(torch, "compile", broken)
     monkeypatch.setattr(_compile, "_compiled", {})
     monkeypatch.setattr(_compile, "_failed", False)
@@ -237,13 +248,28 @@ def test_compile_failure_falls_back_to_eager(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize(
+    ("dtype", "native"),
+    [
+        (torch.float32, True),
+        (torch.float32, False),
+        (torch.bfloat16, False),
+        (torch.float16, False),
+    ],
+    ids=["float32-C", "float32-inductor", "bfloat16", "float16"],
+)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_compiled_gradient_correctly_rounded(
-    compile_mode: None, dtype: torch.dtype, reduction: str
+    compile_mode: None,
+    monkeypatch: pytest.MonkeyPatch,
+    dtype: torch.dtype,
+    native: bool,
+    reduction: str,
 ) -> None:
     """The compiled kernel on the hard inputs: every gradient element correctly rounded,
     for g = 1 (reused from the forward) and g = 2.5 (the backward's kernel)."""
+    if not native:
+        monkeypatch.setenv("LOGITLAB_STABLE_NATIVE", "0")
     stable.set_torch_compile(True)
     z, y = _hard_inputs(dtype)
     divisor = z.numel() if reduction == "mean" else 1
@@ -280,7 +306,8 @@ def test_kernels_first_compiled_small_still_run_in_parallel(tmp_path: Any) -> No
     import subprocess
     import sys
 
-    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path))
+    # float32 on the CPU runs the C kernel unless told otherwise: inductor's are tested
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path), LOGITLAB_STABLE_NATIVE="0")
     subprocess.run([sys.executable, "-c", _FIRST_SMALL], env=env, check=True, timeout=600)
     # one generated module per compiled graph (loss, gradient), its C++ source inside
     fused = [p.read_text() for p in tmp_path.rglob("*.py") if "cpp_fused" in p.read_text()]

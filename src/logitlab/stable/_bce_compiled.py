@@ -24,6 +24,10 @@ multiplications, additions and one division, which inductor vectorises.
 
 Bounds are in units of ``u = 2**-53`` and assume ``exp`` within 1 ULP (glibc's and
 SLEEF's u10, CUDA's) and correctly rounded division (IEEE).
+
+float32 on the CPU runs the same pass as one C kernel instead (:mod:`._native`, the
+source ``_native_bce.c`` with its own bounds: each loss within 10 u), which measured
+about twice as fast as inductor's two kernels.
 """
 
 from __future__ import annotations
@@ -42,7 +46,17 @@ __all__ = ["STATS", "backward", "eligible", "forward", "log1p_unit"]
 #: the benchmark): ``forward``, ``backward`` (kernel re-run for an incoming gradient
 #: other than 1), ``reused`` (the forward's gradient returned), ``exact_grads``,
 #: ``declined`` (a non-finite logit or a target outside [0, 1]: general kernels).
-STATS = {"forward": 0, "backward": 0, "reused": 0, "exact_grads": 0, "declined": 0}
+#: ``native`` counts the passes of those run by the C kernel (:mod:`._native`),
+#: ``extended_grads`` the near-ties decided in x87 extended precision (no mpmath).
+STATS = {
+    "forward": 0,
+    "backward": 0,
+    "reused": 0,
+    "exact_grads": 0,
+    "declined": 0,
+    "native": 0,
+    "extended_grads": 0,
+}
 
 _NARROW = ("float16", "bfloat16", "float32")
 
@@ -151,6 +165,33 @@ def fused_kernel(
     return total, declined, near.sum(), grad
 
 
+def _native_eligible(z: Any) -> bool:
+    """float32 on the CPU, with the compiled kernels asked for, runs the C kernel."""
+    import torch
+
+    from logitlab.stable import _native
+    from logitlab.stable._compile import _wants_compile
+
+    return (
+        z.device.type == "cpu"
+        and z.dtype == torch.float32
+        and _wants_compile(z.numel())
+        and _native.available()
+    )
+
+
+def _run_native(z: Any, y: Any, gs: float, with_grad: bool) -> tuple[Any, int, Any, Any]:
+    """``(loss sum, declined, near-tie indices or None, gradient)`` from the C kernel."""
+    import torch
+
+    from logitlab.stable import _native
+
+    zf, yf = z.reshape(-1).contiguous(), y.reshape(-1).contiguous()
+    total, declined, index, grad = _native.bce_f32(zf, yf, gs, with_grad)
+    STATS["native"] += 1
+    return torch.tensor(total, dtype=torch.float64), declined, index, grad
+
+
 def _run(z: Any, y: Any, gs: float, with_loss: bool, with_grad: bool) -> tuple[Any, ...]:
     import torch
 
@@ -228,22 +269,79 @@ def _nan_index(grad: Any) -> Any:
     return torch.cat(found)
 
 
-def _fix(grad: Any, count: int, z: Any, y: Any, g: float, divisor: int, name: str) -> Any:
-    """``grad`` (flat) with its ``count`` NaN near-ties recomputed exactly."""
+#: The x87 extended tier's bound, in units of its ``w = 2**-64``: with ``exp``
+#: (glibc's ``expl``) within 1 ULP (2 w), the float64 derivation of
+#: :func:`fused_kernel` with ``w`` for ``u`` gives ``|gs| 7.5 w + 3 w |v|`` (soft) or
+#: ``9 w |v|`` (hard targets); this allows an ``expl`` three times worse.
+_EXTENDED_W = (24.0, 32.0)
+
+
+def _extended_decided(
+    g: float, z: np.ndarray, y: np.ndarray, divisor: int, name: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(values, decided)``: ``g d / divisor`` rounded to ``name`` in x87 extended
+    precision, where its error interval holds no rounding boundary; None where NumPy's
+    ``longdouble`` is binary64.  Decides all but about ``2**-11`` of the float64 pass's
+    near-ties, each of which otherwise costs an mpmath evaluation (about a millisecond)."""
+    from logitlab.stable._backend import extended
+
+    ld = extended()
+    if ld is None or name != "float32":
+        return None
+    w = float(np.finfo(ld).eps) / 2
+    with np.errstate(all="ignore"):
+        zz, yy = z.astype(ld), y.astype(ld)
+        e = np.exp(-np.abs(zz))
+        r = ld(1) / (ld(1) + e)
+        er = e * r
+        positive = zz >= 0
+        sig_z, sig_minus_z = np.where(positive, r, er), np.where(positive, er, r)
+        d = np.where(yy == 1, -sig_minus_z, sig_z - yy)
+        gs = ld(g) / ld(divisor)
+        v = d * gs
+        hard = (yy == 0) | (yy == 1)
+        soft_w, all_w = _EXTENDED_W
+        bound = (abs(gs) * np.where(hard, ld(0), ld(soft_w * w)) + np.abs(v) * ld(all_w * w)) + ld(
+            2.0**-1000
+        )
+        low, high = (v - bound).astype(np.float32), (v + bound).astype(np.float32)
+        return v.astype(np.float32).astype(np.float64), (low == high) & np.isfinite(v)
+
+
+def _fix(
+    grad: Any,
+    count: int,
+    z: Any,
+    y: Any,
+    g: float,
+    divisor: int,
+    name: str,
+    index: Any = None,
+) -> Any:
+    """``grad`` (flat) with its ``count`` NaN near-ties recomputed: in x87 extended
+    precision where that decides them, else exactly (mpmath).  ``index``: their
+    positions where known (the C kernel reports them), else searched for."""
     import torch
 
     from logitlab.stable._rounding import _exact_rounded
 
     if count == 0:
         return grad
-    index = _nan_index(grad)
-    picked = [
-        np.full(len(index), g),
-        z.reshape(-1)[index].double().cpu().numpy(),
-        y.reshape(-1)[index].double().cpu().numpy(),
-    ]
-    values = _exact_rounded(name, exact_grad_times(divisor), picked, len(index))
-    STATS["exact_grads"] += len(index)
+    if index is None:
+        index = _nan_index(grad)
+    zs = z.reshape(-1)[index].double().cpu().numpy()
+    ys = y.reshape(-1)[index].double().cpu().numpy()
+    values = np.empty(len(index))
+    todo = np.ones(len(index), dtype=bool)
+    tier = _extended_decided(g, zs, ys, divisor, name)
+    if tier is not None:
+        values[tier[1]] = tier[0][tier[1]]
+        todo = ~tier[1]
+        STATS["extended_grads"] += int(tier[1].sum())
+    if todo.any():
+        picked = [np.full(int(todo.sum()), g), zs[todo], ys[todo]]
+        values[todo] = _exact_rounded(name, exact_grad_times(divisor), picked, len(picked[1]))
+        STATS["exact_grads"] += int(todo.sum())
     grad[index] = torch.as_tensor(values, device=grad.device).to(grad.dtype)
     return grad
 
@@ -251,9 +349,22 @@ def _fix(grad: Any, count: int, z: Any, y: Any, g: float, divisor: int, name: st
 def forward(z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any] | None:
     """``(loss sum as float64 0-d tensor, gradient for g = 1 or None)``; None where an
     element is declined (the general kernels then run)."""
+    import torch
+
     n = z.numel()
     name = str(z.dtype).removeprefix("torch.")
     divisor = n if reduction == "mean" else 1
+    if _native_eligible(z):
+        # One pass for the loss and the gradient.
+        total, declined, index, grad = _run_native(z, y, 1.0 / divisor, want_grad)
+        if declined:
+            STATS["declined"] += 1
+            return None
+        STATS["forward"] += 1
+        if grad is not None:
+            count = int(torch.isnan(grad).sum()) if index is None else len(index)
+            grad = _fix(grad, count, z, y, 1.0, divisor, name, index).reshape(z.shape)
+        return total, grad
     # Two kernels, not one: inductor's single loss-and-gradient kernel measured slower
     # (192 ms at 10**7 float32, two threads) than the two apart (42 + 62 ms).
     total, declined, _, _ = _run(z, y, 1.0 / divisor, True, False)
@@ -270,8 +381,14 @@ def forward(z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any] 
 
 def backward(z: Any, y: Any, g_out: Any, divisor: int) -> Any:
     """The gradient ``g d / divisor`` for a scalar incoming gradient ``g_out``."""
+    import torch
+
     name = str(z.dtype).removeprefix("torch.")
     g = float(g_out)
-    _, _, count, grad = _run(z, y, g / divisor, False, True)
     STATS["backward"] += 1
+    if _native_eligible(z):
+        _, _, index, grad = _run_native(z, y, g / divisor, True)
+        count = int(torch.isnan(grad).sum()) if index is None else len(index)
+        return _fix(grad, count, z, y, g, divisor, name, index).reshape(z.shape)
+    _, _, count, grad = _run(z, y, g / divisor, False, True)
     return _fix(grad, int(count), z, y, g, divisor, name).reshape(z.shape)

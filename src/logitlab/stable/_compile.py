@@ -10,7 +10,7 @@ eager kernel, once, with a warning.  The environment variable
 
 The common BCE case (no weights, mean or sum, narrow logits and targets of one dtype) has
 its own fused kernel, :mod:`._bce_compiled`, run through :func:`run_kernel` like the
-others.
+others; for float32 on the CPU that kernel is C compiled by :mod:`._native` instead.
 """
 
 from __future__ import annotations
