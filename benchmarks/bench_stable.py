@@ -9,7 +9,7 @@ to the framework's own loss measured in the same process:
   switched off (``stable.set_torch_compile(False)``) against
   ``F.binary_cross_entropy_with_logits``;
 * torch.compile: ``stable`` with its kernels compiled (``set_torch_compile(True)``: for
-  float32 on the CPU the C kernel of ``stable/_native_bce.c``) against the same eager
+  float32 on the CPU the C kernel of ``stable/_native.c``) against the same eager
   baseline and against ``torch.compile`` of the baseline, and
   the loss inside a function the user compiles (forward + backward); the first
   call of each (compilation) is reported separately;
@@ -17,9 +17,10 @@ to the framework's own loss measured in the same process:
   ``max(z, 0) - z y + log1p(exp(-|z|))`` and ``(sigmoid(z) - y) / n``);
 * softmax cross-entropy on ``--rows`` x ``--classes`` float32 logits (default the issue's
   10**5 x 1000, normal of standard deviation 4) with class-index targets, torch:
-  ``stable.softmax_cross_entropy`` (its eager fast path) against ``F.cross_entropy`` and,
-  unless ``--skip-compile``, ``torch.compile(F.cross_entropy)`` (its compilation reported
-  apart), with the count of elements the fast path recomputed exactly;
+  ``stable.softmax_cross_entropy`` (its eager fast path, and with compiled kernels asked
+  for: the C passes) against ``F.cross_entropy`` and, unless ``--skip-compile``,
+  ``torch.compile(F.cross_entropy)`` (its compilation reported apart), with the count of
+  elements the fast path recomputed exactly;
 * the same, without torch.compile, on a language model's vocabulary: ``--vocab-rows`` x
   ``--vocab`` (default 64 x 50,257);
 * the same on NumPy (``--numpy-rows``, default 10**4): ``stable`` against a plain float32
@@ -204,40 +205,64 @@ def bench_softmax(
     t_np = rng.integers(0, classes, rows)
     z, t = torch.from_numpy(z_np), torch.from_numpy(t_np)
     native, ours = F.cross_entropy, stable.softmax_cross_entropy
-    forward_backward(native, z, t)
-    forward_backward(ours, z, t)
-    before = dict(_softmax_fast.STATS)
-    bf, bfb, sf, sfb = interleaved(
-        repeat,
+
+    def mode(value: bool, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """``fn`` with stable's compiled kernels asked for (the C passes) or not."""
+
+        def run() -> Any:
+            stable.set_torch_compile(value)
+            return fn()
+
+        return run
+
+    runs = [
         lambda: native(z, t),
         lambda: forward_backward(native, z, t),
-        lambda: ours(z, t),
-        lambda: forward_backward(ours, z, t),
-    )
-    counts = {k: _softmax_fast.STATS[k] - before[k] for k in before}
-    base, eager = (bf, bfb), (sf, sfb)
-    lines = [
-        f"| {rows} x {classes} float32, torch | forward | forward + backward |",
-        "|---|---|---|",
-        row("`F.cross_entropy` (eager)", base, base),
-        row("`stable.softmax_cross_entropy` (eager)", eager, base),
+        mode(False, lambda: ours(z, t)),
+        mode(False, lambda: forward_backward(ours, z, t)),
+        mode(True, lambda: ours(z, t)),
+        mode(True, lambda: forward_backward(ours, z, t)),
     ]
     tail = []
     if compile_rows:
         compiled = torch.compile(native)
         compile_time = first_call(lambda: forward_backward(compiled, z, t))
-        cf, cfb = interleaved(
-            repeat, lambda: compiled(z, t), lambda: forward_backward(compiled, z, t)
-        )
-        cnative = (cf, cfb)
-        lines.append(row("`torch.compile(F.cross_entropy)`", cnative, base))
+        runs += [lambda: compiled(z, t), lambda: forward_backward(compiled, z, t)]
         tail.append(
             f"First call (compilation) of torch.compile(F.cross_entropy): {compile_time:.1f} s."
         )
+    for run in runs[2:6]:
+        run()
+    before = dict(_softmax_fast.STATS)
+    times = interleaved(repeat, *runs)
+    stable.set_torch_compile("auto")
+    base, eager, cours = (times[0], times[1]), (times[2], times[3]), (times[4], times[5])
+    lines = [
+        f"| {rows} x {classes} float32, torch | forward | forward + backward |",
+        "|---|---|---|",
+        row("`F.cross_entropy` (eager)", base, base),
+        row("`stable.softmax_cross_entropy` (eager, `set_torch_compile(False)`)", eager, base),
+    ]
+    if compile_rows:
+        cnative = (times[6], times[7])
+        lines.append(row("`torch.compile(F.cross_entropy)`", cnative, base))
+        tail.append(
+            f"stable compiled against torch.compile(F.cross_entropy): forward "
+            f"{cours[0] / cnative[0]:.2f}x, forward + backward {cours[1] / cnative[1]:.2f}x."
+        )
+    lines.append(
+        row(
+            "`stable.softmax_cross_entropy` compiled kernels (`set_torch_compile(True)`)",
+            cours,
+            base,
+        )
+    )
+    counts = {k: _softmax_fast.STATS[k] - before[k] for k in before}
     per_call = max(counts["fast_backward"], 1)
     tail.append(
         f"Fast path: {counts['fast_forward']} forward and {counts['fast_backward']} backward "
-        f"calls; elements recomputed exactly (near a rounding boundary): "
+        f"calls ({counts['native_forward']} and {counts['native_backward']} of them in C); "
+        f"elements recomputed exactly (near a rounding boundary): "
         f"{counts['exact_losses']} losses, {counts['exact_grads'] / per_call:.1f} gradient "
         f"elements per backward of {rows * classes:.0e} "
         f"({counts['exact_mpmath'] / per_call:.1f} of them in mpmath)."

@@ -1,9 +1,11 @@
-"""The C kernel of the float32 BCE fast path (``_native_bce.c``) against mpmath.
+"""The C kernels of the float32 fast paths (``stable/_native.c``) against mpmath.
 
-Its own ``exp`` at the 4 u the source proves, its ``log1p`` at 5 u, each loss at 10 u,
-every gradient element at 0.5 ULP (near-ties decided in x87 extended precision or by
-mpmath), and the loader: its cache, a compiler that fails, the switch that turns it
-off, and a forked child.
+BCE: its own ``exp`` at the 4 u the source proves, its ``log1p`` at 5 u, each loss at
+10 u, every gradient element at 0.5 ULP (near-ties decided in x87 extended precision or
+by mpmath); softmax cross-entropy: the row pass against torch.max and mpmath, and the
+cases that decline (every value is checked at 0.5 ULP against mpmath in both modes by
+``test_softmax_fast.py``); the loader: its cache, a compiler that fails, the switch
+that turns it off, and a forked child.
 """
 
 from __future__ import annotations
@@ -292,3 +294,82 @@ def test_switched_off(compiled: None, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _native.available()
     z, _ = _hard_inputs(torch.float32)
     assert not _bce_compiled._native_eligible(z)
+
+
+# --- softmax cross-entropy: the C passes of _softmax_fast ------------------------------
+
+
+def test_softmax_rows_against_torch_and_mpmath() -> None:
+    """Row maxima and their first columns as torch.max gives them (tied maxima, -inf
+    entries, a row of -inf only), NaN rows marked, and r = sum_{c != k} exp(z_c - m)
+    within its bound (2.1 + ceil(log2 C) + 3 max(spread, 0.95)) u of mpmath."""
+    inf = math.inf
+    z = torch.tensor(
+        [
+            [3.0, 7.0, 7.0, -1.0, 7.0],
+            [-inf, 2.0, -inf, 0.5, -3.0],
+            [-inf, -inf, -inf, -inf, -inf],
+            [0.0, math.nan, 1.0, 2.0, 3.0],
+            [1e-30, -100.0, -745.0, 20.0, 5e-9],
+        ]
+    )
+    m, k, nan, r, spread = _native.softmax_rows(z, 746.0)
+    assert m[:3].tolist() == [7.0, 2.0, -inf] and m[4] == 20.0
+    assert k.tolist()[:3] == [1, 1, 0] and k[4] == 3
+    assert nan.tolist() == [False, False, False, True, False]
+    assert r[2] == 0.0 and spread[1] == 746.0
+    with mpmath.workprec(200):
+        for i in (0, 1, 4):
+            row = [mpmath.mpf(float(x)) for x in z[i].tolist()]
+            exact = mpmath.fsum(
+                mpmath.exp(x - row[int(k[i])]) for j, x in enumerate(row) if j != k[i]
+            )
+            bound = (2.1 + 3 + 3 * max(float(spread[i]), 0.95)) * U * exact
+            assert abs(mpmath.mpf(float(r[i])) - exact) <= bound, i
+
+
+def _softmax_both(z: torch.Tensor, t: torch.Tensor) -> list[np.ndarray]:
+    """Loss and gradient with torch's ops and with the C passes."""
+    out = []
+    for mode in (False, True):
+        stable.set_torch_compile(mode)
+        zg = z.clone().requires_grad_(True)
+        loss = stable.softmax_cross_entropy(zg, t)
+        loss.backward()
+        assert zg.grad is not None
+        out += [loss.detach().double().numpy(), zg.grad.double().numpy()]
+    return out
+
+
+def test_softmax_nan_and_inf_rows_take_the_general_path(compiled: None) -> None:
+    from logitlab.stable import _softmax_shared
+
+    inf = math.inf
+    t = torch.tensor([0, 1])
+    for bad in ([0.0, math.nan, 1.0], [inf, 0.0, 1.0], [inf, -inf, 0.0]):
+        z = torch.tensor([[0.5, 1.0, -2.0], bad])
+        before = _softmax_shared.STATS["native_forward"]
+        eager_loss, eager_grad, loss, grad = _softmax_both(z, t)
+        assert _softmax_shared.STATS["native_forward"] == before  # declined
+        np.testing.assert_array_equal(loss, eager_loss)
+        np.testing.assert_array_equal(grad, eager_grad)
+
+
+def test_softmax_many_near_ties_run_the_torch_pass(
+    compiled: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More flagged gradient elements than a part's list holds: the backward's torch
+    pass runs instead, with the same correctly rounded gradient."""
+    from logitlab.stable import _softmax_shared
+
+    monkeypatch.setattr(_softmax_shared, "SLACK", 2.0**45)  # every element flagged
+    z = torch.randn(6, 9, generator=torch.Generator().manual_seed(8)) * 3
+    t = torch.tensor([0, 3, 8, 1, 1, 5])
+    eager_loss, eager_grad, *_ = _softmax_both(z, t)
+    monkeypatch.setattr(_native, "SOFTMAX_CAPACITY", 4)
+    before = dict(_softmax_shared.STATS)
+    _, _, loss, grad = _softmax_both(z, t)
+    assert _softmax_shared.STATS["native_forward"] == before["native_forward"] + 1
+    assert _softmax_shared.STATS["native_backward"] == before["native_backward"]
+    np.testing.assert_array_equal(loss, eager_loss)
+    np.testing.assert_array_equal(grad, eager_grad)

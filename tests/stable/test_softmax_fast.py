@@ -4,11 +4,15 @@ Every per-sample loss and every gradient element of narrow (float16, bfloat16, f
 logits must be the exact value correctly rounded (0.5 ULP, near-ties decided exactly);
 the expected values are the reference's (:mod:`logitlab.exact._softmax`), rounded by
 :func:`logitlab.core.ulp.round_to_format`, never the code under test.
+
+Every test runs twice: with torch's ops, and with compiled kernels asked for, where
+float32 logits without label smoothing run the C passes of ``stable/_native.c``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -21,9 +25,27 @@ from logitlab.core.formats import get_format
 from logitlab.core.mp import mp_context
 from logitlab.core.ulp import round_to_format
 from logitlab.exact import _softmax as exact_softmax
-from logitlab.stable import _softmax_fast, _softmax_shared
+from logitlab.stable import _native, _softmax_fast, _softmax_shared
 
 INF = math.inf
+
+
+@pytest.fixture(autouse=True, params=["torch", "C"])
+def kernels(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``"C"``: compiled kernels asked for (``set_torch_compile(True)``)."""
+    if request.param == "C" and not _native.available():
+        pytest.skip("no C compiler here")
+    before = stable.get_torch_compile()
+    stable.set_torch_compile(request.param == "C")
+    yield request.param
+    stable.set_torch_compile(before)
+
+
+def _native_expected(kernels: str, z: torch.Tensor, eps: float) -> int:
+    """How many C passes a forward (or a backward) of ``z`` runs under ``kernels``."""
+    return int(kernels == "C" and z.dtype == torch.float32 and eps == 0)
+
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -89,11 +111,14 @@ def _check(
     weight: list[float] | None = None,
     eps: float = 0.0,
 ) -> dict[str, int]:
+    kernels = "C" if stable.get_torch_compile() is True else "torch"
     z = torch.tensor(rows, dtype=torch.float64).to(DTYPES[dtype])
     t = torch.tensor(targets)
     w = None if weight is None else torch.tensor(weight, dtype=torch.float32)
     values, grads, stats = _run(z, t, reduction, weight=w, label_smoothing=eps)
     assert stats["fast_forward"] == 1 and stats["fast_backward"] == 1
+    native = _native_expected(kernels, z, eps)
+    assert stats["native_forward"] == native and stats["native_backward"] == native
     z64 = z.double().numpy()
     # A fully masked row is documented as loss 0, gradient 0, left out of the mean (the
     # reference leaves it undefined): the reference runs on the other rows.

@@ -26,7 +26,7 @@ Bounds are in units of ``u = 2**-53`` and assume ``exp`` within 1 ULP (glibc's a
 SLEEF's u10, CUDA's) and correctly rounded division (IEEE).
 
 float32 on the CPU runs the same pass as one C kernel instead (:mod:`._native`, the
-source ``_native_bce.c`` with its own bounds: each loss within 10 u), which measured
+source ``_native.c`` with its own bounds: each loss within 10 u), which measured
 about twice as fast as inductor's two kernels.
 """
 

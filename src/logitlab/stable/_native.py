@@ -1,10 +1,17 @@
-"""The float32 CPU kernel of the compiled BCE fast path, compiled from C at first use.
+"""float32 CPU kernels of the compiled fast paths, compiled from C at first use.
 
-:mod:`._bce_compiled` runs its loss-and-gradient pass for float32 tensors on the CPU
-through ``_native_bce.c`` (shipped in this package) rather than through inductor: one
-pass instead of two, its own vectorisable ``exp`` (4 u, proved in the source), and the
-loss summed in the same loop.  Inductor's two float64 kernels measured about 1.9x
-``torch.compile(F.binary_cross_entropy_with_logits)``; this pass runs at about its speed.
+``_native.c`` (shipped in this package) holds
+
+* the BCE pass that :mod:`._bce_compiled` runs for float32 tensors on the CPU rather
+  than inductor's kernels: one pass instead of two, its own vectorisable ``exp`` (4 u,
+  proved in the source), the loss summed in the same loop.  Inductor's two float64
+  kernels measured about 1.9x ``torch.compile(F.binary_cross_entropy_with_logits)``;
+  this pass runs at about its speed;
+* the two elementwise passes of :mod:`._softmax_fast` (the row sums of the forward, the
+  gradient's bulk of the backward) for float32 logits without label smoothing, with the
+  same ``exp``.
+
+Both run where :func:`logitlab.stable.set_torch_compile` asks for compiled kernels.
 
 The source is compiled once per machine with the C compiler inductor also needs
 (``$CC``, else ``cc``, ``gcc`` or ``clang``), ``-O3 -march=native`` and no fast-math
@@ -35,9 +42,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FLAGS", "available", "bce_f32", "cache_dir", "elementwise", "library"]
+__all__ = [
+    "FLAGS",
+    "available",
+    "bce_f32",
+    "cache_dir",
+    "elementwise",
+    "library",
+    "softmax_grad",
+    "softmax_rows",
+]
 
-_SOURCE = Path(__file__).with_name("_native_bce.c")
+_SOURCE = Path(__file__).with_name("_native.c")
 
 #: Compiler flags: no fast-math (nothing is reassociated; FMA contraction only tightens
 #: the source's bounds).
@@ -146,19 +162,24 @@ def _load() -> ctypes.CDLL | None:
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
             errors.append(f"{Path(compiler).name}: {err}")
             continue
-        f = lib.logitlab_bce_f32
-        pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-        # z, y, grad, n, gs, sum, declined, near, index, capacity
-        f.argtypes = [pointer, pointer, pointer, i64, ctypes.c_double]
-        f.argtypes += [pointer, pointer, pointer, pointer, i64]
-        f.restype = None
-        for name in ("logitlab_exp_neg", "logitlab_log1p_unit"):
-            g = getattr(lib, name)
-            g.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-            g.restype = None
+        pointer, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+        signatures = {
+            # z, y, grad, n, gs, sum, declined, near, index, capacity
+            "logitlab_bce_f32": [pointer] * 3 + [i64, f64] + [pointer] * 4 + [i64],
+            "logitlab_exp_neg": [pointer, pointer, i64],
+            "logitlab_log1p_unit": [pointer, pointer, i64],
+            # z, rows, C, tail, m, k, nan, r, spread, buffer
+            "logitlab_softmax_rows_f32": [pointer, i64, i64, f64] + [pointer] * 6,
+            # z, rows, C, m, c, kr, t, k, out, bulk, flagged, capacity, count
+            "logitlab_softmax_grad_f32": [pointer, i64, i64] + [pointer] * 8 + [i64, pointer],
+        }
+        for name, argtypes in signatures.items():
+            function = getattr(lib, name)
+            function.argtypes = argtypes
+            function.restype = None
         return lib
     warnings.warn(
-        "logitlab.stable: could not compile its float32 BCE kernel ("
+        "logitlab.stable: could not compile its float32 kernels ("
         + ("; ".join(errors) or "no C compiler found")
         + "); using the torch.compile kernels, which are slower but equally accurate",
         RuntimeWarning,
@@ -205,7 +226,7 @@ CAPACITY = 1024
 
 def bce_f32(z: Any, y: Any, gs: float, with_grad: bool) -> tuple[float, int, Any, Any]:
     """``(loss sum, declined, near-tie indices, gradient)`` for contiguous float32 CPU
-    tensors ``z`` and ``y`` of one size (see ``_native_bce.c``); the gradient (None
+    tensors ``z`` and ``y`` of one size (see ``_native.c``); the gradient (None
     without ``with_grad``) holds NaN at the near-ties.  The indices are an int64 tensor,
     or None where a part found more than :data:`CAPACITY` of them (then search for the
     NaNs)."""
@@ -243,17 +264,116 @@ def bce_f32(z: Any, y: Any, gs: float, with_grad: bool) -> tuple[float, int, Any
             CAPACITY,
         )
 
-    # The calling thread runs the first part, the pool the others.
-    others = [_threads(parts - 1).submit(part, i) for i in range(1, parts)]
-    part(0)
-    for future in others:
-        future.result()
+    _in_parallel(part, parts)
     found = None
     if all(count <= CAPACITY for count in near):
         found = torch.cat(
             [index[i, : near[i]] + starts[i] for i in range(parts) if near[i]] or [index[0, :0]]
         )
     return math.fsum(sums), sum(declined), found, grad
+
+
+def _row_parts(rows: int) -> list[tuple[int, int]]:
+    """``(start, count)`` of each thread's rows."""
+    import torch
+
+    threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1, rows))
+    step = -(-rows // threads) if rows else 1
+    return [(s, min(rows, s + step) - s) for s in range(0, rows, step)] or [(0, 0)]
+
+
+def _in_parallel(run: Any, count: int) -> None:
+    """``run(i)`` for ``i < count``: the first here, the others on the pool."""
+    others = [_threads(count - 1).submit(run, i) for i in range(1, count)]
+    run(0)
+    for future in others:
+        future.result()
+
+
+def softmax_rows(z: Any, tail: float) -> tuple[Any, Any, Any, Any, Any]:
+    """``(m, k, nan, r, spread)`` of the float32 (N, C) contiguous CPU logits ``z``: the
+    row maxima (float64), their first columns, whether a row holds a NaN, the sums of
+    the other exponentials and the spreads (see ``_native.c``)."""
+    import torch
+
+    lib = library()
+    assert lib is not None
+    rows, classes = (int(n) for n in z.shape)
+    m = torch.empty(rows, dtype=torch.float64)
+    k = torch.empty(rows, dtype=torch.int64)
+    nan = torch.empty(rows, dtype=torch.int64)
+    r = torch.empty(rows, dtype=torch.float64)
+    spread = torch.empty(rows, dtype=torch.float64)
+    parts = _row_parts(rows)
+    buffers = torch.empty((len(parts), max(classes, 1)), dtype=torch.float64)
+
+    def run(i: int) -> None:
+        start, count = parts[i]
+        lib.logitlab_softmax_rows_f32(
+            z.data_ptr() + 4 * start * classes,
+            count,
+            classes,
+            tail,
+            *(x.data_ptr() + 8 * start for x in (m, k, nan, r, spread)),
+            buffers[i].data_ptr(),
+        )
+
+    _in_parallel(run, len(parts))
+    return m, k, nan.bool(), r, spread
+
+
+#: Flagged gradient elements each part reports (beyond that the caller's own pass runs).
+SOFTMAX_CAPACITY = 1 << 14
+
+
+def softmax_grad(
+    z: Any, m: Any, c: Any, kr: Any, t: Any, k: Any
+) -> tuple[Any, Any, list[tuple[int, int]] | None]:
+    """``(out, bulk, flagged)``: the float32 gradient bulk ``float(c e_j (1 - kr))``,
+    ``(c e_t, c e_k)`` per row and the ``(row, column)`` elements whose bounds round
+    apart, outside the target and arg-max columns; ``flagged`` is None where a part
+    found more than :data:`SOFTMAX_CAPACITY` (see ``_native.c``)."""
+    import torch
+
+    lib = library()
+    assert lib is not None
+    rows, classes = (int(n) for n in z.shape)
+    out = torch.empty((rows, classes), dtype=torch.float32)
+    bulk = torch.empty((rows, 2), dtype=torch.float64)
+    parts = _row_parts(rows)
+    flagged = torch.empty((len(parts), SOFTMAX_CAPACITY), dtype=torch.int64)
+    counts = (ctypes.c_int64 * len(parts))()
+    m, c, kr = (x.contiguous() for x in (m, c, kr))
+    t, k = t.contiguous(), k.contiguous()
+
+    def run(i: int) -> None:
+        start, count = parts[i]
+        lib.logitlab_softmax_grad_f32(
+            z.data_ptr() + 4 * start * classes,
+            count,
+            classes,
+            m.data_ptr() + 8 * start,
+            c.data_ptr() + 8 * start,
+            kr.data_ptr() + 8 * start,
+            t.data_ptr() + 8 * start,
+            k.data_ptr() + 8 * start,
+            out.data_ptr() + 4 * start * classes,
+            bulk.data_ptr() + 16 * start,
+            flagged[i].data_ptr(),
+            SOFTMAX_CAPACITY,
+            ctypes.addressof(counts) + 8 * i,
+        )
+
+    _in_parallel(run, len(parts))
+    if any(n > SOFTMAX_CAPACITY for n in counts):
+        return out, bulk, None
+    pairs: list[tuple[int, int]] = []
+    for i, n in enumerate(counts):
+        start = parts[i][0]
+        for flat in flagged[i, :n].tolist():
+            row, col = divmod(flat, classes)
+            pairs.append((start + row, col))
+    return out, bulk, pairs
 
 
 def elementwise(name: str, values: Any) -> Any:

@@ -94,6 +94,22 @@ def eligible(z: torch.Tensor, weight: Any, integer: bool) -> bool:
     return True
 
 
+#: The spread's floor where the C kernel's exp ran: its ``4 u + |d| u`` is at most
+#: ``(2.1 + 3 max(|d|, F)) u`` for every ``d`` when ``2.1 + 3 F >= 4 + F`` (``_native.c``).
+NATIVE_SPREAD = (4.0 - 2.1) / 2
+
+
+def _native_wanted(z: torch.Tensor) -> bool:
+    """float32 logits where compiled kernels are asked for and the C kernels build."""
+    from logitlab.stable._compile import _wants_compile
+
+    if z.dtype != torch.float32 or not _wants_compile(z.numel()):
+        return False
+    from logitlab.stable import _native
+
+    return _native.available()
+
+
 def _rows_per_chunk(n_classes: int) -> int:
     return max(1, CHUNK // n_classes)
 
@@ -120,9 +136,21 @@ def forward(
     n_rows, n_classes = (int(n) for n in z.shape)
     name = _name(z)
     z = z.contiguous()
-    m32, k = torch.max(z, dim=1)
-    m = m32.double()
-    if bool(torch.isnan(m).any()) or bool((m == math.inf).any()):
+    native = eps == 0 and _native_wanted(z)
+    if native:
+        from logitlab.stable import _native
+
+        # one C pass: each row's maximum, its first column, whether it holds a NaN, and
+        # r and the spread (see below)
+        m, k, nan_rows, r_native, spread_native = _native.softmax_rows(z, _TAIL)
+        if bool(nan_rows.any()):
+            return None
+    else:
+        m32, k = torch.max(z, dim=1)
+        m = m32.double()
+        if bool(torch.isnan(m).any()):
+            return None
+    if bool((m == math.inf).any()):
         return None
     live = m > -math.inf
     m = torch.where(live, m, 0.0)
@@ -151,7 +179,13 @@ def forward(
     smooth = torch.zeros(n_rows, dtype=torch.float64) if a is not None else None
     neg_a = None if a is None else (-a)[None, :]
     blocks = _column_blocks(n_classes)
-    for i in range(0, n_rows, rows):
+    if native:
+        r, spread = r_native, spread_native
+        # its exp is within 4 u + |d_c| u: the bounds below, written for exp2's
+        # (2.1 + 3 |d_c|) u, hold with the spread floored at NATIVE_SPREAD
+        spread.clamp_(min=NATIVE_SPREAD)
+        STATS["native_forward"] += 1
+    for i in range(0, 0 if native else n_rows, rows):
         n = min(rows, n_rows - i)
         db, eb = d[:n], e[:n]
         zc, mc = z[i : i + n], m[i : i + n, None]
@@ -246,9 +280,16 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
     if not bool(torch.isfinite(c).all()) or not largest <= _MAX_SCALE:
         return None
     depth = levels(n_classes)
+    a_row = None if saved.a is None else saved.a[None, :]
+    use_native = a_row is None and _native_wanted(z)
     # relative bound of c e_j per row, in units of u (see the module docstring)
-    entropy = torch.clamp(saved.spread, max=math.log(n_classes))
-    k_row = (19.0 + depth + 3 * entropy + 3 * saved.spread) * (_U * _softmax_shared.SLACK)
+    spread = saved.spread
+    entropy = torch.clamp(spread, max=math.log(n_classes))
+    if use_native:
+        # the C kernel's exp: both floored (a larger bound is as valid), see NATIVE_SPREAD
+        spread = spread.clamp(min=NATIVE_SPREAD)
+        entropy = entropy.clamp(min=NATIVE_SPREAD)
+    k_row = (19.0 + depth + 3 * entropy + 3 * spread) * (_U * _softmax_shared.SLACK)
     out = torch.empty((n_rows, n_classes), dtype=z.dtype)
     rows = _rows_per_chunk(n_classes)
     d = torch.empty((min(rows, n_rows), n_classes), dtype=torch.float64)
@@ -257,14 +298,23 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
     fused = saved.name == "float32"
     spare = torch.empty(d.shape, dtype=z.dtype) if fused else None
     negative = bool((c < 0).any())
-    a_row = None if saved.a is None else saved.a[None, :]
     low_factor, high_factor = 1.0 - k_row, 1.0 + k_row
     flagged: list[tuple[int, int]] = []
     cols = torch.stack([saved.t, saved.k], dim=1)
     bulk = torch.empty((n_rows, 2), dtype=torch.float64)  # c e_j - s alpha a_j at t and k
     bulk_bound = torch.empty((n_rows, 2), dtype=torch.float64) if p is not None else None
     blocks = _column_blocks(n_classes)
-    for i in range(0, n_rows, rows):
+    native = None
+    if use_native:
+        from logitlab.stable import _native
+
+        native = _native.softmax_grad(z, saved.m, c, k_row, saved.t, saved.k)
+        if native[2] is None:
+            native = None  # too many near-ties for its lists (rare): the pass below
+        else:
+            out, bulk, flagged = native[0], native[1], native[2]
+            STATS["native_backward"] += 1
+    for i in range(0, 0 if native is not None else n_rows, rows):
         n = min(rows, n_rows - i)
         db, vb = d[:n], v[:n]
         sl = slice(i, i + n)

@@ -36,6 +36,8 @@ STATS = {
     "exact_grads": 0,
     "exact_long": 0,  # of the exact gradients, those decided in extended precision
     "exact_mpmath": 0,  # of the exact gradients, those that needed mpmath
+    "native_forward": 0,  # passes run by the C kernels (_native.c)
+    "native_backward": 0,
 }
 
 

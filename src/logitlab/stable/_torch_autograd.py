@@ -228,7 +228,7 @@ def _reduced(total: torch.Tensor, z: torch.Tensor, y: torch.Tensor, reduction: s
     """The float64 loss sum of the compiled fast path, as ``reduction`` asks, rounded.
 
     Each element is within 10 u of exact (8 u in :func:`._bce_compiled.fused_kernel`, 10 u
-    in the C kernel ``_native_bce.c``) and all are non-negative, so the sum in any order
+    in the C kernel ``_native.c``) and all are non-negative, so the sum in any order
     is within ``(n + 10) u`` of exact, the mean one rounding more; small batches are
     decided exactly at a near-tie, as elsewhere."""
     n, name = z.numel(), _name(z)

@@ -1,4 +1,5 @@
-/* The compiled BCE fast path for float32 on the CPU: loss sum and gradient in one pass.
+/* float32 CPU kernels of logitlab.stable's compiled fast paths: the BCE loss sum and
+ * gradient in one pass, and the softmax cross-entropy passes (at the end of this file).
  *
  * Compiled at first use by logitlab/stable/_native.py with the machine's C compiler
  * (-O3 -march=native -fno-math-errno -fno-trapping-math: the last lets the compiler
@@ -193,3 +194,141 @@ void logitlab_log1p_unit(const double *e, double *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = log1p_unit(e[i]);
 }
 
+
+/* ---- softmax cross-entropy, float32 logits, class-index targets, no label smoothing ----
+ *
+ * The C passes of logitlab/stable/_softmax_fast.py (whose docstring has the formulas and
+ * the bounds), for rows of C classes with maximum m (float64) at column k:
+ *
+ *   e_c = exp(-(m - z_c)) = exp(d_c)    within 4 u + |d_c| u (exp_neg and the rounding of
+ *                                        m - z_c), at most (2.1 + 3 max(|d_c|, 0.95)) u:
+ *                                        the torch path's bound with the spread floored
+ *                                        at 0.95 (the caller floors it)
+ *   r = sum_{c != k} e_c                 folded pairwise exactly as pairwise_ does
+ *                                        (b[i] += b[i + h], h = ceil(w / 2)): the same
+ *                                        ceil(log2 C) levels
+ *
+ * and, for the backward, v_j = c e_j rounded as the torch path rounds it: lo =
+ * float(v (1 - kr)) and hi = float(v (1 + kr)) with the row's relative bound kr; lo is
+ * written, and (row, j) is reported where lo != hi (not at the target and arg-max
+ * columns, whose values the caller computes from bulk = (c e_t, c e_k)).
+ */
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8f splat8(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+
+/* mask ? a : b, lane by lane (mask lanes are all ones or all zeros) */
+static inline v8f select8(v8i mask, v8f a, v8f b) {
+    return (v8f)(((v8i)a & mask) | ((v8i)b & ~mask));
+}
+
+/* Per row of [0, rows): m[i], the largest logit (as torch.max, ignoring none: a row
+ * holding a NaN has nan[i] = 1 and the rest of its outputs are not used), k[i], its
+ * first column, r[i] = sum_{c != k} exp(z_c - m') with m' = m, or 0 for a row of -inf
+ * only, and spread[i] = min(m' - min_c z_c, tail).  buf holds C doubles. */
+void logitlab_softmax_rows_f32(const float *z, int64_t rows, int64_t C, double tail,
+                               double *m, int64_t *k, int64_t *nan, double *r,
+                               double *spread, double *buf) {
+    for (int64_t i = 0; i < rows; i++) {
+        const float *zr = z + i * C;
+        /* extremes and a sum in eight lanes, written with vector types (the compiler
+         * kept the same loop on scalars scalar, and a reduction in the exp loop would
+         * keep that loop scalar); the sum is NaN where a NaN is */
+        v8f high = splat8(-INFINITY), low = splat8(INFINITY), sum = splat8(0.0f);
+        int64_t c = 0;
+        for (; c + 8 <= C; c += 8) {
+            v8f v;
+            memcpy(&v, zr + c, sizeof v);
+            high = select8(v > high, v, high);
+            low = select8(v < low, v, low);
+            sum += v;
+        }
+        float hs[8], ls[8], ss[8];
+        memcpy(hs, &high, sizeof hs);
+        memcpy(ls, &low, sizeof ls);
+        memcpy(ss, &sum, sizeof ss);
+        for (; c < C; c++) {
+            float v = zr[c];
+            hs[0] = v > hs[0] ? v : hs[0];
+            ls[0] = v < ls[0] ? v : ls[0];
+            ss[0] += v;
+        }
+        float largest = hs[0], smallest = ls[0], total = ss[0];
+        for (int q = 1; q < 8; q++) {
+            largest = hs[q] > largest ? hs[q] : largest;
+            smallest = ls[q] < smallest ? ls[q] : smallest;
+            total += ss[q];
+        }
+        int64_t has_nan = 0;
+        if (isnan(total)) /* a NaN, or +inf and -inf together */
+            for (c = 0; c < C; c++) has_nan |= isnan(zr[c]);
+        /* the first column holding it, eight at a time */
+        int64_t first = -1;
+        for (c = 0; c + 8 <= C && first < 0; c += 8) {
+            v8f v;
+            memcpy(&v, zr + c, sizeof v);
+            v8i hit = v == splat8(largest);
+            int32_t h[8];
+            memcpy(h, &hit, sizeof h);
+            if (h[0] | h[1] | h[2] | h[3] | h[4] | h[5] | h[6] | h[7])
+                for (int q = 7; q >= 0; q--)
+                    if (h[q]) first = c + q;
+        }
+        for (; c < C && first < 0; c++)
+            if (zr[c] == largest) first = c;
+        if (first < 0) first = 0; /* a row of NaN only (declined) */
+        m[i] = C > 0 ? (double)largest : -INFINITY;
+        k[i] = first;
+        nan[i] = has_nan;
+        const double mi = largest == -INFINITY ? 0.0 : (double)largest;
+        double widest = C > 0 ? mi - (double)smallest : 0.0;
+        for (c = 0; c < C; c++) buf[c] = exp_neg(mi - (double)zr[c]);
+        if (C > 0) buf[first] = 0.0;
+        int64_t w = C;
+        while (w > 1) {
+            int64_t h = (w + 1) / 2;
+            for (int64_t j = 0; j < w - h; j++) buf[j] += buf[j + h];
+            w = h;
+        }
+        r[i] = C > 0 ? buf[0] : 0.0;
+        spread[i] = widest < tail ? widest : tail;
+    }
+}
+
+/* The gradient's bulk for rows [0, rows): out = lo (see above), bulk[2 i] = c e_t and
+ * bulk[2 i + 1] = c e_k; the flat indices (i C + j, of this part) where lo != hi are
+ * written to flagged[] up to capacity, their count to *n_flagged (all of them counted:
+ * more than capacity means the caller searches itself). */
+void logitlab_softmax_grad_f32(const float *z, int64_t rows, int64_t C, const double *m,
+                               const double *c, const double *kr, const int64_t *t,
+                               const int64_t *k, float *out, double *bulk,
+                               int64_t *flagged, int64_t capacity, int64_t *n_flagged) {
+    int64_t found = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        const float *zr = z + i * C;
+        float *orow = out + i * C;
+        const double mi = m[i], ci = c[i], low = 1.0 - kr[i], high = 1.0 + kr[i];
+        const int64_t ti = t[i], ki = k[i];
+        int64_t apart = 0;
+        for (int64_t j = 0; j < C; j++) {
+            double v = ci * exp_neg(mi - (double)zr[j]);
+            float lo = (float)(v * low), hi = (float)(v * high);
+            orow[j] = lo;
+            apart += (lo != hi) & (j != ti) & (j != ki);
+        }
+        bulk[2 * i] = ci * exp_neg(mi - (double)zr[ti]);
+        bulk[2 * i + 1] = ci * exp_neg(mi - (double)zr[ki]);
+        if (apart) {
+            for (int64_t j = 0; j < C; j++) {
+                double v = ci * exp_neg(mi - (double)zr[j]);
+                if ((float)(v * low) != (float)(v * high) && j != ti && j != ki) {
+                    if (found < capacity) flagged[found] = i * C + j;
+                    found++;
+                }
+            }
+        }
+    }
+    *n_flagged = found;
+}
