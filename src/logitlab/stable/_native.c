@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) void bce_block(
     const double ags = fabs(gs);
     const double soft_b = ags * (12 * U + 0x1p-1020) + 0x1p-1000;
     const double hard_b = ags * 0x1p-1020 + 0x1p-1000;
-    int64_t dec = 0, nr = 0;
+    int32_t dec = 0, nr = 0; /* at most BLOCK each */
     for (int64_t i = 0; i < m; i++) {
         float zf = z[i], yf = y[i];
         double z64 = zf, y64 = yf;
@@ -311,12 +311,12 @@ void logitlab_softmax_grad_f32(const float *z, int64_t rows, int64_t C, const do
         float *orow = out + i * C;
         const double mi = m[i], ci = c[i], low = 1.0 - kr[i], high = 1.0 + kr[i];
         const int64_t ti = t[i], ki = k[i];
-        int64_t apart = 0;
+        int32_t apart = 0; /* any element apart (the rescan leaves out t and k) */
         for (int64_t j = 0; j < C; j++) {
             double v = ci * exp_neg(mi - (double)zr[j]);
             float lo = (float)(v * low), hi = (float)(v * high);
             orow[j] = lo;
-            apart += (lo != hi) & (j != ti) & (j != ki);
+            apart |= lo != hi;
         }
         bulk[2 * i] = ci * exp_neg(mi - (double)zr[ti]);
         bulk[2 * i + 1] = ci * exp_neg(mi - (double)zr[ki]);
