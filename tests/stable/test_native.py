@@ -216,7 +216,7 @@ def test_threads_agree_with_one(monkeypatch: pytest.MonkeyPatch) -> None:
     assert torch.equal(torch.sort(one[2]).values, torch.sort(two[2]).values)
 
 
-def _child(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _child(queue: multiprocessing.Queue) -> None:
     z = torch.linspace(-9, 9, 5000)
     y = torch.full((5000,), 0.25)
     total, declined, _, grad = _native.bce_f32(z, y, 1.0, True)
@@ -260,6 +260,35 @@ def test_compiled_once_into_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path:
     _fresh(monkeypatch)
     assert _native.library() is not None
     assert list(tmp_path.iterdir()) == built and built[0].stat().st_mtime_ns == stamp
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_a_cache_others_can_write_to_is_not_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A library in a folder others can write to, or one others can write, could be
+    theirs: the folder is left alone (the library goes to a fresh private folder), the
+    file is compiled again."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("LOGITLAB_CACHE_DIR", str(shared))
+    _fresh(monkeypatch)
+    lib = _native.library()
+    assert lib is not None and list(shared.iterdir()) == []
+    assert Path(lib._name).parent != shared and _native._private(Path(lib._name).parent)
+
+    own = tmp_path / "own"
+    monkeypatch.setenv("LOGITLAB_CACHE_DIR", str(own))
+    _fresh(monkeypatch)
+    assert _native.library() is not None
+    (built,) = own.iterdir()
+    assert oct(own.stat().st_mode & 0o777) == oct(0o700)
+    built.chmod(0o666)
+    before = built.stat().st_ino
+    _fresh(monkeypatch)
+    assert _native.library() is not None
+    assert built.stat().st_ino != before and not built.stat().st_mode & 0o022
 
 
 def test_a_failing_compiler_falls_back_with_one_warning(

@@ -18,7 +18,9 @@ The source is compiled once per machine with the C compiler inductor also needs
 (``-fno-math-errno -fno-trapping-math`` only), into ``$LOGITLAB_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/logitlab`` or ``~/.cache/logitlab``) under a name hashed from the
 source, the compiler, the flags and the CPU (a library built with ``-march=native`` may
-not run on another CPU sharing the same home directory), written atomically.  It takes
+not run on another CPU sharing the same home directory), written atomically.  A cache
+folder that cannot be written, or that others can write to (a library there could be
+theirs), is not used: the library is then compiled into a fresh private folder.  It takes
 well under a second.  Where no compiler works, or ``LOGITLAB_STABLE_NATIVE=0``, the
 inductor kernels run instead (one warning for a failed compile).
 
@@ -116,8 +118,40 @@ def _version(compiler: str) -> str:
     return done.stdout
 
 
+def _private(path: Path) -> bool:
+    """Whether ``path`` is this user's and no one else can write to it (POSIX; a library
+    loaded from a folder others can write to could be theirs)."""
+    if not hasattr(os, "getuid"):
+        return True
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _compile_into(compiler: str, target: Path) -> Path:
+    """Compile the source to ``target``, atomically (another process may race to it)."""
+    fd, partial = tempfile.mkstemp(prefix=target.name, suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run(
+            [compiler, *FLAGS, "-o", partial, str(_SOURCE)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(lines[-1] if lines else f"exit status {done.returncode}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target
+
+
 def _build(compiler: str) -> Path:
-    """The library for ``compiler``, compiled unless already in the cache."""
+    """The library for ``compiler``, compiled unless already in the cache; in a fresh
+    private folder where the cache cannot be written or others could write to it."""
     source = _SOURCE.read_bytes()
     key = hashlib.sha256(
         b"\0".join(
@@ -130,28 +164,18 @@ def _build(compiler: str) -> Path:
             ]
         )
     ).hexdigest()[:24]
+    name = f"native_{key}.so"
     folder = cache_dir()
-    target = folder / f"native_bce_{key}.so"
-    if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(prefix=target.name, suffix=".part", dir=folder)
-    os.close(fd)
     try:
-        done = subprocess.run(
-            [compiler, *FLAGS, "-o", partial, str(_SOURCE)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip().splitlines()[-1:] or ["failed"])
-        os.replace(partial, target)  # atomic: another process may race to the same name
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
-    return target
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if _private(folder):
+            target = folder / name
+            if target.exists() and _private(target):
+                return target
+            return _compile_into(compiler, target)
+    except OSError:
+        pass
+    return _compile_into(compiler, Path(tempfile.mkdtemp(prefix="logitlab-native-")) / name)
 
 
 def _load() -> ctypes.CDLL | None:
