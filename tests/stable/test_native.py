@@ -318,6 +318,34 @@ def test_a_failing_compiler_falls_back_with_one_warning(
     np.testing.assert_array_equal(zg.grad.double().numpy(), _expected(z, y, 1.0, z.numel()))
 
 
+def test_a_compiler_refusing_march_native_builds_it_portably(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+
+    real = shutil.which("cc") or shutil.which("gcc")
+    if real is None:
+        pytest.skip("no cc here")
+    picky = tmp_path / "picky-cc"
+    picky.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do\n'
+        '  [ "$a" = "-march=native" ] && { echo "unsupported" >&2; exit 1; }\n'
+        "done\n"
+        f'exec {real} "$@"\n'
+    )
+    picky.chmod(0o755)
+    monkeypatch.setenv("LOGITLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(_native, "_compilers", lambda: [str(picky)])
+    _fresh(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _native.library() is not None
+    z, y = _hard_inputs(torch.float32)
+    _, _, _, grad = _native.bce_f32(z, y, 1.0, True)
+    assert grad is not None and int(torch.isnan(grad).sum()) > 0  # the near-ties marked
+
+
 def test_switched_off(compiled: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGITLAB_STABLE_NATIVE", "0")
     assert not _native.available()

@@ -61,6 +61,9 @@ _SOURCE = Path(__file__).with_name("_native.c")
 #: the source's bounds).
 FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno", "-fno-trapping-math")
 
+#: Tried where a compiler refuses ``-march=native`` (some older clang on ARM).
+_PORTABLE = tuple(f for f in FLAGS if f != "-march=native")
+
 #: Elements per part are a multiple of this (the kernel's block).
 _ALIGN = 512
 
@@ -127,13 +130,13 @@ def _private(path: Path) -> bool:
     return info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
-def _compile_into(compiler: str, target: Path) -> Path:
+def _compile_into(compiler: str, flags: tuple[str, ...], target: Path) -> Path:
     """Compile the source to ``target``, atomically (another process may race to it)."""
     fd, partial = tempfile.mkstemp(prefix=target.name, suffix=".part", dir=target.parent)
     os.close(fd)
     try:
         done = subprocess.run(
-            [compiler, *FLAGS, "-o", partial, str(_SOURCE)],
+            [compiler, *flags, "-o", partial, str(_SOURCE)],
             capture_output=True,
             text=True,
             timeout=120,
@@ -149,9 +152,10 @@ def _compile_into(compiler: str, target: Path) -> Path:
     return target
 
 
-def _build(compiler: str) -> Path:
-    """The library for ``compiler``, compiled unless already in the cache; in a fresh
-    private folder where the cache cannot be written or others could write to it."""
+def _build(compiler: str, flags: tuple[str, ...] = FLAGS) -> Path:
+    """The library for ``compiler`` and ``flags``, compiled unless already in the cache;
+    in a fresh private folder where the cache cannot be written or others could write to
+    it."""
     source = _SOURCE.read_bytes()
     key = hashlib.sha256(
         b"\0".join(
@@ -159,7 +163,7 @@ def _build(compiler: str) -> Path:
                 source,
                 compiler.encode(),
                 _version(compiler).encode(),
-                " ".join(FLAGS).encode(),
+                " ".join(flags).encode(),
                 _cpu_id().encode(),
             ]
         )
@@ -172,19 +176,24 @@ def _build(compiler: str) -> Path:
             target = folder / name
             if target.exists() and _private(target):
                 return target
-            return _compile_into(compiler, target)
+            return _compile_into(compiler, flags, target)
     except OSError:
         pass
-    return _compile_into(compiler, Path(tempfile.mkdtemp(prefix="logitlab-native-")) / name)
+    private = Path(tempfile.mkdtemp(prefix="logitlab-native-"))
+    return _compile_into(compiler, flags, private / name)
 
 
 def _load() -> ctypes.CDLL | None:
     errors = []
     for compiler in _compilers():
-        try:
-            lib = ctypes.CDLL(str(_build(compiler)))
-        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-            errors.append(f"{Path(compiler).name}: {err}")
+        lib = None
+        for flags in (FLAGS, _PORTABLE):
+            try:
+                lib = ctypes.CDLL(str(_build(compiler, flags)))
+                break
+            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+                errors.append(f"{Path(compiler).name} {' '.join(flags[:2])}: {err}")
+        if lib is None:
             continue
         pointer, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
         signatures = {
