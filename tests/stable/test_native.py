@@ -311,7 +311,7 @@ def test_a_failing_compiler_falls_back_with_one_warning(
     assert not list((tmp_path / "cache").glob("*.part"))
     stable.set_torch_compile(False)
     z, y = _hard_inputs(torch.float32)
-    assert not _bce_compiled._native_eligible(z)
+    assert not _native.serves(z)
     zg = z.clone().requires_grad_(True)
     stable.binary_cross_entropy_with_logits(zg, y).backward()
     assert zg.grad is not None
@@ -350,7 +350,7 @@ def test_switched_off(compiled: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGITLAB_STABLE_NATIVE", "0")
     assert not _native.available()
     z, _ = _hard_inputs(torch.float32)
-    assert not _bce_compiled._native_eligible(z)
+    assert not _native.serves(z)
 
 
 # --- softmax cross-entropy: the C passes of _softmax_fast ------------------------------

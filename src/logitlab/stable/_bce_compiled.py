@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from logitlab.stable import _native
 from logitlab.stable._backend import to_dtype
 from logitlab.stable._rounding import UNIT
 
@@ -165,26 +166,9 @@ def fused_kernel(
     return total, declined, near.sum(), grad
 
 
-def _native_eligible(z: Any) -> bool:
-    """float32 on the CPU, with the compiled kernels asked for, runs the C kernel."""
-    import torch
-
-    from logitlab.stable import _native
-    from logitlab.stable._compile import _wants_compile
-
-    return (
-        z.device.type == "cpu"
-        and z.dtype == torch.float32
-        and _wants_compile(z.numel())
-        and _native.available()
-    )
-
-
 def _run_native(z: Any, y: Any, gs: float, with_grad: bool) -> tuple[Any, int, Any, Any]:
     """``(loss sum, declined, near-tie indices or None, gradient)`` from the C kernel."""
     import torch
-
-    from logitlab.stable import _native
 
     zf, yf = z.reshape(-1).contiguous(), y.reshape(-1).contiguous()
     total, declined, index, grad = _native.bce_f32(zf, yf, gs, with_grad)
@@ -346,15 +330,21 @@ def _fix(
     return grad
 
 
+def _fix_reported(grad: Any, index: Any, z: Any, y: Any, g: float, divisor: int, name: str) -> Any:
+    """:func:`_fix` for the C kernel's gradient: at the near-ties it reported, or, where
+    it found more than it could list (``index`` None), at the NaNs searched for."""
+    if index is None:
+        index = _nan_index(grad)
+    return _fix(grad, len(index), z, y, g, divisor, name, index)
+
+
 def forward(z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any] | None:
     """``(loss sum as float64 0-d tensor, gradient for g = 1 or None)``; None where an
     element is declined (the general kernels then run)."""
-    import torch
-
     n = z.numel()
     name = str(z.dtype).removeprefix("torch.")
     divisor = n if reduction == "mean" else 1
-    if _native_eligible(z):
+    if _native.serves(z):
         # One pass for the loss and the gradient.
         total, declined, index, grad = _run_native(z, y, 1.0 / divisor, want_grad)
         if declined:
@@ -362,8 +352,7 @@ def forward(z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any] 
             return None
         STATS["forward"] += 1
         if grad is not None:
-            count = int(torch.isnan(grad).sum()) if index is None else len(index)
-            grad = _fix(grad, count, z, y, 1.0, divisor, name, index).reshape(z.shape)
+            grad = _fix_reported(grad, index, z, y, 1.0, divisor, name).reshape(z.shape)
         return total, grad
     # Two kernels, not one: inductor's single loss-and-gradient kernel measured slower
     # (192 ms at 10**7 float32, two threads) than the two apart (42 + 62 ms).
@@ -381,14 +370,11 @@ def forward(z: Any, y: Any, reduction: str, want_grad: bool) -> tuple[Any, Any] 
 
 def backward(z: Any, y: Any, g_out: Any, divisor: int) -> Any:
     """The gradient ``g d / divisor`` for a scalar incoming gradient ``g_out``."""
-    import torch
-
     name = str(z.dtype).removeprefix("torch.")
     g = float(g_out)
     STATS["backward"] += 1
-    if _native_eligible(z):
+    if _native.serves(z):
         _, _, index, grad = _run_native(z, y, g / divisor, True)
-        count = int(torch.isnan(grad).sum()) if index is None else len(index)
-        return _fix(grad, count, z, y, g, divisor, name, index).reshape(z.shape)
+        return _fix_reported(grad, index, z, y, g, divisor, name).reshape(z.shape)
     _, _, count, grad = _run(z, y, g / divisor, False, True)
     return _fix(grad, int(count), z, y, g, divisor, name).reshape(z.shape)

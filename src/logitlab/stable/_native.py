@@ -51,6 +51,7 @@ __all__ = [
     "cache_dir",
     "elementwise",
     "library",
+    "serves",
     "softmax_grad",
     "softmax_rows",
 ]
@@ -239,6 +240,21 @@ def available() -> bool:
     return library() is not None
 
 
+def serves(z: Any) -> bool:
+    """Whether the C kernels run for the tensor ``z``: float32 on the CPU, where compiled
+    kernels are asked for (:func:`logitlab.stable.set_torch_compile`) and they build."""
+    import torch
+
+    from logitlab.stable._compile import _wants_compile
+
+    return (
+        z.device.type == "cpu"
+        and z.dtype == torch.float32
+        and _wants_compile(z.numel())
+        and available()
+    )
+
+
 def _threads(parts: int) -> ThreadPoolExecutor:
     """A pool of at least ``parts`` threads; a new one in a forked child (a DataLoader
     worker), where the parent's threads do not exist."""
@@ -269,26 +285,21 @@ def bce_f32(z: Any, y: Any, gs: float, with_grad: bool) -> tuple[float, int, Any
     assert lib is not None
     n = z.numel()
     grad = torch.empty_like(z) if with_grad else None
-    threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
-    step = -(-n // threads)
-    step = -(-step // _ALIGN) * _ALIGN
-    starts = list(range(0, n, step)) or [0]
-    parts = len(starts)
-    sums = (ctypes.c_double * parts)()
-    declined = (ctypes.c_int64 * parts)()
-    near = (ctypes.c_int64 * parts)()
-    index = torch.empty((parts, CAPACITY), dtype=torch.int64)
+    parts = _parts(n, _ALIGN)
+    sums = (ctypes.c_double * len(parts))()
+    declined = (ctypes.c_int64 * len(parts))()
+    near = (ctypes.c_int64 * len(parts))()
+    index = torch.empty((len(parts), CAPACITY), dtype=torch.int64)
     zp, yp, ip = z.data_ptr(), y.data_ptr(), index.data_ptr()
     gp = grad.data_ptr() if grad is not None else 0
 
     def part(i: int) -> None:
-        s = starts[i]
-        m = min(n, s + step) - s
+        start, count = parts[i]
         lib.logitlab_bce_f32(
-            zp + 4 * s,
-            yp + 4 * s,
-            (gp + 4 * s) if gp else None,
-            m,
+            zp + 4 * start,
+            yp + 4 * start,
+            (gp + 4 * start) if gp else None,
+            count,
             gs,
             ctypes.addressof(sums) + 8 * i,
             ctypes.addressof(declined) + 8 * i,
@@ -297,22 +308,25 @@ def bce_f32(z: Any, y: Any, gs: float, with_grad: bool) -> tuple[float, int, Any
             CAPACITY,
         )
 
-    _in_parallel(part, parts)
+    _in_parallel(part, len(parts))
     found = None
     if all(count <= CAPACITY for count in near):
         found = torch.cat(
-            [index[i, : near[i]] + starts[i] for i in range(parts) if near[i]] or [index[0, :0]]
+            [index[i, : near[i]] + parts[i][0] for i in range(len(parts)) if near[i]]
+            or [index[0, :0]]
         )
     return math.fsum(sums), sum(declined), found, grad
 
 
-def _row_parts(rows: int) -> list[tuple[int, int]]:
-    """``(start, count)`` of each thread's rows."""
+def _parts(n: int, align: int = 1) -> list[tuple[int, int]]:
+    """``(start, count)`` of each thread's part of ``n`` items (elements or rows), each
+    part but the last a multiple of ``align`` long."""
     import torch
 
-    threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1, rows))
-    step = -(-rows // threads) if rows else 1
-    return [(s, min(rows, s + step) - s) for s in range(0, rows, step)] or [(0, 0)]
+    threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+    step = -(-max(n, 1) // threads)
+    step = -(-step // align) * align
+    return [(s, min(n, s + step) - s) for s in range(0, n, step)] or [(0, 0)]
 
 
 def _in_parallel(run: Any, count: int) -> None:
@@ -337,7 +351,7 @@ def softmax_rows(z: Any, tail: float) -> tuple[Any, Any, Any, Any, Any]:
     nan = torch.empty(rows, dtype=torch.int64)
     r = torch.empty(rows, dtype=torch.float64)
     spread = torch.empty(rows, dtype=torch.float64)
-    parts = _row_parts(rows)
+    parts = _parts(rows)
     buffers = torch.empty((len(parts), max(classes, 1)), dtype=torch.float64)
 
     def run(i: int) -> None:
@@ -373,7 +387,7 @@ def softmax_grad(
     rows, classes = (int(n) for n in z.shape)
     out = torch.empty((rows, classes), dtype=torch.float32)
     bulk = torch.empty((rows, 2), dtype=torch.float64)
-    parts = _row_parts(rows)
+    parts = _parts(rows)
     flagged = torch.empty((len(parts), SOFTMAX_CAPACITY), dtype=torch.int64)
     counts = (ctypes.c_int64 * len(parts))()
     m, c, kr = (x.contiguous() for x in (m, c, kr))

@@ -51,7 +51,7 @@ from typing import Any
 
 import torch
 
-from logitlab.stable import _softmax_shared
+from logitlab.stable import _native, _softmax_shared
 from logitlab.stable._backend import to_dtype
 from logitlab.stable._softmax_shared import (
     _FLOOR,
@@ -99,17 +99,6 @@ def eligible(z: torch.Tensor, weight: Any, integer: bool) -> bool:
 NATIVE_SPREAD = (4.0 - 2.1) / 2
 
 
-def _native_wanted(z: torch.Tensor) -> bool:
-    """float32 logits where compiled kernels are asked for and the C kernels build."""
-    from logitlab.stable._compile import _wants_compile
-
-    if z.dtype != torch.float32 or not _wants_compile(z.numel()):
-        return False
-    from logitlab.stable import _native
-
-    return _native.available()
-
-
 def _rows_per_chunk(n_classes: int) -> int:
     return max(1, CHUNK // n_classes)
 
@@ -136,10 +125,8 @@ def forward(
     n_rows, n_classes = (int(n) for n in z.shape)
     name = _name(z)
     z = z.contiguous()
-    native = eps == 0 and _native_wanted(z)
+    native = eps == 0 and _native.serves(z)
     if native:
-        from logitlab.stable import _native
-
         # one C pass: each row's maximum, its first column, whether it holds a NaN, and
         # r and the spread (see below)
         m, k, nan_rows, r_native, spread_native = _native.softmax_rows(z, _TAIL)
@@ -281,7 +268,7 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
         return None
     depth = levels(n_classes)
     a_row = None if saved.a is None else saved.a[None, :]
-    use_native = a_row is None and _native_wanted(z)
+    use_native = a_row is None and _native.serves(z)
     # relative bound of c e_j per row, in units of u (see the module docstring)
     spread = saved.spread
     entropy = torch.clamp(spread, max=math.log(n_classes))
@@ -306,8 +293,6 @@ def backward(saved: Saved, grad_out: torch.Tensor) -> torch.Tensor | None:
     blocks = _column_blocks(n_classes)
     native = None
     if use_native:
-        from logitlab.stable import _native
-
         native = _native.softmax_grad(z, saved.m, c, k_row, saved.t, saved.k)
         if native[2] is None:
             native = None  # too many near-ties for its lists (rare): the pass below
