@@ -105,7 +105,7 @@ def start_server() -> tuple[str, Any, threading.Thread]:
         port = s.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(torch_threads=1, warm_up=True, breakpoint_process=True),
+            create_app(torch_threads=1, warm_up=True, worker_process=True),
             host="127.0.0.1",
             port=port,
             log_level="warning",

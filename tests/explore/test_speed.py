@@ -476,3 +476,74 @@ def test_prefetch_closes_its_thread_after_the_request_under_way() -> None:
     # closed: nothing more is queued
     again = client.post("/api/compare/prefetch", json={**body, "targets": [0.5]})
     assert again.status_code == 202 and again.json() == {"queued": 0}
+
+
+def test_prefetches_run_in_the_worker_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With a worker process, the prefetches are computed there (this process's own
+    # functions are made to fail, so an answer computed here would not be kept) and each
+    # is then the page's cache hit, with the bytes this process computes for that request.
+    def here(body: Any) -> bytes:
+        raise AssertionError("computed in the server's process")
+
+    for lane in ("compare", "curve"):
+        monkeypatch.setitem(app_module._BACKGROUND, lane, here)
+    app = create_app(worker_process=True)
+    try:
+        client = TestClient(app)
+        shown = {"logits": [0, 4], "targets": [0.3, 0.7], "dtype": "bfloat16"}
+        r = client.post(
+            "/api/compare/prefetch", json={"compare": shown, "element": 0, "targets": [0.29, 1]}
+        )
+        assert r.status_code == 202 and r.json() == {"queued": 2}
+        common = {"dtype": "float16", "z_min": -20, "z_max": 20, "points": 21}
+        r = client.post("/api/curve/prefetch", json={**common, "targets": [0.25, 1]})
+        assert r.status_code == 202 and r.json() == {"queued": 2}
+        assert app.state.prefetch.wait(timeout=120)
+        assert app.state.prefetch.computed_by == {"compare": 2, "curve": 2}
+        kept = client.post("/api/compare", json={**shown, "targets": [0.29, 0.7]})
+        curve = client.post("/api/curve", json={**common, "target": 0.25})
+        assert app.state.compare_cache.misses == 0 and app.state.curve_cache.misses == 0
+    finally:
+        app.state.prefetch.close()
+        app.state.worker.shutdown()
+    monkeypatch.undo()
+    fresh = TestClient(create_app())
+    assert fresh.post("/api/compare", json={**shown, "targets": [0.29, 0.7]}).content == (
+        kept.content
+    )
+    assert fresh.post("/api/curve", json={**common, "target": 0.25}).content == curve.content
+    # by hand, as above: d mean / dz_0 = (1/2 - 148/2**9) / 2 = 27/256 in bfloat16
+    assert kept.json()["exact"]["grad_rounded"][0] == 27 / 256
+    # the curve at z = 0 for y = 1/4: the loss is ln 2 (float16: 0.6931 within 2**-11)
+    row = next(r for r in curve.json()["rows"] if r["name"] == "torch.logits")
+    assert curve.json()["z"][10] == 0.0 and row["value"][10] == pytest.approx(np.log(2), rel=2**-11)
+
+
+def test_a_worker_prefetch_under_way_at_exit_ends_quietly(tmp_path: Any) -> None:
+    # The interpreter exits while the worker computes a prefetch and more wait: the pool
+    # shuts down first (before atexit), the prefetches stop without a logged failure, and
+    # the process exits 0.
+    import subprocess
+    import sys
+
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import time\n"
+        "from fastapi.testclient import TestClient\n"
+        "from logitlab.ui.explore.app import create_app\n"
+        "if __name__ == '__main__':\n"
+        "    app = create_app(worker_process=True)\n"
+        "    client = TestClient(app)\n"
+        "    body = {'z_min': -30, 'z_max': 30, 'points': 301,\n"
+        "            'targets': [k / 100 for k in range(101)]}\n"
+        "    assert client.post('/api/curve/prefetch', json=body).status_code == 202\n"
+        "    while app.state.prefetch.computed < 1:\n"
+        "        time.sleep(0.05)\n"
+        "    print('computed', app.state.prefetch.computed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("computed ")
+    assert "Traceback" not in done.stderr and "failed" not in done.stderr, done.stderr

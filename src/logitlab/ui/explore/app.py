@@ -29,9 +29,9 @@ Speed: compare, curve, curve_loss and breakpoints answers are kept, encoded, in
 least-recently-used caches (:class:`ResponseCache`), so a control set back to a value it
 had answers with the bytes it got before, without a second computation.  The breakpoint
 search runs in a lower-priority worker process and is dropped if its client leaves first.
-The y slider's other positions are computed in the background (:class:`Prefetch`): their
-curves once the curves have rested, their comparisons when y starts to move, so that the
-rest of a drag is answered from the caches.
+The y slider's other positions are computed in the background (:class:`Prefetch`, in the
+same worker process): their curves once the curves have rested, their comparisons when y
+starts to move, so that the rest of a drag is answered from the caches.
 """
 
 from __future__ import annotations
@@ -456,7 +456,8 @@ class Prefetch:
     turn, skips those already kept, and gives way while ``busy()`` says a page request is
     being answered (at most ``yield_s`` per request, so a steady stream of requests cannot
     starve it).  An answer it computes is the bytes the endpoint itself would compute for
-    that request.
+    that request.  A lane's ``compute`` may hand the work to another process and wait
+    (``create_app(worker_process=True)``): the thread then only waits.
     """
 
     def __init__(self, busy: Callable[[], bool], yield_s: float = 0.05) -> None:
@@ -564,6 +565,11 @@ class Prefetch:
                     self.computed_by[name] += 1
             except InputError:
                 pass  # the page is told when it asks for this answer itself
+            except _WorkerGone:
+                with self._cond:
+                    self._closed = True
+                    for lane in self._pending:
+                        self._pending[lane] = []
             except Exception:  # a background thread: log, never die
                 logging.getLogger(__name__).exception("%s prefetch failed", name)
             finally:
@@ -740,13 +746,160 @@ def _mount_docs(app: Any) -> None:
         )
 
 
-#: How much lower the breakpoint worker's CPU priority is (``nice``): its search is
-#: background work, and on a busy machine the sliders' requests should get the CPU first.
-BREAKPOINT_NICE = 10
+def _compare(body: CompareRequest) -> dict[str, Any]:
+    """What ``/api/compare`` answers for ``body`` (before encoding)."""
+    from logitlab.analysis.compare import compare
+    from logitlab.core.formats import get_format
+
+    fmt = get_format(body.dtype)
+    _check_weight_sizes(body)
+    names = [f.name for f in select(body.formulations, body.frameworks)]
+    c = _exact_or_422("logits", compare)(
+        body.logits,
+        body.targets,
+        dtype=fmt,
+        weight=body.weight,
+        pos_weight=body.pos_weight,
+        reduction=body.reduction,
+        formulations=names,
+    )
+    sat = saturation(fmt.name)
+    result = c.to_dict()
+    result["explanation"] = explain(c, sat)
+    result["saturation"] = sat.to_dict()
+    result["relative_threshold"] = breakpoint_threshold(fmt)
+    if body.element is not None:
+        result["element"] = _element(body, c, names, result)
+    return result
 
 
-def _breakpoints_worker_init() -> None:
-    """The breakpoint worker process: one torch thread, a lower CPU priority."""
+def _element(
+    body: CompareRequest, c: Any, names: list[str], whole: dict[str, Any]
+) -> dict[str, Any]:
+    from logitlab.analysis.compare import compare
+
+    i = body.element
+    assert i is not None
+    n = len(body.logits)
+    if i >= n:
+        raise InputError("element", f"{i} is not below the number of logits ({n})")
+    keys: tuple[str, ...] = ("value", "grad", "ulp_error", "relative_error")
+    keys += ("grad_ulp_error", "grad_relative_error")
+    if body.reduction == "none" or (n == 1 and body.reduction == "mean"):
+        # The comparison itself is per element (or of the one element): no second run.
+        j = i if body.reduction == "none" else 0
+        return {
+            "index": i,
+            "z": whole["inputs"]["logits"][i],
+            "exact": {
+                "value": whole["exact"]["value_rounded"][j],
+                "grad": whole["exact"]["grad_rounded"][i],
+            },
+            "rows": {
+                r["name"]: {
+                    k: None if r.get(k) is None else r[k][i if k.startswith("grad") else j]
+                    for k in keys
+                }
+                for r in whole["rows"]
+                if r["status"] == "ok"
+            },
+        }
+
+    def pick(v: ScalarOrList) -> ScalarOrList:
+        return v[i] if isinstance(v, list) and len(v) == n else v
+
+    y = body.targets[i] if len(body.targets) == n else body.targets[0]
+    one = _exact_or_422("logits", compare)(
+        [body.logits[i]],
+        [y],
+        dtype=c.dtype,
+        weight=pick(body.weight),
+        pos_weight=pick(body.pos_weight),
+        reduction="none",
+        formulations=names,
+    ).to_dict()
+    return {
+        "index": i,
+        "z": one["inputs"]["logits"][0],
+        "exact": {
+            "value": one["exact"]["value_rounded"][0],
+            "grad": one["exact"]["grad_rounded"][0],
+        },
+        "rows": {
+            r["name"]: {
+                k: None if r.get(k) is None else r[k][0]
+                for k in (
+                    "value",
+                    "grad",
+                    "ulp_error",
+                    "relative_error",
+                    "grad_ulp_error",
+                    "grad_relative_error",
+                )
+            }
+            for r in one["rows"]
+            if r["status"] == "ok"
+        },
+    }
+
+
+def _curve(body: CurveRequest) -> dict[str, Any]:
+    """What ``/api/curve`` answers for ``body`` (before encoding)."""
+    from logitlab.core.formats import get_format
+    from logitlab.core.numbers import json_numbers
+
+    fmt = get_format(body.dtype)
+    for name in ("target", "weight", "pos_weight", "z_min", "z_max"):
+        v = getattr(body, name)
+        if v is not None and not math.isfinite(v):
+            raise InputError(name, f"{v!r} is not finite; give a finite number")
+    c = _exact_or_422("z_min", bce_curve)(
+        body.target,
+        dtype=fmt,
+        weight=body.weight,
+        pos_weight=body.pos_weight,
+        z_min=body.z_min,
+        z_max=body.z_max,
+        points=body.points,
+        formulations=select(body.formulations, body.frameworks),
+    )
+    result = c.to_dict()
+    for row, out in zip(c.rows, result["rows"]):
+        for key, computed, exact in (
+            ("relative_error", row.value, c.exact_value),
+            ("grad_relative_error", row.grad, c.exact_grad),
+        ):
+            rel = relative_errors(computed, exact)
+            out[key] = None if rel is None else json_numbers(rel)
+    result["saturation"] = saturation(fmt.name).to_dict()
+    return result
+
+
+def _compare_bytes(body: CompareRequest) -> bytes:
+    """``/api/compare``'s answer to ``body``, encoded."""
+    return _encode(_compare(body))
+
+
+def _curve_bytes(body: CurveRequest) -> bytes:
+    """``/api/curve``'s answer to ``body``, encoded."""
+    return _encode(_curve(body), fastapi=False)
+
+
+#: What the worker process computes for :class:`Prefetch`, by lane.
+_BACKGROUND: dict[str, Callable[[Any], bytes]] = {
+    "compare": _compare_bytes,
+    "curve": _curve_bytes,
+}
+
+
+#: How much lower the worker process's CPU priority is (``nice``): its breakpoint searches
+#: and prefetches are background work, and on a busy machine the sliders' requests (and
+#: the browser drawing their answers) should get the CPU first.
+WORKER_NICE = 10
+
+
+def _worker_init() -> None:
+    """The worker process: one torch thread, a lower CPU priority."""
     import torch
 
     torch.set_num_threads(1)
@@ -754,12 +907,43 @@ def _breakpoints_worker_init() -> None:
         import contextlib
 
         with contextlib.suppress(OSError):  # a platform that refuses: normal priority
-            os.nice(BREAKPOINT_NICE)
+            os.nice(WORKER_NICE)
 
 
 def _breakpoints_worker(args: tuple[Any, ...]) -> dict[str, Any]:
     """:func:`~logitlab.analysis.lesson.breakpoints` in the worker process."""
     return breakpoints(*args)
+
+
+def _background_worker(lane: str, body: Any) -> bytes:
+    """A :class:`Prefetch` lane's answer to ``body``, computed in the worker process: the
+    bytes the endpoint itself computes (the same functions)."""
+    return _BACKGROUND[lane](body)
+
+
+class _WorkerGone(Exception):
+    """The worker process a :class:`Prefetch` lane computes in is gone (shut down at
+    interpreter exit, or dead): the prefetches stop."""
+
+
+def _in_worker(pool: Any, lane: str) -> Callable[[Any], bytes]:
+    """A :class:`Prefetch` lane's ``compute`` that runs in ``pool``'s worker process and
+    waits for it (the prefetch thread only waits, holding no lock the requests need)."""
+
+    def compute(body: Any) -> bytes:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            result: bytes = pool.submit(_background_worker, lane, body).result()
+        except BrokenProcessPool as err:  # the worker died: nothing more can be computed
+            raise _WorkerGone(str(err)) from None
+        except RuntimeError as err:  # shut down (at interpreter exit, before atexit runs)
+            if "shutdown" not in str(err):
+                raise
+            raise _WorkerGone(str(err)) from None
+        return result
+
+    return compute
 
 
 #: What :func:`_unless_gone` answers when the client went away first.
@@ -785,7 +969,7 @@ async def _unless_gone(future: Any, request: Request, poll: float = 0.2) -> Any:
 
 
 def create_app(
-    torch_threads: int | None = None, warm_up: bool = False, breakpoint_process: bool = False
+    torch_threads: int | None = None, warm_up: bool = False, worker_process: bool = False
 ) -> FastAPI:
     """The explorer's FastAPI app.
 
@@ -793,19 +977,20 @@ def create_app(
     ``explore`` command passes 1): the explorer's tensors hold two to 2001 elements, and
     on a busy machine a parallel region that waits for a descheduled worker thread costs
     milliseconds per call.  ``None`` leaves the setting alone.  ``warm_up`` starts
-    :func:`_warm_up` in a background thread.  ``breakpoint_process`` runs the breakpoint
-    search (a second or more) in one spawned worker process, so that it never holds the
-    interpreter lock while the sliders' requests wait.
+    :func:`_warm_up` in a background thread.  ``worker_process`` runs the background work,
+    the breakpoint search (a second or more) and the prefetches (:class:`Prefetch`), in one
+    spawned worker process at a lower CPU priority, so that it never holds the interpreter
+    lock while the sliders' requests wait, and yields the CPU to them and to the browser.
     """
     pool: Any = None
-    if breakpoint_process:
+    if worker_process:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_breakpoints_worker_init,
+            initializer=_worker_init,
         )
     if torch_threads is not None:
         import torch
@@ -895,17 +1080,25 @@ def create_app(
         key = _key(body)
         hit = compare_cache.get(key)
         if hit is None:
-            hit = await run_in_threadpool(_compare_bytes, body)
+            hit = await run_in_threadpool(_compare_in_flight, body)
             compare_cache.put(key, hit)
         return _json(hit)
 
-    def _compare_bytes(body: CompareRequest) -> bytes:
+    def _compare_in_flight(body: CompareRequest) -> bytes:
         with in_flight:
-            return _encode(_compare(body))
+            return _compare_bytes(body)
 
-    prefetch = Prefetch(lambda: bool(in_flight))
-    prefetch.lane("compare", lambda r: _encode(_compare(r)), _key, compare_cache)
+    def background(lane: str) -> Callable[[Any], bytes]:
+        # The prefetches run where the background work runs: the worker process if any.
+        return _BACKGROUND[lane] if pool is None else _in_worker(pool, lane)
+
+    # In this process a prefetch gives way to the page's requests (they share the
+    # interpreter lock); the worker process's lower priority does that by itself.
+    prefetch = Prefetch((lambda: bool(in_flight)) if pool is None else (lambda: False))
+    prefetch.lane("compare", background("compare"), _key, compare_cache)
     app.state.prefetch = prefetch
+    #: The worker process's pool (None: the background work runs in this process).
+    app.state.worker = pool
 
     @app.post(
         "/api/compare/prefetch",
@@ -946,100 +1139,6 @@ def create_app(
         except InputError as err:  # a field of the comparison: ["body", "compare", field]
             raise InputError(f"compare.{err.argument}", err.message) from None
         return {"queued": prefetch.submit("compare", requests)}
-
-    def _compare(body: CompareRequest) -> dict[str, Any]:
-        from logitlab.analysis.compare import compare
-        from logitlab.core.formats import get_format
-
-        fmt = get_format(body.dtype)
-        _check_weight_sizes(body)
-        names = [f.name for f in select(body.formulations, body.frameworks)]
-        c = _exact_or_422("logits", compare)(
-            body.logits,
-            body.targets,
-            dtype=fmt,
-            weight=body.weight,
-            pos_weight=body.pos_weight,
-            reduction=body.reduction,
-            formulations=names,
-        )
-        sat = saturation(fmt.name)
-        result = c.to_dict()
-        result["explanation"] = explain(c, sat)
-        result["saturation"] = sat.to_dict()
-        result["relative_threshold"] = breakpoint_threshold(fmt)
-        if body.element is not None:
-            result["element"] = _element(body, c, names, result)
-        return result
-
-    def _element(
-        body: CompareRequest, c: Any, names: list[str], whole: dict[str, Any]
-    ) -> dict[str, Any]:
-        from logitlab.analysis.compare import compare
-
-        i = body.element
-        assert i is not None
-        n = len(body.logits)
-        if i >= n:
-            raise InputError("element", f"{i} is not below the number of logits ({n})")
-        keys: tuple[str, ...] = ("value", "grad", "ulp_error", "relative_error")
-        keys += ("grad_ulp_error", "grad_relative_error")
-        if body.reduction == "none" or (n == 1 and body.reduction == "mean"):
-            # The comparison itself is per element (or of the one element): no second run.
-            j = i if body.reduction == "none" else 0
-            return {
-                "index": i,
-                "z": whole["inputs"]["logits"][i],
-                "exact": {
-                    "value": whole["exact"]["value_rounded"][j],
-                    "grad": whole["exact"]["grad_rounded"][i],
-                },
-                "rows": {
-                    r["name"]: {
-                        k: None if r.get(k) is None else r[k][i if k.startswith("grad") else j]
-                        for k in keys
-                    }
-                    for r in whole["rows"]
-                    if r["status"] == "ok"
-                },
-            }
-
-        def pick(v: ScalarOrList) -> ScalarOrList:
-            return v[i] if isinstance(v, list) and len(v) == n else v
-
-        y = body.targets[i] if len(body.targets) == n else body.targets[0]
-        one = _exact_or_422("logits", compare)(
-            [body.logits[i]],
-            [y],
-            dtype=c.dtype,
-            weight=pick(body.weight),
-            pos_weight=pick(body.pos_weight),
-            reduction="none",
-            formulations=names,
-        ).to_dict()
-        return {
-            "index": i,
-            "z": one["inputs"]["logits"][0],
-            "exact": {
-                "value": one["exact"]["value_rounded"][0],
-                "grad": one["exact"]["grad_rounded"][0],
-            },
-            "rows": {
-                r["name"]: {
-                    k: None if r.get(k) is None else r[k][0]
-                    for k in (
-                        "value",
-                        "grad",
-                        "ulp_error",
-                        "relative_error",
-                        "grad_ulp_error",
-                        "grad_relative_error",
-                    )
-                }
-                for r in one["rows"]
-                if r["status"] == "ok"
-            },
-        }
 
     @app.post("/api/compare_loss", summary="Every formulation of one loss on one input")
     def compare_loss_endpoint(body: LossCompareRequest) -> dict[str, Any]:
@@ -1211,14 +1310,11 @@ def create_app(
             curve_cache.put(key, hit)
         return _json(hit)
 
-    def _curve_bytes(body: CurveRequest) -> bytes:
-        return _encode(_curve(body), fastapi=False)
-
     def _curve_in_flight(body: CurveRequest) -> bytes:
         with in_flight:
             return _curve_bytes(body)
 
-    prefetch.lane("curve", _curve_bytes, _key, curve_cache)
+    prefetch.lane("curve", background("curve"), _key, curve_cache)
 
     @app.post(
         "/api/curve/prefetch",
@@ -1245,36 +1341,6 @@ def create_app(
         )
         BCECase.from_user(np.zeros(len(body.targets)), body.targets, reduction="none", dtype=fmt)
         return {"queued": prefetch.submit("curve", requests)}
-
-    def _curve(body: CurveRequest) -> dict[str, Any]:
-        from logitlab.core.formats import get_format
-        from logitlab.core.numbers import json_numbers
-
-        fmt = get_format(body.dtype)
-        for name in ("target", "weight", "pos_weight", "z_min", "z_max"):
-            v = getattr(body, name)
-            if v is not None and not math.isfinite(v):
-                raise InputError(name, f"{v!r} is not finite; give a finite number")
-        c = _exact_or_422("z_min", bce_curve)(
-            body.target,
-            dtype=fmt,
-            weight=body.weight,
-            pos_weight=body.pos_weight,
-            z_min=body.z_min,
-            z_max=body.z_max,
-            points=body.points,
-            formulations=select(body.formulations, body.frameworks),
-        )
-        result = c.to_dict()
-        for row, out in zip(c.rows, result["rows"]):
-            for key, computed, exact in (
-                ("relative_error", row.value, c.exact_value),
-                ("grad_relative_error", row.grad, c.exact_grad),
-            ):
-                rel = relative_errors(computed, exact)
-                out[key] = None if rel is None else json_numbers(rel)
-        result["saturation"] = saturation(fmt.name).to_dict()
-        return result
 
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     return app

@@ -47,7 +47,7 @@ def explore(
             f"warning: binding {host} makes the explorer reachable from other machines",
             err=True,
         )
-    app = create_app(torch_threads, warm_up=True, breakpoint_process=True)
+    app = create_app(torch_threads, warm_up=True, worker_process=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
 
