@@ -175,11 +175,12 @@ def _optax(case: Any) -> Outcome:
 
     y = jnp.asarray(as_dtype(case.targets, case))
 
-    def loss(z: Any) -> Any:
+    def loss(z: Any, y: Any) -> Any:
         out = optax.losses.sigmoid_focal_loss(z, y, alpha=case.alpha, gamma=case.gamma)
         return _jax_reduce(jnp, out, case.reduction)
 
-    return _run(case, loss)
+    key = ("optax.focal", case.alpha, case.gamma, case.reduction)
+    return _run(case, loss, y, key=key)
 
 
 def _optax_code(case: Any) -> str:

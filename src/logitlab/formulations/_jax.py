@@ -5,14 +5,18 @@
 JAX is imported inside ``compute``; float64 needs ``jax_enable_x64``, which each
 formulation switches on for its own run only and its own thread (:func:`x64`), leaving
 the caller's setting as it was.  Gradients come from ``jax.vjp`` with a cotangent of
-ones, the elementwise derivative for an unreduced loss.  XLA flushes subnormal results to
+ones, the elementwise derivative for an unreduced loss.  What eager JAX would trace on
+every call is traced once per shape and options and kept (:func:`_program`): the same
+primitives, run one at a time, so the same bits, without the milliseconds of tracing.  XLA flushes subnormal results to
 zero on CPU (``flushes_subnormals``).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,18 +82,78 @@ def _reduce(jnp: Any, loss: Any, reduction: str) -> Any:
     return loss
 
 
-def _run(case: ElementwiseInputs, fn: Any) -> Outcome:
+#: Whether :func:`_run` keeps each traced program (:func:`_program`); False traces every
+#: call again, as plain eager JAX does (the tests compare the two bit for bit).
+KEEP_PROGRAMS = True
+#: How many traced programs :func:`_program` keeps (least recently used out first).
+PROGRAMS_KEPT = 256
+_PROGRAMS: collections.OrderedDict[Any, Callable[..., Any]] = collections.OrderedDict()
+_PROGRAMS_LOCK = threading.Lock()
+
+
+def _program(key: Any, fn: Any, grad: bool, leaves: list[Any], tree: Any) -> Callable[..., Any]:
+    """The program eager JAX runs for ``fn`` (its value and, with ``grad``, its ``vjp``
+    with a cotangent of ones), traced once per ``key``, input shapes and dtypes, and kept.
+
+    Tracing is what costs in eager JAX (a few milliseconds a call on small arrays); the
+    program it records is the same sequence of primitives and jitted functions (e.g.
+    ``jax.nn.log_sigmoid``), each compiled by XLA on its own as in eager mode, and
+    evaluated one equation at a time (``jaxpr_as_fun``): no whole-program compilation, so
+    XLA never fuses or rewrites across operations.  ``key`` must name everything the
+    trace bakes in besides the array inputs (reduction, alpha, gamma, ...).
+    """
+    jax = _jax()
+    sig = (key, grad, tree, tuple((x.shape, str(x.dtype), bool(x.weak_type)) for x in leaves))
+    with _PROGRAMS_LOCK:
+        found = _PROGRAMS.get(sig)
+        if found is not None:
+            _PROGRAMS.move_to_end(sig)
+            return found
+    import jax.numpy as jnp
+
+    def traced(z: Any, data: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not grad:
+            return (fn(z, *data),)
+        value, vjp = jax.vjp(lambda q: fn(q, *data), z)
+        (g,) = vjp(jnp.ones_like(value))
+        return value, g
+
+    z, data = jax.tree_util.tree_unflatten(tree, leaves)
+    closed = jax.make_jaxpr(traced)(z, data)
+    try:
+        from jax.extend.core import jaxpr_as_fun as as_fun
+    except ImportError:  # older JAX
+        from jax.core import jaxpr_as_fun as as_fun
+    program: Callable[..., Any] = as_fun(closed)
+    with _PROGRAMS_LOCK:
+        _PROGRAMS[sig] = program
+        while len(_PROGRAMS) > PROGRAMS_KEPT:
+            _PROGRAMS.popitem(last=False)
+    return program
+
+
+def _run(case: ElementwiseInputs, fn: Any, *data: Any, key: Any = None) -> Outcome:
+    """``fn(z, *data)`` (the loss of the logits ``z``; ``data`` the other arrays, or None)
+    and its gradient from ``jax.vjp``.  With ``key`` (see :func:`_program`) the traced
+    program is kept and run again for the next call of the same shapes; without, every
+    call traces anew."""
     jax = _jax()
     import jax.numpy as jnp
 
     z = jnp.asarray(as_dtype(case.logits, case))
-    if not wants_gradient():
-        return Outcome(value=as_float64(np.asarray(fn(z)).astype(np.float64)), grad=None)
-    value, vjp = jax.vjp(fn, z)
-    (grad,) = vjp(jnp.ones_like(value))
+    grad = wants_gradient()
+    if key is not None and KEEP_PROGRAMS:
+        leaves, tree = jax.tree_util.tree_flatten((z, data))
+        out = _program(key, fn, grad, leaves, tree)(*leaves)
+        value, g = (out[0], out[1] if grad else None)
+    elif not grad:
+        value, g = fn(z, *data), None
+    else:
+        value, vjp = jax.vjp(lambda q: fn(q, *data), z)
+        (g,) = vjp(jnp.ones_like(value))
     return Outcome(
         value=as_float64(np.asarray(value).astype(np.float64)),
-        grad=as_float64(np.asarray(grad).astype(np.float64)),
+        grad=None if g is None else as_float64(np.asarray(g).astype(np.float64)),
     )
 
 
@@ -103,13 +167,13 @@ def _optax(case: BCEInputs) -> Outcome:
     y = jnp.asarray(as_dtype(case.targets, case))
     w = None if case.weight is None else jnp.asarray(as_dtype(case.weight, case))
 
-    def loss(z: Any) -> Any:
+    def loss(z: Any, y: Any, w: Any) -> Any:
         out = optax.losses.sigmoid_binary_cross_entropy(z, y)
         if w is not None:
             out = w * out
         return _reduce(jnp, out, case.reduction)
 
-    return _run(case, loss)
+    return _run(case, loss, y, w, key=("optax.logits", case.reduction))
 
 
 def _naive(case: BCEInputs) -> Outcome:
@@ -120,7 +184,7 @@ def _naive(case: BCEInputs) -> Outcome:
     w = None if case.weight is None else jnp.asarray(as_dtype(case.weight, case))
     pw = None if case.pos_weight is None else jnp.asarray(as_dtype(case.pos_weight, case))
 
-    def loss(z: Any) -> Any:
+    def loss(z: Any, y: Any, w: Any, pw: Any) -> Any:
         p = jax.nn.sigmoid(z)
         positive = y * jnp.log(p)
         if pw is not None:
@@ -130,7 +194,7 @@ def _naive(case: BCEInputs) -> Outcome:
             out = w * out
         return _reduce(jnp, out, case.reduction)
 
-    out = _run(case, loss)
+    out = _run(case, loss, y, w, pw, key=("jax.naive", case.reduction))
     p = np.asarray(jax.nn.sigmoid(jnp.asarray(as_dtype(case.logits, case)))).astype(np.float64)
     return Outcome(out.value, out.grad, probabilities=p)
 
@@ -138,7 +202,7 @@ def _naive(case: BCEInputs) -> Outcome:
 def _elementwise(name: str) -> Any:
     def compute(case: ElementwiseInputs) -> Outcome:
         jax = _jax()
-        out = _run(case, getattr(jax.nn, name))
+        out = _run(case, getattr(jax.nn, name), key=("jax.nn", name))
         return Outcome(out.value, out.grad, out.value if name == "sigmoid" else None)
 
     return compute

@@ -104,7 +104,7 @@ def _optax(kind: str) -> Any:
             if case.label_smoothing:
                 t = optax.smooth_labels(t, case.label_smoothing)
 
-        def loss(z: Any) -> Any:
+        def loss(z: Any, t: Any) -> Any:
             if kind == "log_of_softmax":
                 logp = jnp.log(jax.nn.softmax(z, axis=1))
                 out = -jnp.take_along_axis(logp, t[:, None], axis=1)[:, 0]
@@ -112,7 +112,7 @@ def _optax(kind: str) -> Any:
                 out = fn(z, t)
             return _reduce(jnp, out, case.reduction)
 
-        out = _run(case, loss)
+        out = _run(case, loss, t, key=("optax.softmax", kind, case.reduction))
         if kind != "log_of_softmax":
             return out
         p = jax.nn.softmax(jnp.asarray(as_dtype(case.logits, case)), axis=1)

@@ -892,20 +892,32 @@ _BACKGROUND: dict[str, Callable[[Any], bytes]] = {
 }
 
 
-#: How much lower the worker process's CPU priority is (``nice``): its breakpoint searches
-#: and prefetches are background work, and on a busy machine the sliders' requests (and
-#: the browser drawing their answers) should get the CPU first.
-WORKER_NICE = 10
+#: How much lower the worker process's CPU priority is (``nice``) where the idle scheduling
+#: class is not available: its breakpoint searches and prefetches are background work, and
+#: on a busy machine the sliders' requests (and the browser drawing their answers) should
+#: get the CPU first.
+WORKER_NICE = 19
 
 
 def _worker_init() -> None:
-    """The worker process: one torch thread, a lower CPU priority."""
+    """The worker process: one torch thread, and only the CPU time nothing else wants.
+
+    On Linux the process is in the idle scheduling class (``SCHED_IDLE``): it runs only
+    on a core that nothing else wants, so even on two cores it never delays the server's
+    answers or the browser's drawing.  Elsewhere (or where that is refused) it gets the
+    lowest ``nice`` priority, :data:`WORKER_NICE`.
+    """
+    import contextlib
+
     import torch
 
     torch.set_num_threads(1)
+    idle = getattr(os, "SCHED_IDLE", None)
+    if idle is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, idle, os.sched_param(0))
+            return
     if hasattr(os, "nice"):
-        import contextlib
-
         with contextlib.suppress(OSError):  # a platform that refuses: normal priority
             os.nice(WORKER_NICE)
 
