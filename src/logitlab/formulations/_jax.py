@@ -123,7 +123,9 @@ def _program(key: Any, fn: Any, grad: bool, leaves: list[Any], tree: Any) -> Cal
     try:
         from jax.extend.core import jaxpr_as_fun as as_fun
     except ImportError:  # older JAX
-        from jax.core import jaxpr_as_fun as as_fun
+        import importlib
+
+        as_fun = importlib.import_module("jax.core").jaxpr_as_fun
     program: Callable[..., Any] = as_fun(closed)
     with _PROGRAMS_LOCK:
         _PROGRAMS[sig] = program
