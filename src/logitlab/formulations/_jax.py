@@ -7,8 +7,8 @@ formulation switches on for its own run only and its own thread (:func:`x64`), l
 the caller's setting as it was.  Gradients come from ``jax.vjp`` with a cotangent of
 ones, the elementwise derivative for an unreduced loss.  What eager JAX would trace on
 every call is traced once per shape and options and kept (:func:`_program`): the same
-primitives, run one at a time, so the same bits, without the milliseconds of tracing.  XLA flushes subnormal results to
-zero on CPU (``flushes_subnormals``).
+primitives, run one at a time, so the same bits, without the milliseconds of tracing.
+XLA flushes subnormal results to zero on CPU (``flushes_subnormals``).
 """
 
 from __future__ import annotations
