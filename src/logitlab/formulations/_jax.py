@@ -134,17 +134,17 @@ def _program(key: Any, fn: Any, grad: bool, leaves: list[Any], tree: Any) -> Cal
     return program
 
 
-def _run(case: ElementwiseInputs, fn: Any, *data: Any, key: Any = None) -> Outcome:
+def _run(case: ElementwiseInputs, fn: Any, *data: Any, key: Any) -> Outcome:
     """``fn(z, *data)`` (the loss of the logits ``z``; ``data`` the other arrays, or None)
-    and its gradient from ``jax.vjp``.  With ``key`` (see :func:`_program`) the traced
-    program is kept and run again for the next call of the same shapes; without, every
-    call traces anew."""
+    and its gradient from ``jax.vjp``.  The traced program is kept under ``key`` (see
+    :func:`_program`) and run again for the next call of the same shapes; with
+    :data:`KEEP_PROGRAMS` off every call traces anew."""
     jax = _jax()
     import jax.numpy as jnp
 
     z = jnp.asarray(as_dtype(case.logits, case))
     grad = wants_gradient()
-    if key is not None and KEEP_PROGRAMS:
+    if KEEP_PROGRAMS:
         leaves, tree = jax.tree_util.tree_flatten((z, data))
         out = _program(key, fn, grad, leaves, tree)(*leaves)
         value, g = (out[0], out[1] if grad else None)

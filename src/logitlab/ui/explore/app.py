@@ -521,13 +521,17 @@ class Prefetch:
         (at interpreter exit too: a daemon thread stopped inside a framework's C++ code
         aborts the process)."""
         with self._cond:
-            self._closed = True
-            for name in self._pending:
-                self._pending[name] = []
-            self._cond.notify_all()
+            self._stop()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+
+    def _stop(self) -> None:
+        # With the condition held: drop what waits, take nothing more, wake the waiters.
+        self._closed = True
+        for name in self._pending:
+            self._pending[name] = []
+        self._cond.notify_all()
 
     def _waiting(self) -> bool:
         return any(self._pending.values())
@@ -567,9 +571,7 @@ class Prefetch:
                 pass  # the page is told when it asks for this answer itself
             except _WorkerGone:
                 with self._cond:
-                    self._closed = True
-                    for lane in self._pending:
-                        self._pending[lane] = []
+                    self._stop()
             except Exception:  # a background thread: log, never die
                 logging.getLogger(__name__).exception("%s prefetch failed", name)
             finally:
@@ -826,17 +828,7 @@ def _element(
             "grad": one["exact"]["grad_rounded"][0],
         },
         "rows": {
-            r["name"]: {
-                k: None if r.get(k) is None else r[k][0]
-                for k in (
-                    "value",
-                    "grad",
-                    "ulp_error",
-                    "relative_error",
-                    "grad_ulp_error",
-                    "grad_relative_error",
-                )
-            }
+            r["name"]: {k: None if r.get(k) is None else r[k][0] for k in keys}
             for r in one["rows"]
             if r["status"] == "ok"
         },
