@@ -18,7 +18,8 @@ default port (started first, stopped after), for the API examples.  ``timing``
 to run, so the check compares everything else (the rows, the columns, every word) and treats
 each number as a placeholder; regenerating pastes the numbers of a real run.  Commands
 run with ``bash -c`` from the repository root, piped, at a fixed width of 100 columns, so
-the output is what a user sees when piping.
+the output is what a user sees when piping, and with each numerical library held to its
+AVX2 kernels (``PINNED_KERNELS``), so that a CPU with AVX-512 prints the same digits.
 
 Usage: ``python scripts/readme.py`` rewrites README.md; ``--check`` exits 1 and shows a diff
 when README.md differs from what the code prints now.
@@ -79,8 +80,29 @@ def blocks(text: str) -> list[Block]:
     ]
 
 
+# Each numerical library picks its vector kernels when it starts, by what the CPU has:
+# torch's elementwise kernels (AVX2 or AVX-512), MKL's and oneDNN's matrix products,
+# NumPy's and OpenBLAS's loops, XLA's code.  They round differently, so on a CPU with
+# AVX-512 some of the outputs differ in their last digits (CI once printed 12.6% where the
+# README had 12.7%, and a training loss of 4.90297e-05 for 4.90295e-05).  The outputs are made
+# and checked with every library held to its AVX2 kernels, which any x86-64 machine CI runs on
+# has, and with CI's two threads, since a parallel sum's order depends on the thread count.
+# MKL's AVX2 setting is its reproducible mode (the same results on any CPU with AVX2); a
+# library that does not know a setting ignores it.
+PINNED_KERNELS = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512_SKX",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "XLA_FLAGS": "--xla_cpu_max_isa=AVX2",
+    "OMP_NUM_THREADS": "2",
+}
+
+
 def _env() -> dict[str, str]:
     env = {**os.environ, "COLUMNS": str(WIDTH), "NO_COLOR": "1", "TERM": "dumb"}
+    env.update(PINNED_KERNELS)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 
@@ -161,11 +183,11 @@ def stale(text: str, fast: bool = False) -> list[Block]:
     return out
 
 
-def regenerate(text: str, fast: bool = False) -> str:
+def regenerate(text: str, fast: bool = False, keep_timing: bool = False) -> str:
     out, last = [], 0
     for b in blocks(text):
         out.append(text[last : b.start])
-        if fast and b.slow:
+        if (fast and b.slow) or (keep_timing and b.timing):
             out.append(text[b.start : b.end])
         else:
             out.append(render(b, run(b.command, b.server)))
@@ -178,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if README.md is stale")
     parser.add_argument("--fast", action="store_true", help="leave out the slow commands")
+    parser.add_argument(
+        "--keep-timing",
+        action="store_true",
+        help="leave the benchmark tables as they are (the prose quotes their numbers)",
+    )
     args = parser.parse_args(argv)
     text = README.read_text(encoding="utf-8")
     if args.check:
@@ -189,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.writelines(diff)
             return 1
         return 0
-    README.write_text(regenerate(text, fast=args.fast), encoding="utf-8")
+    new = regenerate(text, fast=args.fast, keep_timing=args.keep_timing)
+    part = README.with_name(README.name + ".part")
+    part.write_text(new, encoding="utf-8")
+    part.replace(README)  # all at once: an interrupted run leaves README.md as it was
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import platform
 import sys
 from pathlib import Path
 
@@ -62,3 +63,19 @@ def test_a_timing_block_compares_everything_but_its_numbers() -> None:
     assert readme.comparable(plain, other_run.replace(" timing", "")) != readme.comparable(
         plain, pasted.replace(" timing", "")
     )
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86-64 kernel sets")
+def test_the_outputs_are_made_with_the_avx2_kernels_on_two_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An AVX-512 CPU otherwise changes last digits of the audit table and the training run.
+    # Whatever the caller's environment asks for (here the scalar kernels on one thread),
+    # the commands run as on CI's two-core AVX2 machine.
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    printed = readme.run(
+        "python -c 'import torch; print(torch.backends.cpu.get_cpu_capability(),"
+        " torch.get_num_threads())'"
+    )
+    assert printed == "AVX2 2\n"

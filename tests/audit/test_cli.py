@@ -24,6 +24,12 @@ def test_table_by_default() -> None:
     result = runner.invoke(app, SMALL)
     assert result.exit_code == 0, result.output
     assert "torch.logits" in result.stdout and "reference:" in result.stdout
+    import torch
+
+    kernels = torch.backends.cpu.get_cpu_capability()
+    words = " ".join(result.stdout.split())  # the notes are wrapped to the width
+    threads = torch.get_num_threads()  # -j 1 runs in this process
+    assert f"torch {torch.__version__} ({kernels} CPU kernels, {threads} thread(s))" in words
 
 
 def test_files_in_out_dir(tmp_path: Path) -> None:
@@ -68,3 +74,36 @@ def test_breakpoints_all_searches_soft_targets_too() -> None:
     assert {b["target"] for b in hard["breakpoints"]} == {0.0, 1.0}
     soft = {b["target"] for b in every["breakpoints"]} - {0.0, 1.0}
     assert len(soft) >= 5  # the default soft grid, rounded to float32
+
+
+def test_json_says_which_libraries_and_torch_kernels_made_the_numbers() -> None:
+    # A separate process, so that the kernel set can be forced from outside (torch reads
+    # ATEN_CPU_CAPABILITY when it starts) and nothing the test process imported is listed.
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    json_out = ("--format", "json")
+    code = (
+        "import json, sys\n"
+        "from logitlab.cli import app\n"
+        "sys.argv = ['logitlab', *sys.argv[1:]]\n"
+        "app()\n"
+    )
+    for workers in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-c", code, *SMALL[:-2], "-d", "float64", "-j", workers, *json_out],
+            env={**os.environ, "ATEN_CPU_CAPABILITY": "default"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        env = json.loads(done.stdout)["environment"]
+        assert env["torch_cpu_kernels"] == "DEFAULT"
+        assert env["libraries"]["torch"] == torch.__version__
+        assert env["torch_threads"] >= 1
+        # only torch formulations were asked for: no other framework is imported or listed
+        assert not {"jax", "keras", "optax", "scikit-learn"} & set(env["libraries"])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from logitlab.analysis.breakpoints import (
 )
 from logitlab.analysis.measure import measure
 from logitlab.analysis.points import DEFAULT_TARGETS, edges, logit_points, targets_for
+from logitlab.core import environment as _environment
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES, FloatFormat, get_format
 from logitlab.core.inputs import BCECase
@@ -101,6 +102,9 @@ class AuditResult:
     reference: dict[str, dict[str, Any]]
     seconds: float = 0.0
     workers: int = 1
+    # the libraries' versions, the machine and torch's CPU kernels in the processes that ran
+    # the rows (:func:`logitlab.core.environment.environment`)
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def row(self, name: str, dtype: str, family: str | None = None) -> Row:
         """The row of ``name`` at ``dtype`` (softmax: in ``family``, by default the first)."""
@@ -135,6 +139,7 @@ class AuditResult:
             "settings": self.settings.to_dict(),
             "seconds": self.seconds,
             "workers": self.workers,
+            "environment": self.environment,
             "edges": self.edges,
             "reference": self.reference,
             "breakpoint_relative_error": {
@@ -350,6 +355,7 @@ def _worker(settings: Settings, dtypes: list[str], queue: Any) -> None:
     try:
         for dtype in dtypes:
             _run_dtype(settings, dtype, lambda kind, payload: queue.put((kind, payload)))
+        queue.put(("environment", _environment.environment()))
     except BaseException as err:  # report, never hang the parent
         queue.put(("crash", f"{type(err).__name__}: {err}"))
         raise
@@ -506,9 +512,12 @@ def audit(
     start = time.perf_counter()
     rows: list[Row] = []
     reference: dict[str, dict[str, Any]] = {}
+    env: dict[str, Any] = {}
 
     def emit(kind: str, payload: Any) -> None:
-        if kind == "reference":
+        if kind == "environment":
+            _environment.merge(env, payload)
+        elif kind == "reference":
             reference[payload["dtype"]] = payload
         elif kind == "row":
             rows.append(payload)
@@ -519,6 +528,7 @@ def audit(
     if len(groups) <= 1:
         for d in ds:
             _run_dtype(settings, d, emit)
+        emit("environment", _environment.environment())
     else:
         _parallel(settings, groups, emit)
     fams: tuple[str | None, ...] = settings.families or (None,)
@@ -528,7 +538,7 @@ def audit(
     rows.sort(key=lambda r: order[(r.family, r.name, r.dtype)])
     edge_values = {d: reference[d].pop("edges") for d in ds if d in reference}
     return AuditResult(
-        settings, rows, edge_values, reference, time.perf_counter() - start, len(groups)
+        settings, rows, edge_values, reference, time.perf_counter() - start, len(groups), env
     )
 
 

@@ -413,7 +413,21 @@ def notes_text(result: AuditResult) -> list[str]:
         sides,
         f"breakpoint search: {'; '.join(methods)}",
         f"audit took {result.seconds:.1f} s on {result.workers} worker process(es)",
+        *_environment_text(result.environment),
     ]
+
+
+def _environment_text(env: dict[str, Any]) -> list[str]:
+    """The libraries and kernels that made the numbers, as one note (none if unknown)."""
+    if not env:
+        return []
+    parts = []
+    for name, version in env.get("libraries", {}).items():
+        text = f"{name} {version or '(version unknown)'}"
+        if name == "torch" and "torch_cpu_kernels" in env:
+            text += f" ({env['torch_cpu_kernels']} CPU kernels, {env['torch_threads']} thread(s))"
+        parts.append(text)
+    return [f"ran with {', '.join(parts)}; {env['machine']}, Python {env['python']}"]
 
 
 def to_html(result: AuditResult, plots: dict[str, str] | None = None) -> str:
