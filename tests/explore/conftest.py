@@ -38,5 +38,9 @@ def live_server() -> Iterator[str]:
     pytest.importorskip("fastapi")
     url, server, thread = start_server()
     yield url
+    # uvicorn ends once its requests are answered; a breakpoint search still running in
+    # its thread pool when the process exits would abort it (logitlab.core.background).
     server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)
+    thread.join(timeout=300)
+    if thread.is_alive():
+        raise RuntimeError("the explorer server did not stop within 300 s")

@@ -838,3 +838,40 @@ def test_reset_goes_back_to_the_start() -> None:
     ui.loss.value = "focal"
     fresh.loss.value = "focal"
     assert ui.table.value == fresh.table.value
+
+
+def test_a_process_that_exits_during_a_breakpoint_search_exits_cleanly() -> None:
+    """The search runs torch in a daemon thread; without the wait at exit, CPython ends
+    that thread inside torch's C++ code and the process aborts (status 134, "terminate
+    called without an active exception"), its work done."""
+    import subprocess
+    import sys
+
+    # The search is made to spend its time in torch's C++ code (as the real one does for
+    # a part of it), so that the exit lands there nearly every time.
+    script = (
+        "import time\n"
+        "import torch\n"
+        "from logitlab.analysis import lesson\n"
+        "from logitlab.ui.explore import _notebook\n"
+        "def search(*args, **kwargs):\n"
+        "    x, end = torch.ones(2**22), time.monotonic() + 2\n"
+        "    while time.monotonic() < end:\n"
+        "        x = x.abs()\n"
+        "    return {}\n"
+        "lesson.breakpoints = search\n"
+        "ui = _notebook.NotebookExplorer(logits=(-50.0, 3.0), targets=(1.0, 0.2),"
+        " dtype='float32', breakpoints=True)\n"
+        "deadline = time.monotonic() + 60\n"
+        "while not ui._bp_thread.is_alive() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "time.sleep(_notebook.BREAKPOINT_DELAY + 0.3)  # inside the search now\n"
+        "assert not ui._bp_results, 'the search ended before the exit'\n"
+        "print('exiting')\n"
+    )
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout == "exiting\n"

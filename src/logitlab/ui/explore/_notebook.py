@@ -44,6 +44,7 @@ from logitlab.analysis.curves import Curve, bce_curve
 from logitlab.analysis.explain import explain
 from logitlab.analysis.lesson import relative_errors
 from logitlab.analysis.saturation import saturation
+from logitlab.core.background import end_at_exit
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
 from logitlab.core.inputs import REDUCTIONS
@@ -396,6 +397,7 @@ class NotebookExplorer(widgets.VBox):
         self._bp_cond = threading.Condition(threading.RLock())
         self._bp_thread: threading.Thread | None = None
         self._bp_closed = False
+        end_at_exit(self._end_breakpoints)
         self.formulations: list[str] | None = None
         self.comparison: Comparison | None = None
         self.error: str | None = None
@@ -1106,13 +1108,24 @@ class NotebookExplorer(widgets.VBox):
             return self._bp_results[key]
 
     def close(self) -> None:
-        """Close the widgets and stop the breakpoint worker."""
-        cond = getattr(self, "_bp_cond", None)  # None: the constructor refused its input
-        if cond is not None:
-            with cond:
-                self._bp_closed = True
-                cond.notify_all()
+        """Close the widgets and stop the breakpoint worker (a search under way finishes
+        in the background)."""
+        if getattr(self, "_bp_cond", None) is not None:  # None: the constructor refused
+            self._stop_breakpoints()
         super().close()
+
+    def _stop_breakpoints(self) -> threading.Thread | None:
+        with self._bp_cond:
+            self._bp_closed = True
+            self._bp_cond.notify_all()
+            return self._bp_thread
+
+    def _end_breakpoints(self, timeout: float = 60.0) -> None:
+        """At interpreter exit: stop the breakpoint worker and wait for the search it is
+        in, which runs torch (:mod:`logitlab.core.background`)."""
+        thread = self._stop_breakpoints()
+        if thread is not None:
+            thread.join(timeout)
 
     def _update_softmax(self) -> None:
         from logitlab.analysis.compare_softmax import compare_softmax

@@ -36,10 +36,8 @@ starts to move, so that the rest of a drag is answered from the caches.
 
 from __future__ import annotations
 
-import atexit
 import math
 import os
-import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -64,6 +62,7 @@ from logitlab.analysis.curves import (
 from logitlab.analysis.explain import explain
 from logitlab.analysis.lesson import LESSON_DTYPES, breakpoints, presets, relative_errors, steps
 from logitlab.analysis.saturation import saturation
+from logitlab.core.background import end_at_exit
 from logitlab.core.errors import InputError
 from logitlab.core.formats import DTYPE_NAMES
 from logitlab.core.inputs import REDUCTIONS, BCECase
@@ -473,7 +472,7 @@ class Prefetch:
         self._closed = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        _LIVE_PREFETCHES.add(self)
+        end_at_exit(self.close)
         #: Answers computed so far, in all lanes and in each.
         self.computed = 0
         self.computed_by: dict[str, int] = {}
@@ -578,16 +577,6 @@ class Prefetch:
                 with self._cond:
                     self._running = False
                     self._cond.notify_all()
-
-
-#: Every :class:`Prefetch` not yet collected, closed at interpreter exit.
-_LIVE_PREFETCHES: weakref.WeakSet[Prefetch] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_prefetches() -> None:
-    for prefetch in list(_LIVE_PREFETCHES):
-        prefetch.close()
 
 
 def _check_weight_sizes(body: CompareRequest) -> None:
