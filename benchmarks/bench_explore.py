@@ -45,15 +45,14 @@ import argparse
 import os
 import random
 import re
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' browser set-up
 from tests.explore.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.explore.conftest import start_server, stop_server
 
 # One change of a control, then wait until everything shows it.  `kind` picks the control,
 # `v` is its new value.
@@ -96,29 +95,6 @@ MOVE = """async ([kind, v]) => {
 }"""
 
 TARGET_MS = 50.0
-
-
-def start_server() -> tuple[str, Any, threading.Thread]:
-    import uvicorn
-
-    from logitlab.ui.explore.app import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(torch_threads=1, warm_up=True, worker_process=True),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{port}", server, thread
 
 
 def caches(server: Any) -> list[Any]:
@@ -338,7 +314,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    url, server, thread = start_server()
+    url, server, thread = start_server(torch_threads=1, warm_up=True, worker_process=True)
     rng = random.Random(args.seed)
     results: dict[str, bool] = {}
     base: dict[str, float] = {}
@@ -404,8 +380,7 @@ def main() -> None:
             for pg in pages:
                 pg.browser.close()
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop_server(server, thread)
     over = [k for k, ok in results.items() if not ok and k != "roundtrip"]
     say("all controls under 50 ms p95" if not over else "over 50 ms p95: " + ", ".join(over))
     if args.markdown:

@@ -35,7 +35,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from playwright.sync_api import sync_playwright
 
-    from conftest import start_server  # type: ignore[import-not-found]
+    from conftest import start_server, stop_server  # type: ignore[import-not-found]
 
     url, server, thread = start_server()
     try:
@@ -56,8 +56,7 @@ def main() -> None:
                 print("wrote", path)
             browser.close()
     finally:
-        server.should_exit = True  # type: ignore[attr-defined]
-        thread.join(timeout=10)  # type: ignore[attr-defined]
+        stop_server(server, thread)
 
 
 if __name__ == "__main__":
