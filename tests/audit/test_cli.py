@@ -87,7 +87,7 @@ def test_json_says_which_libraries_and_torch_kernels_made_the_numbers() -> None:
 
     json_out = ("--format", "json")
     code = (
-        "import json, sys\n"
+        "import sys\n"
         "from logitlab.cli import app\n"
         "sys.argv = ['logitlab', *sys.argv[1:]]\n"
         "app()\n"
