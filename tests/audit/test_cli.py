@@ -86,11 +86,13 @@ def test_json_says_which_libraries_and_torch_kernels_made_the_numbers() -> None:
     import torch
 
     json_out = ("--format", "json")
-    code = (
-        "import sys\n"
-        "from logitlab.cli import app\n"
-        "sys.argv = ['logitlab', *sys.argv[1:]]\n"
-        "app()\n"
+    code = "\n".join(
+        (
+            "import sys",
+            "from logitlab.cli import app",
+            "sys.argv = ['logitlab', *sys.argv[1:]]",
+            "app()",
+        )
     )
     for workers in ("1", "2"):
         done = subprocess.run(
