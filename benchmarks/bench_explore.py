@@ -302,14 +302,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     global _LINES
-    unknown = [k for k in args.controls.split(",") if k not in CONTROLS]
+    controls = args.controls.split(",")
+    unknown = [k for k in controls if k not in CONTROLS]
     if unknown:
         parser.error(f"--controls: unknown {', '.join(unknown)}; choose from {', '.join(CONTROLS)}")
     if args.markdown:
         if args.baseline:
             parser.error("--markdown reports one page; leave out --baseline")
         _LINES = sys.stderr
-        if "roundtrip" not in args.controls.split(","):
+        if "roundtrip" not in controls:
             parser.error("--markdown gives each p95 against the baseline: keep roundtrip")
 
     from playwright.sync_api import sync_playwright
@@ -331,7 +332,7 @@ def main() -> None:
                 + ("; response caches emptied before every move" if args.cold else "")
                 + (f"; baseline: {args.baseline}" if args.baseline else "")
             )
-            for kind in args.controls.split(","):
+            for kind in controls:
                 if kind == "z-every-framework":
                     for pg in pages:
                         t0 = time.perf_counter()

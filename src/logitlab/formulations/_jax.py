@@ -91,6 +91,22 @@ _PROGRAMS: collections.OrderedDict[Any, Callable[..., Any]] = collections.Ordere
 _PROGRAMS_LOCK = threading.Lock()
 
 
+def _eager(fn: Any, grad: bool) -> Callable[[Any, tuple[Any, ...]], tuple[Any, ...]]:
+    """``(z, data) -> (fn(z, *data),)``, or with ``grad`` also its ``vjp`` with a cotangent
+    of ones: what :func:`_run` computes, eagerly or traced once by :func:`_program`."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    def run(z: Any, data: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not grad:
+            return (fn(z, *data),)
+        value, vjp = jax.vjp(lambda q: fn(q, *data), z)
+        (g,) = vjp(jnp.ones_like(value))
+        return value, g
+
+    return run
+
+
 def _program(key: Any, fn: Any, grad: bool, leaves: list[Any], tree: Any) -> Callable[..., Any]:
     """The program eager JAX runs for ``fn`` (its value and, with ``grad``, its ``vjp``
     with a cotangent of ones), traced once per ``key``, input shapes and dtypes, and kept.
@@ -109,17 +125,8 @@ def _program(key: Any, fn: Any, grad: bool, leaves: list[Any], tree: Any) -> Cal
         if found is not None:
             _PROGRAMS.move_to_end(sig)
             return found
-    import jax.numpy as jnp
-
-    def traced(z: Any, data: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not grad:
-            return (fn(z, *data),)
-        value, vjp = jax.vjp(lambda q: fn(q, *data), z)
-        (g,) = vjp(jnp.ones_like(value))
-        return value, g
-
     z, data = jax.tree_util.tree_unflatten(tree, leaves)
-    closed = jax.make_jaxpr(traced)(z, data)
+    closed = jax.make_jaxpr(_eager(fn, grad))(z, data)
     try:
         from jax.extend.core import jaxpr_as_fun as as_fun
     except ImportError:  # older JAX
@@ -147,12 +154,9 @@ def _run(case: ElementwiseInputs, fn: Any, *data: Any, key: Any) -> Outcome:
     if KEEP_PROGRAMS:
         leaves, tree = jax.tree_util.tree_flatten((z, data))
         out = _program(key, fn, grad, leaves, tree)(*leaves)
-        value, g = (out[0], out[1] if grad else None)
-    elif not grad:
-        value, g = fn(z, *data), None
     else:
-        value, vjp = jax.vjp(lambda q: fn(q, *data), z)
-        (g,) = vjp(jnp.ones_like(value))
+        out = _eager(fn, grad)(z, data)
+    value, g = (out[0], out[1] if grad else None)
     return Outcome(
         value=as_float64(np.asarray(value).astype(np.float64)),
         grad=None if g is None else as_float64(np.asarray(g).astype(np.float64)),
